@@ -1,0 +1,123 @@
+"""Time conversion at the boundary and Loop's 5-minute grid.
+
+Inside the library every timestamp is a float number of seconds since Loop's
+reference date, 2001-01-01T00:00:00Z (Foundation's ``timeIntervalSinceReferenceDate``).
+Naive datetimes are taken as wall-clock times in an unnamed zone and converted
+as if they were UTC; aware datetimes are converted to UTC. Schedule look-ups
+add ``utc_offset_s`` (the local offset) to get the local time of day.
+
+The 5-minute grid is anchored like LoopKit's ``dateFlooredToTimeInterval`` /
+``dateCeiledToTimeInterval``: multiples of 300 s since the reference date
+(which is also a multiple of 300 s since the Unix epoch).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Iterable, Sequence
+
+import numpy as np
+from dateutil import parser as _dateparser
+
+REFERENCE_DATE = _dt.datetime(2001, 1, 1)
+"""Loop's reference date (naive form; aware inputs are compared in UTC)."""
+
+GRID_S = 300.0
+"""Loop's effect grid interval: 5 minutes, in seconds."""
+
+SECONDS_PER_DAY = 86400.0
+
+
+def parse_datetime(value) -> _dt.datetime:
+    """Return ``value`` as a datetime: datetimes pass through, strings are parsed (ISO 8601
+    or ``2019-08-12 01:28:19 +0000``)."""
+    if isinstance(value, _dt.datetime):
+        return value
+    if isinstance(value, str):
+        return _dateparser.parse(value.strip())
+    if hasattr(value, "to_pydatetime"):
+        return value.to_pydatetime()
+    raise TypeError(f"not a datetime: {value!r}")
+
+
+def _seconds(d: _dt.datetime) -> float:
+    if d.tzinfo is not None and d.utcoffset() is not None:
+        d = d.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return (d - REFERENCE_DATE).total_seconds()
+
+
+def to_seconds(dates: Iterable) -> np.ndarray:
+    """Seconds since 2001-01-01T00:00:00Z (float64 array) for datetimes or date strings."""
+    return np.array([_seconds(parse_datetime(d)) for d in dates], dtype=float)
+
+
+def to_second(date) -> float:
+    """Scalar form of :func:`to_seconds`."""
+    return _seconds(parse_datetime(date))
+
+
+def utc_offset_s(date) -> float:
+    """The UTC offset of ``date`` in seconds (0 for a naive datetime)."""
+    d = parse_datetime(date)
+    off = d.utcoffset()
+    return 0.0 if off is None else off.total_seconds()
+
+
+def from_seconds(seconds: Sequence[float] | np.ndarray, tz: _dt.tzinfo | None = None) -> list[_dt.datetime]:
+    """Datetimes for seconds since the reference date: naive when ``tz`` is None,
+    else aware in ``tz``. Values are rounded to the microsecond."""
+    s = np.asarray(seconds, dtype=float)
+    us = np.round(s * 1e6).astype("int64").astype("timedelta64[us]")
+    naive_utc = (np.datetime64("2001-01-01T00:00:00", "us") + us).tolist()
+    if tz is None:
+        return naive_utc
+    fixed = tz.utcoffset(None) if isinstance(tz, _dt.timezone) else None
+    if fixed is not None:
+        return [(d + fixed).replace(tzinfo=tz) for d in naive_utc]
+    return [d.replace(tzinfo=_dt.timezone.utc).astimezone(tz) for d in naive_utc]
+
+
+def tzinfo_of(date) -> _dt.tzinfo | None:
+    """The tzinfo of ``date`` (None for naive)."""
+    return parse_datetime(date).tzinfo
+
+
+def floor_to_grid(seconds, interval_s: float = GRID_S):
+    """Floor to a multiple of ``interval_s`` since the reference date (LoopKit ``dateFlooredToTimeInterval``)."""
+    s = np.asarray(seconds, dtype=float)
+    return np.floor(s / interval_s) * interval_s
+
+
+def ceil_to_grid(seconds, interval_s: float = GRID_S):
+    """Ceil to a multiple of ``interval_s`` since the reference date (LoopKit ``dateCeiledToTimeInterval``)."""
+    s = np.asarray(seconds, dtype=float)
+    return np.ceil(s / interval_s) * interval_s
+
+
+def grid(start_s: float, end_s: float, interval_s: float = GRID_S) -> np.ndarray:
+    """Grid times from ``floor(start)`` to ``ceil(end)`` inclusive, every ``interval_s`` seconds."""
+    first = float(floor_to_grid(start_s, interval_s))
+    last = float(ceil_to_grid(end_s, interval_s))
+    n = int(round((last - first) / interval_s)) + 1
+    return first + interval_s * np.arange(max(n, 0), dtype=float)
+
+
+def time_of_day_s(seconds, offset_s: float = 0.0) -> np.ndarray:
+    """Local time of day in seconds [0, 86400) for UTC seconds and a local offset."""
+    return np.mod(np.asarray(seconds, dtype=float) + offset_s, SECONDS_PER_DAY)
+
+
+def parse_time_of_day(value) -> float:
+    """Seconds after midnight for a ``datetime.time``, ``"HH:MM[:SS]"`` string, or a number of seconds."""
+    if isinstance(value, _dt.time):
+        return value.hour * 3600.0 + value.minute * 60.0 + value.second + value.microsecond / 1e6
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        parts = value.strip().split(":")
+        if 2 <= len(parts) <= 3:
+            h, m = int(parts[0]), int(parts[1])
+            s = float(parts[2]) if len(parts) == 3 else 0.0
+            return h * 3600.0 + m * 60.0 + s
+    if isinstance(value, _dt.datetime):
+        return parse_time_of_day(value.time())
+    raise TypeError(f"not a time of day: {value!r}")

@@ -1,0 +1,127 @@
+"""Dose types and the struct-of-arrays dose container used by the insulin math.
+
+A dose is a bolus (``value`` in U, delivered over ``[start, end]``) or a basal
+segment (``value`` a rate in U/h over ``[start, end)``): scheduled basal, temp
+basal, suspend (rate 0) or resume (a marker). Times are seconds since the
+reference date (see :mod:`pyloopkit.date`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+
+import numpy as np
+
+
+class DoseType(IntEnum):
+    """Kinds of insulin delivery events (LoopKit ``DoseType``)."""
+
+    BASAL = 0
+    TEMP_BASAL = 1
+    BOLUS = 2
+    SUSPEND = 3
+    RESUME = 4
+
+    @classmethod
+    def parse(cls, value) -> "DoseType":
+        """Accept the enum, its int value, or a case-insensitive name as PyLoopKit and
+        issue reports spell it (``Bolus``, ``TempBasal``, ``Basal``, ``BasalProfileStart``,
+        ``Suspend``, ``PumpSuspend``, ``Resume``, ``PumpResume``)."""
+        if isinstance(value, DoseType):
+            return value
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return cls(int(value))
+        if hasattr(value, "name") and not isinstance(value, str):
+            value = value.name
+        key = str(value).strip().lower().replace("_", "").replace(" ", "")
+        try:
+            return _NAMES[key]
+        except KeyError:
+            raise ValueError(f"unknown dose type {value!r}") from None
+
+
+_NAMES = {
+    "basal": DoseType.BASAL,
+    "basalprofilestart": DoseType.BASAL,
+    "scheduledbasal": DoseType.BASAL,
+    "tempbasal": DoseType.TEMP_BASAL,
+    "bolus": DoseType.BOLUS,
+    "suspend": DoseType.SUSPEND,
+    "pumpsuspend": DoseType.SUSPEND,
+    "resume": DoseType.RESUME,
+    "pumpresume": DoseType.RESUME,
+}
+
+
+def _empty(dtype=float) -> np.ndarray:
+    return np.empty(0, dtype=dtype)
+
+
+@dataclass
+class DoseArrays:
+    """Index-matched dose arrays (struct of arrays).
+
+    Attributes
+    ----------
+    type : int8 array of :class:`DoseType` values
+    start_s, end_s : float arrays, seconds since the reference date
+    value : U for boluses, U/h for basal-like doses
+    delivered_units : U actually delivered when the pump reported it, else NaN
+    scheduled_rate : scheduled basal rate (U/h) in force, NaN until annotated
+    """
+
+    type: np.ndarray = field(default_factory=lambda: _empty(np.int8))
+    start_s: np.ndarray = field(default_factory=_empty)
+    end_s: np.ndarray = field(default_factory=_empty)
+    value: np.ndarray = field(default_factory=_empty)
+    delivered_units: np.ndarray = field(default_factory=_empty)
+    scheduled_rate: np.ndarray = field(default_factory=_empty)
+
+    @classmethod
+    def from_lists(cls, types, start_s, end_s, values, delivered_units=None, scheduled_rate=None) -> "DoseArrays":
+        """Build from index-matched sequences (types as names, ints or :class:`DoseType`)."""
+        n = len(types)
+        t = np.array([DoseType.parse(x) for x in types], dtype=np.int8)
+        du = np.full(n, np.nan) if delivered_units is None else np.array(
+            [np.nan if x is None else x for x in delivered_units], dtype=float)
+        sr = np.full(n, np.nan) if scheduled_rate is None else np.asarray(scheduled_rate, dtype=float)
+        return cls(t, np.asarray(start_s, dtype=float), np.asarray(end_s, dtype=float),
+                   np.asarray(values, dtype=float), du, sr)
+
+    def __len__(self) -> int:
+        return int(self.type.size)
+
+    def take(self, index) -> "DoseArrays":
+        """Subset (boolean mask or integer indices), keeping every column aligned."""
+        return DoseArrays(*(getattr(self, f)[index] for f in _FIELDS))
+
+    def with_(self, **columns) -> "DoseArrays":
+        """Copy with some columns replaced."""
+        return replace(self, **columns)
+
+    @staticmethod
+    def concat(parts: list["DoseArrays"]) -> "DoseArrays":
+        """Concatenate dose arrays column by column."""
+        if not parts:
+            return DoseArrays()
+        return DoseArrays(*(np.concatenate([getattr(p, f) for p in parts]) for f in _FIELDS))
+
+    def sorted(self) -> "DoseArrays":
+        """Stable sort by start time."""
+        return self.take(np.argsort(self.start_s, kind="stable"))
+
+    @property
+    def duration_s(self) -> np.ndarray:
+        return self.end_s - self.start_s
+
+    @property
+    def is_bolus(self) -> np.ndarray:
+        return self.type == DoseType.BOLUS
+
+    @property
+    def is_basal_like(self) -> np.ndarray:
+        """Basal, temp basal and suspend: doses that carry a rate in U/h."""
+        return (self.type == DoseType.BASAL) | (self.type == DoseType.TEMP_BASAL) | (self.type == DoseType.SUSPEND)
+
+
+_FIELDS = ("type", "start_s", "end_s", "value", "delivered_units", "scheduled_rate")
