@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "update": ("pyloopkit.loop_data_manager", "update"),
-    "replay": ("pyloopkit.loop_data_manager", "replay"),
+    "replay": ("pyloopkit.loop_replay", "replay"),
     "run": ("pyloopkit.algorithm", "run"),
     "generate_prediction": ("pyloopkit.algorithm", "generate_prediction"),
     "InvalidInputError": ("pyloopkit.errors", "InvalidInputError"),

@@ -33,7 +33,11 @@ def parse_datetime(value) -> _dt.datetime:
     if isinstance(value, _dt.datetime):
         return value
     if isinstance(value, str):
-        return _dateparser.parse(value.strip())
+        text = value.strip()
+        try:
+            return _dt.datetime.fromisoformat(text)
+        except ValueError:
+            return _dateparser.parse(text)
     if hasattr(value, "to_pydatetime"):
         return value.to_pydatetime()
     raise TypeError(f"not a datetime: {value!r}")

@@ -1,0 +1,6 @@
+"""Controllers that drive the simulator (:class:`~pyloopkit.simulation.simulator.Simulator`)."""
+from __future__ import annotations
+
+from pyloopkit.control.basal_bolus import BasalBolusController
+
+__all__ = ["BasalBolusController"]

@@ -1,0 +1,399 @@
+"""Loop's DoseMath: temp basal, manual bolus and automatic bolus from a glucose prediction.
+
+Pure functions over the prediction arrays (dates in seconds since the reference
+date, glucose in mg/dL). The semantics follow Loop's ``DoseMath.swift`` as Loop
+ran it in 2019 (the version Tidepool's PyLoopKit ports), plus the options of
+later Loop releases: automatic boluses with a partial application factor, a
+maximum-IOB headroom, and the basal-schedule-override flag of ``ifNecessary``.
+
+The algorithm, for a dose delivered at ``at_s``:
+
+1. Only predictions inside ``[at_s, at_s + model.effect_duration]`` count.
+2. If any of them is below the suspend threshold the correction is *suspend*.
+3. Each prediction gets a target: the suspend threshold for the first half of
+   the insulin effect duration, then a linear blend to the middle of the target
+   range at the end (Loop's ``targetGlucoseValue``).
+4. The units that bring a prediction to its target are
+   ``(glucose - target) / ((1 - percent_effect_remaining(t)) * ISF)`` (the
+   *effected sensitivity*); the smallest positive value wins.
+5. With the minimum and the eventual (last) prediction: both below range gives
+   *entirely below range* (negative units computed at the minimum); eventual
+   above range gives *above range*; otherwise *in range*.
+6. The correction becomes a 30-minute temp basal ``scheduled + units / 0.5 h``
+   clamped to ``[0, max basal]`` (to the scheduled rate when the minimum is below
+   range), a bolus ``units - pending`` clamped to ``[0, max bolus]``, or an
+   automatic bolus ``partial_application_factor * units``.
+
+Rounding is Swift's ``round``: half away from zero, not Python's half to even.
+
+Safety beyond the Swift code (documented deviations, only reachable with
+settings Loop's guardrails forbid): a rounded value never exceeds its limit
+(it is rounded down to the increment instead), and the temp basal limit is
+``min(max basal, scheduled)`` where Swift uses the scheduled rate alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dose import DoseType
+from .errors import Problem, raise_if
+from .schedule import DailySchedule
+
+ULP_OF_ONE = float(np.finfo(float).eps)
+"""Swift's ``Double.ulpOfOne``: the tolerance of ``matchesRate`` and the floor of the effected fraction."""
+
+TEMP_BASAL_DURATION_MIN = 30.0
+CONTINUATION_INTERVAL_MIN = 11.0
+USE_SUSPEND_TARGET_UNTIL_FRACTION = 0.5
+"""Fraction of the effect duration during which the target is the suspend threshold."""
+
+
+@dataclass(frozen=True)
+class InsulinCorrection:
+    """Loop's ``InsulinCorrection`` for one prediction.
+
+    Attributes
+    ----------
+    kind : ``"suspend"``, ``"in_range"``, ``"above_range"`` or ``"entirely_below_range"``
+    units : U of insulin to correct (0 for suspend and in range, negative when below range)
+    min_s, min_mgdl : the minimum prediction considered (for suspend: the first one below the threshold)
+    min_target_mgdl : lower target bound at the eventual glucose (above range) or the minimum (below range)
+    """
+
+    kind: str
+    units: float = 0.0
+    min_s: float = float("nan")
+    min_mgdl: float = float("nan")
+    min_target_mgdl: float = float("nan")
+
+    @property
+    def min_below_target(self) -> bool:
+        """Above range while the minimum prediction is below the target range (Loop limits dosing then)."""
+        return self.kind == "above_range" and self.min_mgdl < self.min_target_mgdl
+
+
+def round_to_increment(value: float, increment: float | None) -> float:
+    """Round to a multiple of ``increment`` like Loop's rounders ``round(x * k) / k``, ``k = 1 / increment``,
+    with Swift's half-away-from-zero ``round``. ``None`` or 0 leaves the value unchanged."""
+    if not increment:
+        return float(value)
+    k = 1.0 / increment
+    x = value * k
+    return float(np.copysign(np.floor(abs(x) + 0.5), x) / k)
+
+
+def _round_within(value: float, increment: float | None, upper: float) -> float:
+    """Round ``value`` (already in ``[0, upper]``) to the increment without leaving ``[0, upper]``."""
+    r = round_to_increment(value, increment)
+    if r > upper:
+        k = 1.0 / increment
+        r = min(float(np.floor(upper * k) / k), upper)
+    return max(r, 0.0)
+
+
+def target_glucose_mgdl(fraction_of_effect, suspend_threshold_mgdl, eventual_target_mgdl):
+    """Loop's ``targetGlucoseValue``: the suspend threshold until half the effect duration,
+    then linear to ``eventual_target_mgdl`` (the middle of the target range) at its end (vectorised)."""
+    f = np.asarray(fraction_of_effect, dtype=float)
+    slope = (eventual_target_mgdl - suspend_threshold_mgdl) / (1.0 - USE_SUSPEND_TARGET_UNTIL_FRACTION)
+    blended = suspend_threshold_mgdl + slope * (f - USE_SUSPEND_TARGET_UNTIL_FRACTION)
+    return np.where(f <= USE_SUSPEND_TARGET_UNTIL_FRACTION, suspend_threshold_mgdl,
+                    np.where(f >= 1.0, eventual_target_mgdl, blended))
+
+
+def _check_prediction(pred_dates_s, pred_mgdl, at_s) -> tuple[np.ndarray, np.ndarray]:
+    d = np.asarray(pred_dates_s, dtype=float).ravel()
+    g = np.asarray(pred_mgdl, dtype=float).ravel()
+    problems = []
+    if d.size != g.size:
+        problems.append(Problem("pred_mgdl", None, g.size, f"length differs from pred_dates_s ({d.size})"))
+        raise_if(problems)
+    for name, arr in (("pred_dates_s", d), ("pred_mgdl", g)):
+        problems += [Problem(name, int(i), float(arr[i]), "not finite") for i in np.flatnonzero(~np.isfinite(arr))]
+    steps = np.flatnonzero(np.diff(d) < 0)
+    problems += [Problem("pred_dates_s", int(i) + 1, float(d[i + 1]), "dates must not decrease")
+                 for i in steps]
+    if not np.isfinite(at_s):
+        problems.append(Problem("at_s", None, at_s, "not finite"))
+    raise_if(problems)
+    return d, g
+
+
+def _check_settings(required: tuple = (), **values) -> None:
+    """Every setting must be a finite number >= 0 (``max_iob_headroom_u`` may be negative);
+    None is allowed unless its name is in ``required``."""
+    problems = []
+    for name, v in values.items():
+        if v is None:
+            if name in required:
+                problems.append(Problem(name, None, v, "required"))
+        elif not np.isfinite(v) or (v < 0 and name != "max_iob_headroom_u"):
+            problems.append(Problem(name, None, v, "must be a finite number" +
+                                    ("" if name == "max_iob_headroom_u" else " >= 0")))
+    raise_if(problems)
+
+
+def _check_value(name: str, value: float, *, positive: bool) -> float:
+    """``value`` (a setting, or a schedule's value at ``at_s``) must be finite and > 0 (``positive``) or >= 0."""
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise_if([Problem(name, None, value, f"must be finite and {'>' if positive else '>='} 0")])
+    return float(value)
+
+
+def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
+                       suspend_threshold_mgdl: float | None, sensitivity: DailySchedule,
+                       model) -> InsulinCorrection | None:
+    """Loop's ``insulinCorrection``: the least insulin delivered at ``at_s`` that corrects the prediction.
+
+    Parameters
+    ----------
+    pred_dates_s, pred_mgdl : prediction dates (s since the reference date, non-decreasing; the order
+        decides which value is *eventual*, as in Swift) and glucose (mg/dL)
+    at_s : delivery time (s)
+    target : correction range schedule, values ``(n, 2)`` of (min, max) mg/dL
+    suspend_threshold_mgdl : mg/dL; ``None`` uses the lower target bound at ``at_s`` (as Loop does)
+    sensitivity : ISF schedule (mg/dL/U), read at ``at_s`` only (Loop 2019)
+    model : insulin model with ``effect_duration_min`` and ``percent_effect_remaining(t_min)``
+
+    Returns
+    -------
+    InsulinCorrection, or None when no prediction lies within the effect duration.
+    """
+    dates, glucose = _check_prediction(pred_dates_s, pred_mgdl, at_s)
+    if suspend_threshold_mgdl is None:
+        suspend_threshold_mgdl = float(target.at(at_s)[0])
+    _check_settings(suspend_threshold_mgdl=suspend_threshold_mgdl)
+    _check_value("model.effect_duration_min", float(model.effect_duration_min), positive=True)
+    duration_s = float(model.effect_duration_min) * 60.0
+    t_s = dates - at_s
+    inside = (t_s >= 0) & (t_s <= duration_s)
+    if not inside.any():
+        return None
+    d, g, t = dates[inside], glucose[inside], t_s[inside]
+
+    below = g < suspend_threshold_mgdl
+    if below.any():
+        k = int(np.argmax(below))
+        return InsulinCorrection("suspend", 0.0, float(d[k]), float(g[k]))
+
+    isf = _check_value("sensitivity", float(sensitivity.at(at_s)), positive=True)
+    ranges = np.asarray(target.at(d), dtype=float).reshape(d.size, 2)
+    bad = np.flatnonzero(~np.isfinite(ranges).all(axis=1) | (ranges[:, 1] < ranges[:, 0]))
+    raise_if([Problem("target", int(i), ranges[i].tolist(), "target range at this prediction is not a finite "
+                      "(min, max) with min <= max") for i in bad])
+    mid = ranges.mean(axis=1)
+    goal = target_glucose_mgdl(t / duration_s, suspend_threshold_mgdl, mid)
+    effected = (1.0 - np.asarray(model.percent_effect_remaining(t / 60.0), dtype=float)) * isf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        units = np.where(effected > 0, (g - goal) / effected, np.nan)
+    positive = units > 0
+    i_min, i_end = int(np.argmin(g)), d.size - 1
+
+    if g[i_min] < ranges[i_min, 0] and g[i_end] < ranges[i_end, 0]:
+        fraction = max(ULP_OF_ONE, 1.0 - float(model.percent_effect_remaining(t[i_min] / 60.0)))
+        below_units = (g[i_min] - mid[i_min]) / (isf * fraction)
+        return InsulinCorrection("entirely_below_range", float(below_units), float(d[i_min]),
+                                 float(g[i_min]), float(ranges[i_min, 0]))
+    if g[i_end] > ranges[i_end, 1] and positive.any():
+        least = float(np.min(units[positive]))
+        return InsulinCorrection("above_range", least, float(d[i_min]), float(g[i_min]), float(ranges[i_end, 0]))
+    return InsulinCorrection("in_range", 0.0, float(d[i_min]), float(g[i_min]))
+
+
+def _as_temp_basal_rate(correction: InsulinCorrection, scheduled_u_per_h: float, max_u_per_h: float,
+                        duration_min: float, rate_rounder: float | None) -> float:
+    """``InsulinCorrection.asTempBasal``: U/h over ``duration_min``, clamped and rounded."""
+    rate = correction.units / (duration_min / 60.0)
+    if correction.kind != "suspend":
+        rate += scheduled_u_per_h
+    rate = min(max_u_per_h, max(0.0, rate))
+    return _round_within(rate, rate_rounder, max_u_per_h)
+
+
+def _matches(a: float, b: float) -> bool:
+    return abs(a - b) < ULP_OF_ONE
+
+
+def if_necessary(rate_u_per_h: float, duration_min: float, *, at_s: float, scheduled_u_per_h: float,
+                 last_temp_basal, continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
+                 scheduled_basal_matches_pump: bool = True) -> dict | None:
+    """Loop's ``TempBasalRecommendation.ifNecessary``.
+
+    With a temp basal running at ``at_s``: ``None`` when it has the same rate and more than
+    ``continuation_interval_min`` left; a cancel (``{"rate": 0, "duration": 0}``) when the new
+    rate is the scheduled rate. Without one: ``None`` when the new rate is the scheduled rate.
+    Otherwise the recommendation. ``scheduled_basal_matches_pump=False`` (a basal-schedule
+    override is active) turns the two scheduled-rate rules off.
+    """
+    running = None
+    if last_temp_basal is not None:
+        kind, _start_s, end_s, last_rate = last_temp_basal
+        if DoseType.parse(kind) == DoseType.TEMP_BASAL and end_s > at_s:
+            running = (float(end_s), float(last_rate))
+    if running is not None:
+        end_s, last_rate = running
+        if _matches(rate_u_per_h, last_rate) and end_s - at_s > continuation_interval_min * 60.0:
+            return None
+        if _matches(rate_u_per_h, scheduled_u_per_h) and scheduled_basal_matches_pump:
+            return {"rate": 0.0, "duration": 0.0}
+    elif _matches(rate_u_per_h, scheduled_u_per_h) and scheduled_basal_matches_pump:
+        return None
+    return {"rate": float(rate_u_per_h), "duration": float(duration_min)}
+
+
+def _headroom_rate_limit(scheduled_u_per_h: float, max_iob_headroom_u: float | None, duration_min: float) -> float:
+    """Highest rate that adds at most the IOB headroom over the temp basal (never below the scheduled rate)."""
+    if max_iob_headroom_u is None:
+        return np.inf
+    return max(0.0, max_iob_headroom_u) * (60.0 / duration_min) + scheduled_u_per_h
+
+
+def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
+                           suspend_threshold_mgdl: float | None, sensitivity: DailySchedule, model,
+                           basal: DailySchedule, max_basal_rate_u_per_h: float, last_temp_basal=None,
+                           rate_rounder: float | None = None, duration_min: float = TEMP_BASAL_DURATION_MIN,
+                           continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
+                           max_iob_headroom_u: float | None = None,
+                           basal_schedule_override_active: bool = False) -> dict | None:
+    """Loop's ``recommendedTempBasal``: a temp basal that conforms the prediction to the target.
+
+    Parameters
+    ----------
+    pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model
+        See :func:`insulin_correction`.
+    basal : scheduled basal rate schedule (U/h), read at ``at_s``
+    max_basal_rate_u_per_h : U/h; the recommendation never exceeds it
+    last_temp_basal : ``(type, start_s, end_s, rate_u_per_h)`` of the running temp basal, or None
+    rate_rounder : rate increment in U/h (e.g. 0.025), None for no rounding
+    duration_min, continuation_interval_min : minutes (Loop: 30 and 11)
+    max_iob_headroom_u : U still allowed before the maximum IOB (e.g. ``2 * max_bolus - IOB``); the
+        rate is at most ``scheduled + headroom / duration``; a negative headroom counts as 0
+        (Loop's DoseMath tests: at or above the limit the scheduled rate continues)
+    basal_schedule_override_active : Loop's ``isBasalRateScheduleOverrideActive``
+
+    Returns
+    -------
+    ``{"rate": U/h, "duration": minutes}``; ``{"rate": 0, "duration": 0}`` means cancel the running
+    temp basal; ``None`` means no change is needed (or no prediction lies within the effect duration).
+    """
+    _check_settings(("max_basal_rate_u_per_h",), max_basal_rate_u_per_h=max_basal_rate_u_per_h,
+                    max_iob_headroom_u=max_iob_headroom_u,
+                    rate_rounder=rate_rounder)
+    correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
+                                    suspend_threshold_mgdl=suspend_threshold_mgdl,
+                                    sensitivity=sensitivity, model=model)
+    if correction is None:
+        return None
+    _check_value("duration_min", duration_min, positive=True)
+    scheduled = _check_value("basal", float(basal.at(at_s)), positive=False)
+    limit = float(max_basal_rate_u_per_h)
+    if correction.min_below_target:
+        limit = min(limit, scheduled)
+    limit = min(limit, _headroom_rate_limit(scheduled, max_iob_headroom_u, duration_min))
+    rate = _as_temp_basal_rate(correction, scheduled, limit, duration_min, rate_rounder)
+    return if_necessary(rate, duration_min, at_s=at_s, scheduled_u_per_h=scheduled,
+                        last_temp_basal=last_temp_basal, continuation_interval_min=continuation_interval_min,
+                        scheduled_basal_matches_pump=not basal_schedule_override_active)
+
+
+def _bolus_notice(correction: InsulinCorrection, first_s: float, first_mgdl: float, target: DailySchedule):
+    """Loop's ``bolusRecommendationNotice`` plus the ``currentGlucoseBelowTarget`` rule of ``recommendedBolus``."""
+    if correction.kind == "suspend":
+        return ("glucoseBelowSuspendThreshold", correction.min_mgdl)
+    if correction.kind == "above_range" and correction.units > 0 and correction.min_below_target:
+        if first_mgdl < float(target.at(first_s)[0]):
+            return ("currentGlucoseBelowTarget", first_mgdl)
+        return ("predictedGlucoseBelowTarget", correction.min_mgdl)
+    return None
+
+
+def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
+                      suspend_threshold_mgdl: float | None, sensitivity: DailySchedule, model,
+                      pending_insulin_u: float, max_bolus_u: float, volume_rounder: float | None = None) -> dict:
+    """Loop's ``recommendedBolus``: a correction bolus for the prediction.
+
+    Parameters
+    ----------
+    pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model
+        See :func:`insulin_correction`.
+    pending_insulin_u : U already scheduled but not in the prediction (subtracted)
+    max_bolus_u : U; the amount never exceeds it
+    volume_rounder : bolus increment in U (e.g. 0.025), None for no rounding
+
+    Returns
+    -------
+    ``{"amount": U, "pending_insulin": U, "notice": None | (name, mg/dL)}`` where name is
+    ``"glucoseBelowSuspendThreshold"`` (minimum below the suspend threshold, amount 0),
+    ``"predictedGlucoseBelowTarget"`` (minimum below the target range while correcting a high)
+    or ``"currentGlucoseBelowTarget"`` (the same, with the first prediction below range; Swift
+    Loop replaces the notice this way, PyLoopKit does not).
+    """
+    _check_settings(("pending_insulin_u", "max_bolus_u"), pending_insulin_u=pending_insulin_u,
+                    max_bolus_u=max_bolus_u, volume_rounder=volume_rounder)
+    empty = {"amount": 0.0, "pending_insulin": float(pending_insulin_u), "notice": None}
+    correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
+                                    suspend_threshold_mgdl=suspend_threshold_mgdl,
+                                    sensitivity=sensitivity, model=model)
+    if correction is None:
+        return empty
+    units = min(float(max_bolus_u), max(0.0, correction.units - pending_insulin_u))
+    first_s, first_mgdl = float(np.ravel(pred_dates_s)[0]), float(np.ravel(pred_mgdl)[0])
+    return {"amount": _round_within(units, volume_rounder, float(max_bolus_u)),
+            "pending_insulin": float(pending_insulin_u),
+            "notice": _bolus_notice(correction, first_s, first_mgdl, target)}
+
+
+def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
+                                suspend_threshold_mgdl: float | None, sensitivity: DailySchedule, model,
+                                basal: DailySchedule, max_automatic_bolus_u: float,
+                                partial_application_factor: float, last_temp_basal=None,
+                                volume_rounder: float | None = None, rate_rounder: float | None = None,
+                                max_basal_rate_u_per_h: float | None = None,
+                                max_iob_headroom_u: float | None = None,
+                                duration_min: float = TEMP_BASAL_DURATION_MIN,
+                                continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
+                                basal_schedule_override_active: bool = False) -> dict | None:
+    """Loop's ``recommendedAutomaticDose``: a partial correction bolus for highs, a low temp basal for lows.
+
+    The bolus is ``partial_application_factor * units`` clamped to ``[0, max_automatic_bolus_u]``
+    (0 when the minimum prediction is below the target range) and, with ``max_iob_headroom_u``,
+    to ``partial_application_factor * max(0, headroom)`` (Loop's DoseMath tests). The temp basal
+    never exceeds the scheduled rate (nor ``max_basal_rate_u_per_h`` when given) and follows the
+    ``ifNecessary`` rules. LoopAlgorithm's variant (bolus at most ``min(max_bolus * factor,
+    headroom)``) is ``max_automatic_bolus_u=min(max_bolus * factor, max(0, headroom))`` with
+    ``max_iob_headroom_u=None``.
+
+    Returns
+    -------
+    ``{"basal_adjustment": {"rate", "duration"} | None, "bolus_units": U}``, or ``None`` when
+    neither a temp basal change nor a bolus is needed.
+    """
+    _check_settings(("max_automatic_bolus_u", "partial_application_factor"),
+                    max_automatic_bolus_u=max_automatic_bolus_u,
+                    partial_application_factor=partial_application_factor,
+                    max_basal_rate_u_per_h=max_basal_rate_u_per_h,
+                    max_iob_headroom_u=max_iob_headroom_u,
+                    volume_rounder=volume_rounder, rate_rounder=rate_rounder)
+    correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
+                                    suspend_threshold_mgdl=suspend_threshold_mgdl,
+                                    sensitivity=sensitivity, model=model)
+    if correction is None:
+        return None
+    _check_value("duration_min", duration_min, positive=True)
+    scheduled = _check_value("basal", float(basal.at(at_s)), positive=False)
+    bolus_limit = 0.0 if correction.min_below_target else float(max_automatic_bolus_u)
+    if max_iob_headroom_u is not None:
+        bolus_limit = min(bolus_limit, partial_application_factor * max(0.0, max_iob_headroom_u))
+    bolus = min(bolus_limit, max(0.0, partial_application_factor * correction.units))
+    bolus = _round_within(bolus, volume_rounder, bolus_limit)
+
+    rate_limit = scheduled if max_basal_rate_u_per_h is None else min(scheduled, float(max_basal_rate_u_per_h))
+    rate = _as_temp_basal_rate(correction, scheduled, rate_limit, duration_min, rate_rounder)
+    temp = if_necessary(rate, duration_min, at_s=at_s, scheduled_u_per_h=scheduled,
+                        last_temp_basal=last_temp_basal, continuation_interval_min=continuation_interval_min,
+                        scheduled_basal_matches_pump=not basal_schedule_override_active)
+    if temp is None and bolus <= 0:
+        return None
+    return {"basal_adjustment": temp, "bolus_units": bolus}

@@ -1,0 +1,294 @@
+"""``update()``: the Loop algorithm end to end, on PyLoopKit's input dictionary.
+
+The orchestrator follows Loop's ``LoopDataManager`` (the 2019 app that Tidepool's
+PyLoopKit ports), with the corrections current Loop made (see ``docs/update.md``):
+
+1. validate the input (``input_validation``): warnings, or one ``InvalidInputError``;
+2. convert it once to arrays and schedules (``loop_input.parse_input``);
+3. effects on Loop's 5-minute grid: momentum, insulin (history for counteraction,
+   and from now on for the prediction), counteraction, carbs (dynamic or static),
+   retrospective correction;
+4. the prediction (``loop_math.predict_glucose``) and the temp basal / bolus /
+   automatic bolus recommendations (``dose_math``);
+5. the output dictionary of PyLoopKit's keys, plus IOB and warnings, as plain
+   Python floats and datetimes.
+"""
+from __future__ import annotations
+
+import warnings as _warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import carb_store, dose_math, glucose_math, insulin_math, loop_math
+from . import retrospective_correction as rc
+from .date import GRID_S, from_seconds, grid
+from .dose import DoseType
+from .dose_store import prepare_doses
+from .errors import LoopWarning
+from .input_validation import convert_glucose_units, glucose_is_stale, validate_input
+from .insulin_models import model_from_setting
+from .loop_input import LoopInput, parse_input
+
+HISTORY_S = 24 * 3600.0
+"""How far back effects are computed (Loop's 24 h of counteraction history)."""
+
+AUTOMATIC_BOLUS_FACTOR = 0.4
+"""Loop's default partial application factor for automatic boluses."""
+
+EMPTY = (np.empty(0), np.empty(0))
+
+
+@dataclass
+class Effects:
+    """Effect timelines (dates_s, values) computed for one run."""
+
+    momentum: tuple
+    insulin_history: tuple
+    insulin: tuple
+    counteraction: tuple
+    carb: tuple
+    retrospective: tuple
+    cob: tuple
+    iob: tuple
+
+
+def update(input_dict: dict) -> dict:
+    """Run the Loop algorithm on a PyLoopKit input dictionary.
+
+    Parameters
+    ----------
+    input_dict : dict
+        PyLoopKit's input dictionary (``glucose_dates/values``, ``dose_*``,
+        ``carb_*``, schedules, ``settings_dictionary``, ``last_temporary_basal``,
+        ``time_to_calculate_at``; see ``docs/update.md``).
+
+    Returns
+    -------
+    dict
+        PyLoopKit's output keys (``predicted_glucose_dates/values`` in mg/dL,
+        ``recommended_temp_basal``, ``recommended_bolus``, ``recommended_autobolus``,
+        each effect's dates/values, counteraction starts/ends/values in mg/dL/min,
+        ``carbs_on_board`` g, ``cob_timeline_*``) plus ``insulin_on_board`` (U),
+        ``insulin_on_board_timeline_*`` and ``warnings``. Values are Python floats,
+        dates are datetimes in the zone of ``time_to_calculate_at``.
+
+    Raises
+    ------
+    InvalidInputError
+        Listing every impossible value (field, index, value, reason).
+    """
+    messages = list(validate_input(input_dict))
+    inp = parse_input(convert_glucose_units(input_dict))
+    result = run(inp, messages)
+    result["input_data"] = input_dict
+    for message in messages:
+        _warnings.warn(message, LoopWarning, stacklevel=2)
+    return result
+
+
+def run(inp: LoopInput, messages: list[str] | None = None) -> dict:
+    """Compute effects, prediction and recommendations for parsed input."""
+    messages = [] if messages is None else messages
+    model = model_from_setting(list(inp.settings.model), inp.settings.insulin_delay)
+    effects = compute_effects(inp, model)
+    prediction = predict(inp, effects, model, for_bolus=False)
+    recommendations = recommend(inp, effects, model, prediction)
+    return _output(inp, effects, prediction, recommendations, messages)
+
+
+def compute_effects(inp: LoopInput, model) -> Effects:
+    """All effect timelines Loop needs at ``inp.now_s``."""
+    s = inp.settings
+    now = inp.now_s
+    next_effect_s = inp.injected.get("previous_counteraction_end_s", now - HISTORY_S)
+    history_doses = prepare_doses(inp.doses, inp.basal, start_s=next_effect_s - model.effect_duration_min * 60.0,
+                                  end_s=None)
+    insulin_history = _insulin_effect(history_doses, model, inp, next_effect_s)
+    insulin = _injected_or(inp, "insulin", lambda: _insulin_effect(
+        prepare_doses(inp.doses, inp.basal, start_s=now - model.effect_duration_min * 60.0, end_s=None),
+        model, inp, now))
+    momentum = _injected_or(inp, "momentum", lambda: _momentum(inp, now))
+    counteraction = _injected_or(inp, "counteraction", lambda: _counteraction(inp, next_effect_s, insulin_history))
+    carb, cob = _carbs(inp, counteraction)
+    retrospective = _retrospective(inp, counteraction, carb) if s.retrospective_correction_enabled else EMPTY
+    iob = _iob_timeline(history_doses, model, now)
+    return Effects(momentum, insulin_history, insulin, counteraction, carb, retrospective, cob, iob)
+
+
+def _injected_or(inp: LoopInput, name: str, compute):
+    """A caller-injected effect when present (PyLoopKit's hook), else the computed one."""
+    return inp.injected[name] if name in inp.injected else compute()
+
+
+def _insulin_effect(doses, model, inp: LoopInput, start_s: float):
+    """Insulin effect (mg/dL) on the 5-min grid from ``start_s`` to the end of the last dose's action."""
+    if len(doses) == 0:
+        return EMPTY
+    end_s = float(np.max(doses.end_s)) + model.effect_duration_min * 60.0
+    dates = grid(start_s, max(end_s, start_s))
+    dates = dates[dates >= start_s]
+    return dates, insulin_math.glucose_effects(doses, model, inp.sensitivity, dates)
+
+
+def _iob_timeline(doses, model, now_s: float):
+    """Insulin on board (U) every 5 min from now back 24 h to the end of the insulin's action."""
+    if len(doses) == 0:
+        return EMPTY
+    dates = grid(now_s - HISTORY_S, now_s + model.effect_duration_min * 60.0)
+    return dates, insulin_math.insulin_on_board(doses, model, dates)
+
+
+def _momentum(inp: LoopInput, now_s: float):
+    window_s = inp.settings.momentum_data_interval * 60.0
+    keep = inp.glucose_s >= now_s - window_s
+    return glucose_math.momentum_effect(
+        (inp.glucose_s[keep], inp.glucose_mgdl[keep]),
+        duration_min=inp.settings.momentum_data_interval,
+        velocity_max_mgdl_per_min=inp.settings.max_physiologic_slope)
+
+
+def _counteraction(inp: LoopInput, start_s: float, insulin_history):
+    keep = inp.glucose_s >= start_s
+    if insulin_history[0].size == 0 or not np.any(keep) or start_s >= inp.glucose_s[-1]:
+        return np.empty(0), np.empty(0), np.empty(0)
+    return glucose_math.counteraction_effects((inp.glucose_s[keep], inp.glucose_mgdl[keep]), *insulin_history)
+
+
+def _carbs(inp: LoopInput, counteraction):
+    s = inp.settings
+    if inp.carb_s.size == 0 and "carb" not in inp.injected:
+        return EMPTY, EMPTY
+    ice = counteraction if s.dynamic_carb_absorption_enabled else (np.empty(0),) * 3
+    retro_start = float(inp.glucose_s[-1]) - s.retrospective_correction_integration_interval * 60.0
+    carb = _injected_or(inp, "carb", lambda: carb_store.glucose_effects(inp, ice, start_s=retro_start))
+    cob = carb_store.carbs_on_board(inp, ice, start_s=inp.now_s - GRID_S)
+    return carb, cob
+
+
+def _retrospective(inp: LoopInput, counteraction, carb):
+    s = inp.settings
+    return rc.standard_correction_for_update(
+        inp.glucose_s, inp.glucose_mgdl, counteraction, carb, now_s=inp.now_s,
+        recency_interval_min=s.recency_interval,
+        grouping_interval_min=s.retrospective_correction_grouping_interval)
+
+
+def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):
+    """Loop's glucose prediction; the bolus prediction drops positive momentum and
+    positive retrospective correction, as current Loop does (unless configured otherwise)."""
+    momentum, retrospective = effects.momentum, effects.retrospective
+    if for_bolus and not inp.settings.include_positive_velocity_and_rc_in_bolus:
+        if momentum[1].size and momentum[1][-1] > 0:
+            momentum = EMPTY
+        if retrospective[1].size and retrospective[1][-1] > 0:
+            retrospective = EMPTY
+    parts = [e for e in (effects.carb, effects.insulin, retrospective) if e[0].size]
+    dates, values = loop_math.predict_glucose(
+        float(inp.glucose_s[-1]), float(inp.glucose_mgdl[-1]), parts,
+        momentum=momentum if momentum[0].size else None)
+    return _extend_to_action_end(dates, values, float(inp.glucose_s[-1]), model)
+
+
+def _extend_to_action_end(dates, values, last_glucose_s, model):
+    """Dosing needs a prediction at least as long as the insulin action; Loop repeats the last value."""
+    final_s = last_glucose_s + model.effect_duration_min * 60.0 - model.delay_min * 60.0
+    if dates.size and dates[-1] < final_s:
+        dates = np.append(dates, final_s)
+        values = np.append(values, values[-1])
+    return dates, values
+
+
+def pending_insulin_u(inp: LoopInput) -> float:
+    """Insulin of the running temp basal above the scheduled rate still to be delivered (U)."""
+    ltb = inp.last_temp_basal
+    if ltb is None or ltb[1] > ltb[2] or ltb[2] <= inp.now_s or ltb[0] not in (DoseType.TEMP_BASAL, DoseType.BASAL):
+        return 0.0
+    scheduled = float(inp.basal.at(np.array([inp.now_s]))[0])
+    return max(0.0, (ltb[3] - scheduled) * (ltb[2] - inp.now_s) / 3600.0)
+
+
+def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
+    """Temp basal, manual bolus and (optionally) automatic bolus in PyLoopKit's formats.
+
+    ``temp_basal``: ``(rate U/h, duration min)`` or None (no change); ``bolus``:
+    ``(amount U, pending insulin U, notice)``; ``autobolus``: U, or None unless
+    ``dosing_strategy`` is ``automatic_bolus`` or ``partial_application_factor`` is set.
+    """
+    s = inp.settings
+    if glucose_is_stale(float(inp.glucose_s[-1]), inp.now_s):
+        return {"temp_basal": None, "bolus": None, "autobolus": None}
+    common = dict(at_s=inp.now_s, target=inp.target, suspend_threshold_mgdl=s.suspend_threshold,
+                  sensitivity=inp.sensitivity, model=model)
+    pending = pending_insulin_u(inp)
+    headroom = _iob_headroom(inp, effects, pending)
+    temp_basal = dose_math.recommended_temp_basal(
+        *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
+        rate_rounder=s.rate_rounder, max_iob_headroom_u=headroom, **common)
+    bolus = dose_math.recommended_bolus(
+        *predict(inp, effects, model, for_bolus=True), pending_insulin_u=pending, max_bolus_u=s.max_bolus,
+        volume_rounder=s.bolus_rounder, **common)
+    autobolus = None
+    if s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None:
+        factor = AUTOMATIC_BOLUS_FACTOR if s.partial_application_factor is None else s.partial_application_factor
+        automatic = dose_math.recommended_automatic_bolus(
+            *prediction, basal=inp.basal, max_automatic_bolus_u=s.max_bolus, partial_application_factor=factor,
+            last_temp_basal=inp.last_temp_basal, volume_rounder=s.bolus_rounder, rate_rounder=s.rate_rounder,
+            max_basal_rate_u_per_h=s.max_basal_rate, max_iob_headroom_u=headroom, **common)
+        autobolus = 0.0 if automatic is None else automatic["bolus_units"]
+        if s.dosing_strategy == "automatic_bolus":
+            temp_basal = None if automatic is None else automatic["basal_adjustment"]
+    return {"temp_basal": None if temp_basal is None else (temp_basal["rate"], temp_basal["duration"]),
+            "bolus": (bolus["amount"], bolus["pending_insulin"], bolus["notice"]),
+            "autobolus": autobolus}
+
+
+def _iob_headroom(inp: LoopInput, effects: Effects, pending_u: float):
+    """Units that may still be added before ``max_active_insulin`` is reached (None when unset):
+    the limit minus IOB now minus insulin still pending from the running temp basal."""
+    if inp.settings.max_active_insulin is None:
+        return None
+    return max(0.0, inp.settings.max_active_insulin - value_at(effects.iob, inp.now_s) - pending_u)
+
+
+def value_at(timeline, at_s: float) -> float:
+    """Value of a timeline at the latest date at or before ``at_s`` (0 for an empty one)."""
+    dates, values = timeline
+    i = int(np.searchsorted(dates, at_s, side="right")) - 1
+    return float(values[i]) if dates.size and i >= 0 else 0.0
+
+
+def _dates(seconds, inp: LoopInput) -> list:
+    return from_seconds(seconds, inp.tz)
+
+
+def _floats(values) -> list[float]:
+    out = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(out)):
+        raise FloatingPointError("non-finite value in an output timeline")
+    return out.tolist()
+
+
+def _timeline(prefix: str, timeline, inp: LoopInput) -> dict:
+    return {f"{prefix}_dates": _dates(timeline[0], inp), f"{prefix}_values": _floats(timeline[1])}
+
+
+def _output(inp: LoopInput, effects: Effects, prediction, recommendations: dict, messages: list[str]) -> dict:
+    out = {}
+    out.update(_timeline("predicted_glucose", prediction, inp))
+    out["recommended_temp_basal"] = recommendations["temp_basal"]
+    out["recommended_bolus"] = recommendations["bolus"]
+    out["recommended_autobolus"] = recommendations["autobolus"]
+    out.update(_timeline("insulin_effect", effects.insulin, inp))
+    out["counteraction_effect_start_times"] = _dates(effects.counteraction[0], inp)
+    out["counteraction_effect_end_times"] = _dates(effects.counteraction[1], inp)
+    out["counteraction_effect_values"] = _floats(effects.counteraction[2])
+    out.update(_timeline("momentum_effect", effects.momentum, inp))
+    out.update(_timeline("carb_effect", effects.carb, inp))
+    out.update(_timeline("retrospective_effect", effects.retrospective, inp))
+    out["carbs_on_board"] = value_at(effects.cob, inp.now_s)
+    out.update(_timeline("cob_timeline", effects.cob, inp))
+    out["insulin_on_board"] = value_at(effects.iob, inp.now_s)
+    out.update(_timeline("insulin_on_board_timeline", effects.iob, inp))
+    out["warnings"] = list(messages)
+    return out

@@ -1,0 +1,176 @@
+"""The PyLoopKit input dictionary, converted once into arrays, schedules and settings.
+
+``update()`` accepts Tidepool PyLoopKit's input dictionary (index-matched lists,
+datetimes or ISO strings, naive or aware). :func:`parse_input` converts a validated
+dictionary (in mg/dL: see ``input_validation.convert_glucose_units``) into a
+:class:`LoopInput` of numpy arrays (seconds since 2001-01-01T00:00:00Z), daily
+schedules in local time, and a :class:`LoopSettings` whose defaults are applied
+with ``is None`` tests, so a zero setting is honoured rather than replaced.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from .date import to_second, to_seconds, tzinfo_of, utc_offset_s
+from .dose import DoseArrays, DoseType
+from .schedule import DailySchedule
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """Algorithm settings with PyLoopKit's defaults (minutes for durations, mg/dL, U, U/h).
+
+    Only ``None`` means "use the default"; zero is a valid value.
+    """
+
+    model: tuple = (360.0, 75.0)
+    momentum_data_interval: float = 15.0
+    suspend_threshold: float | None = None
+    dynamic_carb_absorption_enabled: bool = True
+    retrospective_correction_enabled: bool = False
+    retrospective_correction_integration_interval: float = 30.0
+    recency_interval: float = 15.0
+    retrospective_correction_grouping_interval: float = 30.0
+    default_absorption_times: tuple = (120.0, 180.0, 240.0)
+    max_basal_rate: float | None = None
+    max_bolus: float | None = None
+    insulin_delay: float = 10.0
+    carb_delay: float = 10.0
+    rate_rounder: float | None = None
+    bolus_rounder: float | None = None
+    partial_application_factor: float | None = None
+    max_physiologic_slope: float | None = None
+    include_positive_velocity_and_rc_in_bolus: bool = False
+    retrospective_correction: str = "standard"
+    carb_absorption_model: str = "parabolic"
+    dosing_strategy: str = "temp_basal"
+    max_active_insulin: float | None = None
+
+    @classmethod
+    def from_dict(cls, settings: dict | None) -> "LoopSettings":
+        """Settings from PyLoopKit's ``settings_dictionary``; unknown keys are ignored
+        (PyLoopKit passes extra keys through), missing or ``None`` keys take the default."""
+        settings = settings or {}
+        values = {}
+        for f in fields(cls):
+            if settings.get(f.name) is not None:
+                v = settings[f.name]
+                values[f.name] = tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v
+        if settings.get("retrospective_correction_enabled") is None and settings.get("retrospective_correction"):
+            values["retrospective_correction_enabled"] = True
+        return cls(**values)
+
+
+@dataclass
+class LoopInput:
+    """Everything ``update()`` needs, as arrays (seconds since the reference date)."""
+
+    now_s: float
+    tz: _dt.tzinfo | None
+    offset_s: float
+    glucose_s: np.ndarray
+    glucose_mgdl: np.ndarray
+    doses: DoseArrays
+    carb_s: np.ndarray
+    carb_g: np.ndarray
+    carb_absorption_min: np.ndarray
+    sensitivity: DailySchedule
+    carb_ratio: DailySchedule
+    basal: DailySchedule
+    target: DailySchedule
+    settings: LoopSettings
+    last_temp_basal: tuple | None = None
+    injected: dict = field(default_factory=dict)
+
+
+def _opt_list(d: dict, key: str) -> list:
+    value = d.get(key)
+    return [] if value is None else list(value)
+
+
+def _now(d: dict, glucose_s: np.ndarray):
+    at = d.get("time_to_calculate_at")
+    if at is None:
+        if glucose_s.size == 0:
+            raise ValueError("time_to_calculate_at is missing and there is no glucose to infer it from")
+        first = d["glucose_dates"][-1]
+        return float(glucose_s[-1]), tzinfo_of(first), utc_offset_s(first)
+    return to_second(at), tzinfo_of(at), utc_offset_s(at)
+
+
+def _doses(d: dict) -> DoseArrays:
+    types = _opt_list(d, "dose_types")
+    delivered = d.get("dose_delivered_units")
+    return DoseArrays.from_lists(
+        types, to_seconds(_opt_list(d, "dose_start_times")), to_seconds(_opt_list(d, "dose_end_times")),
+        [float(v) for v in _opt_list(d, "dose_values")],
+        None if delivered is None else list(delivered))
+
+
+def _carb_absorption(d: dict, settings: LoopSettings) -> np.ndarray:
+    medium = settings.default_absorption_times[1]
+    times = _opt_list(d, "carb_absorption_times")
+    return np.array([medium if t is None else float(t) for t in times], dtype=float)
+
+
+def _last_temp_basal(d: dict):
+    ltb = d.get("last_temporary_basal")
+    if not ltb:
+        return None
+    rate = float(ltb[3]) if len(ltb) > 3 and ltb[3] is not None else 0.0
+    return (DoseType.parse(ltb[0]), to_second(ltb[1]), to_second(ltb[2]), rate)
+
+
+def _schedules(d: dict, offset_s: float):
+    isf = DailySchedule.from_lists(d["sensitivity_ratio_start_times"], d["sensitivity_ratio_values"], offset_s)
+    cr = DailySchedule.from_lists(d["carb_ratio_start_times"], d["carb_ratio_values"], offset_s)
+    basal = DailySchedule.from_lists(d["basal_rate_start_times"], d["basal_rate_values"], offset_s)
+    target_values = np.column_stack([np.asarray(d["target_range_minimum_values"], float),
+                                     np.asarray(d["target_range_maximum_values"], float)])
+    target = DailySchedule.from_lists(d["target_range_start_times"], target_values, offset_s)
+    return isf, cr, basal, target
+
+
+_INJECTABLE = {
+    "momentum": ("momentum_effect_dates", "momentum_effect_values"),
+    "insulin": ("now_to_dia_insulin_effect_dates", "now_to_dia_insulin_effect_values"),
+    "carb": ("carb_effect_dates", "carb_effect_values"),
+}
+
+
+def _injected(d: dict) -> dict:
+    """Precomputed effects a caller passed in (PyLoopKit's test hook), as arrays."""
+    out = {}
+    for name, (kd, kv) in _INJECTABLE.items():
+        if d.get(kd) and d.get(kv) is not None:
+            out[name] = (to_seconds(d[kd]), np.asarray(d[kv], dtype=float))
+    if d.get("counteraction_starts") and d.get("counteraction_ends") and d.get("counteraction_values") is not None:
+        out["counteraction"] = (to_seconds(d["counteraction_starts"]), to_seconds(d["counteraction_ends"]),
+                                np.asarray(d["counteraction_values"], dtype=float))
+    if d.get("previous_counteraction_effect_dates"):
+        out["previous_counteraction_end_s"] = to_second(d["previous_counteraction_effect_dates"][-1])
+    return out
+
+
+def parse_input(d: dict) -> LoopInput:
+    """Convert a validated PyLoopKit input dictionary, in mg/dL, into a :class:`LoopInput`."""
+    settings = LoopSettings.from_dict(d.get("settings_dictionary"))
+    glucose_s = to_seconds(_opt_list(d, "glucose_dates"))
+    glucose = np.asarray(_opt_list(d, "glucose_values"), dtype=float)
+    now_s, tz, offset_s = _now(d, glucose_s)
+    isf, cr, basal, target = _schedules(d, offset_s)
+    return LoopInput(
+        now_s=now_s, tz=tz, offset_s=offset_s,
+        glucose_s=glucose_s, glucose_mgdl=glucose,
+        doses=_doses(d),
+        carb_s=to_seconds(_opt_list(d, "carb_dates")),
+        carb_g=np.asarray(_opt_list(d, "carb_values"), dtype=float),
+        carb_absorption_min=_carb_absorption(d, settings),
+        sensitivity=isf, carb_ratio=cr, basal=basal, target=target,
+        settings=settings,
+        last_temp_basal=_last_temp_basal(d),
+        injected=_injected(d),
+    )
+

@@ -1,0 +1,145 @@
+"""Replay: run the Loop algorithm at every step over a history, as Loop would have run.
+
+At each step time ``t`` only data known at ``t`` is used: glucose dated at or
+before ``t``, doses started at or before ``t`` (a dose still running at ``t`` is
+cut at ``t``: what was delivered so far; the temp basal running at ``t`` becomes
+``last_temporary_basal``), carb entries dated at or before ``t``. The input is
+validated and converted to arrays once; each step slices those arrays.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .date import from_seconds, to_second
+from .dose import DoseType
+from .input_validation import convert_glucose_units, glucose_is_stale, validate_input
+from .insulin_models import model_from_setting
+from .loop_data_manager import HISTORY_S, compute_effects, predict, recommend, value_at
+from .loop_input import LoopInput, parse_input
+
+HORIZONS_MIN = (30, 60, 120)
+"""Prediction horizons reported per step (minutes after the step time)."""
+
+COLUMNS = ("time", "glucose", "iob", "cob", "counteraction", "predicted_30", "predicted_60", "predicted_120",
+           "temp_basal_rate", "temp_basal_duration", "bolus")
+"""Per-step columns: time (datetime), latest glucose (mg/dL), IOB (U), COB (g), latest counteraction
+(mg/dL/min), predictions at +30/60/120 min (mg/dL), recommended temp basal rate (U/h) and duration (min)
+(None when Loop would not issue one), recommended bolus (U; None when no recommendation is possible)."""
+
+
+def replay(input_dict: dict, start=None, end=None, step_minutes: float = 5.0, as_dataframe: bool | None = None):
+    """Run the algorithm every ``step_minutes`` from ``start`` to ``end`` (inclusive).
+
+    Parameters
+    ----------
+    input_dict : dict
+        PyLoopKit input dictionary holding the whole history.
+    start, end : datetime or ISO string, optional
+        Defaults: one hour after the first glucose; ``time_to_calculate_at`` (or the last glucose).
+    step_minutes : float
+        Step between runs (minutes), > 0.
+    as_dataframe : bool, optional
+        Return a pandas DataFrame (default: when pandas is importable); else a dict of arrays.
+
+    Returns
+    -------
+    dict of numpy arrays (or DataFrame) with :data:`COLUMNS`.
+    """
+    if not step_minutes > 0:
+        raise ValueError(f"step_minutes must be > 0, got {step_minutes!r}")
+    validate_input(input_dict)
+    inp = parse_input(convert_glucose_units(input_dict))
+    if inp.glucose_s.size == 0:
+        raise ValueError("replay needs glucose_dates/glucose_values")
+    start_s = float(inp.glucose_s[0]) + 3600.0 if start is None else to_second(start)
+    end_s = inp.now_s if end is None else to_second(end)
+    times = np.arange(start_s, end_s + 1e-6, step_minutes * 60.0)
+    table = _run_steps(inp, times)
+    table["time"] = np.array(from_seconds(times, inp.tz), dtype=object)
+    return _as_table(table, as_dataframe)
+
+
+def _run_steps(inp: LoopInput, times: np.ndarray) -> dict:
+    model = model_from_setting(list(inp.settings.model), inp.settings.insulin_delay)
+    n = times.size
+    floats = {c: np.zeros(n) for c in ("glucose", "iob", "cob", "counteraction",
+                                        "predicted_30", "predicted_60", "predicted_120")}
+    objects = {c: np.full(n, None, dtype=object) for c in ("temp_basal_rate", "temp_basal_duration", "bolus")}
+    for i, t in enumerate(times):
+        step = known_at(inp, float(t))
+        if step is None:
+            raise ValueError(f"no glucose at or before step {i} ({from_seconds([t])[0]})")
+        _fill_step(step, model, i, floats, objects)
+    return {**floats, **objects}
+
+
+def _fill_step(step: LoopInput, model, i: int, floats: dict, objects: dict) -> None:
+    effects = compute_effects(step, model)
+    prediction = predict(step, effects, model, for_bolus=False)
+    floats["glucose"][i] = step.glucose_mgdl[-1]
+    floats["iob"][i] = value_at(effects.iob, step.now_s)
+    floats["cob"][i] = value_at(effects.cob, step.now_s)
+    floats["counteraction"][i] = effects.counteraction[2][-1] if effects.counteraction[2].size else 0.0
+    for h in HORIZONS_MIN:
+        floats[f"predicted_{h}"][i] = np.interp(step.now_s + h * 60.0, *prediction)
+    if glucose_is_stale(float(step.glucose_s[-1]), step.now_s):
+        return
+    rec = recommend(step, effects, model, prediction)
+    if rec["temp_basal"] is not None:
+        objects["temp_basal_rate"][i], objects["temp_basal_duration"][i] = rec["temp_basal"][:2]
+    objects["bolus"][i] = rec["bolus"][0] if rec["bolus"] is not None else None
+
+
+def known_at(inp: LoopInput, t: float) -> LoopInput | None:
+    """The part of ``inp`` known at time ``t`` (see module docstring); None before the first glucose."""
+    g_hi = int(np.searchsorted(inp.glucose_s, t, side="right"))
+    if g_hi == 0:
+        return None
+    horizon = t - HISTORY_S - 2 * model_span_s(inp)
+    g_lo = int(np.searchsorted(inp.glucose_s, horizon, side="left"))
+    d = inp.doses
+    keep = (d.start_s <= t) & (d.end_s >= horizon)
+    doses = d.take(keep)
+    doses = doses.with_(end_s=np.minimum(doses.end_s, t))
+    c_keep = (inp.carb_s <= t) & (inp.carb_s >= horizon)
+    return replace(inp, now_s=t,
+                   glucose_s=inp.glucose_s[g_lo:g_hi], glucose_mgdl=inp.glucose_mgdl[g_lo:g_hi],
+                   doses=doses, carb_s=inp.carb_s[c_keep], carb_g=inp.carb_g[c_keep],
+                   carb_absorption_min=inp.carb_absorption_min[c_keep],
+                   last_temp_basal=_running_temp_basal(d, t), injected={})
+
+
+def model_span_s(inp: LoopInput) -> float:
+    """A bound on how far back data can still matter (s): the longest of insulin action and carb absorption."""
+    m = inp.settings.model
+    dia_min = m[0] * 60.0 if len(m) == 1 else m[0]
+    longest_carb_min = max(inp.settings.default_absorption_times[2],
+                           float(inp.carb_absorption_min.max()) if inp.carb_absorption_min.size else 0.0)
+    return 60.0 * max(dia_min + inp.settings.insulin_delay, 2 * longest_carb_min)
+
+
+def _running_temp_basal(d, t: float):
+    """The last temp basal started at or before ``t`` and still running at ``t``, as Loop's last temp basal."""
+    idx = np.flatnonzero((d.type == DoseType.TEMP_BASAL) & (d.start_s <= t))
+    if idx.size == 0:
+        return None
+    j = idx[np.argmax(d.start_s[idx])]
+    if d.end_s[j] <= t:
+        return None
+    return (DoseType.TEMP_BASAL, float(d.start_s[j]), float(d.end_s[j]), float(d.value[j]))
+
+
+def _as_table(table: dict, as_dataframe: bool | None):
+    ordered = {c: table[c] for c in COLUMNS}
+    if as_dataframe is False:
+        return ordered
+    try:
+        import pandas as pd
+    except ImportError:
+        if as_dataframe:
+            raise ImportError("as_dataframe=True needs pandas: pip install pandas") from None
+        return ordered
+    return pd.DataFrame(ordered)
+
