@@ -6,8 +6,9 @@ Run with ``python benchmarks/bench_effects.py``. Each figure is the median of re
 * insulin: the insulin effect timeline (mg/dL, 5-minute grid) of a 24 h history of 288 five-minute
   temp basals plus 4 boluses, exponential adult model: the effect math alone on prepared doses, and
   raw history through :func:`pyloopkit.dose_store.prepare_doses` (reconcile, annotate) plus the
-  effect math, which is what PyLoopKit's ``get_glucose_effects`` does; then 72 to 576 temp basals
-  over the same day (shorter and denser as their number grows) to show the linear scaling.
+  effect math, which is what PyLoopKit's ``get_glucose_effects`` does; the IOB timeline of the same
+  doses; then 72 to 576 temp basals over the same day (shorter and denser as their number grows)
+  with a least-squares line to show the linear scaling.
 * carbs: :func:`bench_carbs`, the carb effects and COB of 4 meals with dynamic absorption.
 """
 from __future__ import annotations
@@ -17,10 +18,10 @@ import time
 
 import numpy as np
 
-from pyloopkit.date import GRID_S
+from pyloopkit.date import GRID_S, grid
 from pyloopkit.dose import DoseArrays, DoseType
 from pyloopkit.dose_store import prepare_doses
-from pyloopkit.insulin_math import effect_dates, glucose_effects
+from pyloopkit.insulin_math import effect_dates, glucose_effects, insulin_on_board
 from pyloopkit.insulin_models import PRESETS
 from pyloopkit.schedule import DailySchedule
 
@@ -70,16 +71,23 @@ def bench_insulin() -> None:
         return glucose_effects(prepared, model, SENSITIVITY, effect_dates(prepared, model))
 
     full_ms = median_ms(prepared_and_effect)
+    iob_dates_s = grid(START_S, START_S + DAY_S + model.effect_duration_min * 60.0)
+    iob_ms = median_ms(lambda: insulin_on_board(doses, model, iob_dates_s))
     print(f"insulin effect timeline, 24 h of 288 five-minute temp basals + 4 boluses, {dates.size} dates, "
           f"median of {RUNS} runs:")
     print(f"  effect math on prepared doses:             {effect_ms:7.3f} ms")
     print(f"  prepare_doses (reconcile+annotate) + math: {full_ms:7.3f} ms")
+    print(f"  IOB timeline, same doses, {iob_dates_s.size} dates:      {iob_ms:7.3f} ms")
     print("scaling in the number of doses (effect math, same day and grid):")
+    timings = []
     for n in (72, 144, 288, 576):
         doses = prepare_doses(raw_history(n), BASAL, start_s=None, end_s=None)
         dates = effect_dates(doses, model)
         ms = median_ms(lambda: glucose_effects(doses, model, SENSITIVITY, dates))
+        timings.append((n + 4, ms))
         print(f"  {n:4d} temp basals + 4 boluses: median {ms:7.3f} ms ({1000.0 * ms / (n + 4):5.2f} us per dose)")
+    slope, intercept = np.polyfit(*np.array(timings).T, 1)
+    print(f"  least-squares line: {intercept:.3f} ms + {1000.0 * slope:.2f} us per dose")
 
 
 def bench_carbs() -> None:

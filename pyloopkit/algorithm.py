@@ -35,47 +35,45 @@ from pathlib import Path
 
 import numpy as np
 
-from . import carb_math, dose_math, glucose_math, insulin_math, loop_math
+from . import carb_math, carb_store, dose_math, glucose_math, insulin_math, loop_math
 from . import retrospective_correction as rc
 from .algorithm_input import (
     BASAL_INCOMPLETE, CARB_RATIO_INCOMPLETE, FUTURE_BASAL_NOT_ALLOWED, GLUCOSE_TOO_OLD, INSULIN_TYPE_PRESETS,
-    MISSING_GLUCOSE, MISSING_SUSPEND_THRESHOLD, SENSITIVITY_ENDS_TOO_EARLY, SENSITIVITY_INCOMPLETE,
+    INSULIN_ACTIVITY_DURATION_S, MISSING_GLUCOSE, MISSING_SUSPEND_THRESHOLD, SENSITIVITY_ENDS_TOO_EARLY, SENSITIVITY_INCOMPLETE,
     SENSITIVITY_STARTS_TOO_LATE, TARGET_INCOMPLETE, AbsoluteTimeline, AlgorithmInput, Refusal, describe_interval,
-    format_dates, iso, parse_algorithm_input, parse_prediction_input,
+    format_dates, from_algorithm_input, iso, parse_algorithm_input, parse_prediction_input, to_algorithm_input,
 )
-from .date import GRID_S, ceil_to_grid, floor_to_grid, grid
+from .date import ceil_to_grid, floor_to_grid, grid
 from .dose import DoseArrays, DoseType
 from .errors import InvalidInputError, MissingDataError
-from .glucose_store import GlucoseArrays
+from .glucose_store import MOMENTUM_DATA_INTERVAL_S, GlucoseArrays
 from .insulin_models import PRESETS
 
 INPUT_DATA_RECENCY_S = 15 * 60.0
 """The latest glucose must be less than 15 min older than the prediction start (``inputDataRecencyInterval``)."""
 
-TEMP_BASAL_DURATION_MIN = 30.0
-"""Duration of recommended temp basals (``tempBasalDuration``)."""
+TEMP_BASAL_DURATION_MIN = dose_math.TEMP_BASAL_DURATION_MIN
+"""Duration of recommended temp basals, 30 min (``tempBasalDuration``)."""
 
-DEFAULT_INSULIN_ACTIVITY_DURATION_S = 6 * 3600.0 + 10 * 60.0
-"""The prediction is extended to at least 6 h 10 min after its start (``InsulinMath.defaultInsulinActivityDuration``)."""
-
-CARB_EFFECT_LOOKBACK_S = 180 * 60.0
+CARB_EFFECT_LOOKBACK_S = rc.RETROSPECTION_INTERVAL_MIN * 60.0
 """Carb effects start 180 min before the prediction start (``IntegralRetrospectiveCorrection.retrospectionInterval``)."""
 
 DEFAULT_CARB_ABSORPTION_S = 3 * 3600.0
 """Absorption time of a carb entry that gives none (``CarbMath.defaultAbsorptionTime``)."""
 
-MOMENTUM_DATA_INTERVAL_S = 15 * 60.0
-"""Momentum uses the readings of the last 15 min (``GlucoseMath.momentumDataInterval``)."""
-
 MOMENTUM_DURATION_MIN = 15.0
-"""Momentum effect duration (``GlucoseMath.momentumDuration``; Loop 2019 used 30 min)."""
+"""Momentum effect duration (``GlucoseMath.momentumDuration``; Loop 2019 used 30 min); the
+readings used are those of the last ``glucose_store.MOMENTUM_DATA_INTERVAL_S`` (15 min)."""
 
-ADAPTIVE_INITIAL_ABSORPTION_TIME_OVERRUN = 1.0
-"""Loop's ``adaptiveRateNonlinear`` setting models absorption over the entered time (overrun 1.0)."""
+__all__ = ["run", "generate_prediction", "to_algorithm_input", "from_algorithm_input", "predict", "recommend",
+           "refusals", "glucose_based_application_factor", "scenario_main"]
 
 GBAF_MIN_FACTOR, GBAF_MAX_FACTOR = 0.2, 0.8
 GBAF_MIN_DELTA_MGDL, GBAF_MAX_GLUCOSE_MGDL = 10.0, 200.0
 """Loop app's ``GlucoseBasedApplicationFactorStrategy`` constants."""
+
+_UNIT_ISF = AbsoluteTimeline(np.array([-math.inf]), np.array([math.inf]), np.array([1.0]), "unit")
+"""An ISF of 1 mg/dL/U at all times."""
 
 
 # --------------------------------------------------------------------------- refusals
@@ -236,8 +234,7 @@ def relative_doses(inp: AlgorithmInput) -> list[tuple[object, DoseArrays]]:
 
 def _unit_effect(groups, times_s: np.ndarray) -> np.ndarray:
     """Insulin effect (mg/dL) with an ISF of 1 mg/dL/U everywhere, at ``times_s``."""
-    unit = AbsoluteTimeline(np.array([-math.inf]), np.array([math.inf]), np.array([1.0]), "unit")
-    return sum((insulin_math.glucose_effects(doses, model, unit, times_s) for model, doses in groups),
+    return sum((insulin_math.glucose_effects(doses, model, _UNIT_ISF, times_s) for model, doses in groups),
                np.zeros(times_s.size))
 
 
@@ -279,14 +276,6 @@ def _insulin(inp: AlgorithmInput, groups, use_mid_absorption_isf: bool):
     return iob, (dates, effect)
 
 
-def _carb_model_arguments(name: str) -> dict:
-    """``map_absorption`` arguments for a LoopAlgorithm carb model name."""
-    if name == "adaptive":
-        return dict(model="piecewise_linear", adaptive_rate=True,
-                    initial_absorption_time_overrun=ADAPTIVE_INITIAL_ABSORPTION_TIME_OVERRUN)
-    return dict(model=name)
-
-
 def _carbs(inp: AlgorithmInput, counteraction):
     """Carb status, carb effects from 180 min before the start, and COB at the start.
 
@@ -297,19 +286,38 @@ def _carbs(inp: AlgorithmInput, counteraction):
         return None, EMPTY, 0.0
     absorption = np.where(np.isnan(c.absorption_s), DEFAULT_CARB_ABSORPTION_S, c.absorption_s)
     status = carb_math.map_absorption(c.date_s, c.grams, absorption, counteraction, inp.carb_ratio,
-                                      inp.sensitivity, **_carb_model_arguments(inp.carb_absorption_model))
-    dates = carb_math.simulation_dates(c.date_s, absorption, start_s=inp.prediction_start_s - CARB_EFFECT_LOOKBACK_S)
+                                      inp.sensitivity, **carb_store.model_arguments(inp.carb_absorption_model))
+    # Swift's CarbStatus reports its estimated absorption time, which sets the end of the grid.
+    dates = carb_math.simulation_dates(status.start_s, status.estimated_absorption_time_s,
+                                       start_s=inp.prediction_start_s - CARB_EFFECT_LOOKBACK_S)
     effect = carb_math.dynamic_carb_effects(status, dates)
     cob = float(carb_math.dynamic_carbs_on_board(status, np.array([inp.prediction_start_s]))[0])
     return status, (dates, effect), cob
 
 
-def _window(glucose: GlucoseArrays, start_s: float, end_s: float) -> GlucoseArrays:
-    return glucose.between(start_s, end_s)
-
-
 def _net_positive(effect) -> bool:
     return effect[1].size > 0 and effect[1][-1] - effect[1][0] > 0
+
+
+def _use_retrospection(inp: AlgorithmInput, glucose: GlucoseArrays, retrospective) -> bool:
+    """RC enters the prediction unless a reading of the last 30 min jumps by more than the
+    gradual-transitions threshold, or its net effect is positive and positive RC is excluded."""
+    start = inp.prediction_start_s
+    recent = glucose.between(start - rc.GROUPING_INTERVAL_MIN * 60.0, start)
+    if not glucose_math.has_gradual_transitions(recent.value_mgdl, inp.gradual_transitions_threshold):
+        return False
+    return inp.include_positive_velocity_and_rc or not _net_positive(retrospective)
+
+
+def _momentum(inp: AlgorithmInput, glucose: GlucoseArrays):
+    """Momentum of the readings of the last 15 min, slope capped at ``momentumVelocityMaximum``;
+    empty when two of them differ by more than the gradual-transitions threshold."""
+    start = inp.prediction_start_s
+    recent = glucose.between(start - MOMENTUM_DATA_INTERVAL_S, start)
+    if not glucose_math.has_gradual_transitions(recent.value_mgdl, inp.gradual_transitions_threshold):
+        return EMPTY
+    return glucose_math.momentum_effect(recent, duration_min=MOMENTUM_DURATION_MIN,
+                                        velocity_max_mgdl_per_min=inp.momentum_velocity_maximum)
 
 
 def predict(inp: AlgorithmInput) -> Prediction:
@@ -332,26 +340,15 @@ def predict(inp: AlgorithmInput) -> Prediction:
         correct = rc.integral_correction if inp.use_integral_retrospective_correction else rc.standard_correction
         result = correct(latest_s, latest_mgdl, summed, continuous_decay=True)
         retrospective, total_rc = result.effect, result.total_mgdl
-        effects = []
-        if "carbs" in inp.effects:
-            effects.append(carbs)
-        if "insulin" in inp.effects:
-            effects.append(insulin)
-        if "retrospection" in inp.effects:
-            recent = _window(glucose, start - rc.GROUPING_INTERVAL_MIN * 60.0, start)
-            smooth = glucose_math.has_gradual_transitions(recent.value_mgdl, inp.gradual_transitions_threshold)
-            if smooth and not (not inp.include_positive_velocity_and_rc and _net_positive(retrospective)):
-                effects.append(retrospective)
-        use_momentum = False
+        effects = [e for name, e in (("carbs", carbs), ("insulin", insulin)) if name in inp.effects]
+        if "retrospection" in inp.effects and _use_retrospection(inp, glucose, retrospective):
+            effects.append(retrospective)
         if "momentum" in inp.effects:
-            recent = _window(glucose, start - MOMENTUM_DATA_INTERVAL_S, start)
-            momentum = glucose_math.momentum_effect(recent, duration_min=MOMENTUM_DURATION_MIN,
-                                                    velocity_max_mgdl_per_min=inp.momentum_velocity_maximum)
-            smooth = glucose_math.has_gradual_transitions(recent.value_mgdl, inp.gradual_transitions_threshold)
-            use_momentum = smooth and not (not inp.include_positive_velocity_and_rc and _net_positive(momentum))
+            momentum = _momentum(inp, glucose)
+        use_momentum = momentum[0].size > 0 and (inp.include_positive_velocity_and_rc or not _net_positive(momentum))
         dates, values = loop_math.predict_glucose(latest_s, latest_mgdl, [e for e in effects if e[0].size],
-                                                  momentum=momentum if use_momentum and momentum[0].size else None)
-        final_s = start + DEFAULT_INSULIN_ACTIVITY_DURATION_S
+                                                  momentum=momentum if use_momentum else None)
+        final_s = start + INSULIN_ACTIVITY_DURATION_S
         if dates[-1] < final_s:
             dates, values = np.append(dates, final_s), np.append(values, values[-1])
         prediction = (dates, values)
@@ -385,9 +382,6 @@ class _TimelineWeightedModel:
         effected = ((per(a / 60.0) - per(b / 60.0)) * s.values[None, :]).sum(axis=1)
         out = 1.0 - effected
         return out if np.ndim(t_min) else out[0]
-
-
-_UNIT_ISF = AbsoluteTimeline(np.array([-math.inf]), np.array([math.inf]), np.array([1.0]), "unit")
 
 
 def glucose_based_application_factor(glucose_mgdl: float, lower_target_mgdl: float) -> float:
@@ -436,27 +430,29 @@ def _manual_notice(correction, inp: AlgorithmInput):
     latest_s, latest = float(inp.glucose.date_s[-1]), float(inp.glucose.value_mgdl[-1])
     if inp.target.covered(latest_s) and latest < float(inp.target.at(latest_s)[0]):
         return {"currentGlucoseBelowTarget": {"glucose": _glucose_json(latest_s, latest)}}
-    minimum = {"minGlucose": _glucose_json(correction.min_s, correction.min_mgdl)}
-    if correction.kind == "suspend":
-        return {"glucoseBelowSuspendThreshold": minimum}
     if correction.kind == "in_range":
         return "predictedGlucoseInRange"
-    if correction.kind == "entirely_below_range":
-        return {"allGlucoseBelowTarget": minimum}
-    if correction.units > 0 and correction.min_below_target:
-        return {"predictedGlucoseBelowTarget": minimum}
-    return None
+    if correction.kind == "suspend":
+        name = "glucoseBelowSuspendThreshold"
+    elif correction.kind == "entirely_below_range":
+        name = "allGlucoseBelowTarget"
+    elif correction.units > 0 and correction.min_below_target:
+        name = "predictedGlucoseBelowTarget"
+    else:
+        return None
+    return {name: {"minGlucose": _glucose_json(correction.min_s, correction.min_mgdl)}}
 
 
 def recommend(inp: AlgorithmInput, prediction: Prediction) -> dict:
     """LoopAlgorithm's dose recommendation for ``inp.recommendation_type`` (JSON-ready).
 
     * ``manualBolus``: ``{"manual": {"amount": min(maxBolus, max(0, units)), "notice"}}``;
-    * ``automaticBolus``: a temp basal no higher than the scheduled rate plus a bolus of
+    * ``automaticBolus``: a temp basal no higher than the scheduled rate (nor ``maxBasalRate``) plus a bolus of
       ``factor x units`` limited to ``min(maxBolus x factor, max(0, maxActiveInsulin - IOB))``
       (0 while the minimum prediction is below the target range);
     * ``tempBasal``: a 30-min temp basal limited by ``maxBasalRate``, by the scheduled rate while
-      the minimum prediction is below range, and by ``scheduled + 2 x max(0, maxActiveInsulin - IOB)``.
+      the minimum prediction is below range, and by ``max(0, scheduled + 2 x (maxActiveInsulin - IOB))``
+      (Swift's limit without the clamp at 0, which could give a negative rate).
     """
     start = inp.prediction_start_s
     model = _model_for(inp.recommendation_insulin_type)
@@ -466,19 +462,21 @@ def recommend(inp: AlgorithmInput, prediction: Prediction) -> dict:
         amount = min(float(inp.max_bolus), max(0.0, correction.units))
         return {"manual": {"amount": amount, "notice": _manual_notice(correction, inp)}}
     scheduled = float(inp.basal.values[inp.basal.index_at(start)])
-    headroom = max(0.0, inp.max_active_insulin - prediction.active_insulin_u)
+    headroom = inp.max_active_insulin - prediction.active_insulin_u
     direction = _DIRECTIONS[correction.kind]
+    max_rate = float(inp.max_basal_rate)
     if inp.recommendation_type == "tempBasal":
-        limit = scheduled if correction.min_below_target else float(inp.max_basal_rate)
-        limit = min(limit, headroom * (60.0 / TEMP_BASAL_DURATION_MIN) + scheduled)
+        limit = min(max_rate, scheduled) if correction.min_below_target else max_rate
+        limit = min(limit, max(0.0, headroom * (60.0 / TEMP_BASAL_DURATION_MIN) + scheduled))
         rate = dose_math._as_temp_basal_rate(correction, scheduled, limit, TEMP_BASAL_DURATION_MIN, None)
         return {"automatic": {"basalAdjustment": _temp_basal_json(rate), "direction": direction}}
     factor = inp.automatic_bolus_application_factor
     if inp.use_glucose_based_application_factor:
         factor = glucose_based_application_factor(float(inp.glucose.value_mgdl[-1]), float(inp.target.at(start)[0]))
-    bolus_limit = 0.0 if correction.min_below_target else min(float(inp.max_bolus) * factor, headroom)
+    bolus_limit = 0.0 if correction.min_below_target else min(float(inp.max_bolus) * factor, max(0.0, headroom))
     bolus = min(max(0.0, correction.units * factor), bolus_limit)
-    rate = dose_math._as_temp_basal_rate(correction, scheduled, scheduled, TEMP_BASAL_DURATION_MIN, None)
+    rate = dose_math._as_temp_basal_rate(correction, scheduled, min(scheduled, max_rate), TEMP_BASAL_DURATION_MIN,
+                                         None)
     return {"automatic": {"basalAdjustment": _temp_basal_json(rate), "direction": direction, "bolusUnits": bolus}}
 
 

@@ -14,7 +14,9 @@ This module holds
   :class:`AlgorithmInput`, raising one :class:`~pyloopkit.errors.InvalidInputError`
   that lists every malformed value (field, index, value, reason);
 * the algorithm's typed refusals (:class:`Refusal`, codes like ``glucoseTooOld``);
-* ISO 8601 date parsing and formatting on arrays.
+* ISO 8601 date parsing and formatting on arrays;
+* the converters between PyLoopKit's ``update()`` dictionary and ``AlgorithmInput``
+  (:func:`to_algorithm_input`, :func:`from_algorithm_input`).
 """
 from __future__ import annotations
 
@@ -25,7 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .date import ceil_to_grid, floor_to_grid, to_second
+from .dose import DoseType
 from .errors import InvalidInputError, MissingDataError, Problem
+from .glucose_math import GRADUAL_TRANSITION_THRESHOLD_MGDL
+from .insulin_math import reconcile
+from .insulin_models import PRESETS
+from .loop_input import parse_input
 
 _EPOCH_MS = np.datetime64("2001-01-01T00:00:00", "ms")
 
@@ -58,8 +65,8 @@ RECOMMENDATION_TYPES = ("manualBolus", "automaticBolus", "tempBasal")
 EFFECT_OPTION_BITS = {"carbs": 1, "insulin": 2, "momentum": 4, "retrospection": 8}
 """``AlgorithmEffectsOptions`` raw bits (LoopAlgorithm)."""
 
-DEFAULT_GRADUAL_TRANSITIONS_THRESHOLD = 40.0
-"""mg/dL between consecutive readings above which momentum and RC are skipped."""
+DEFAULT_GRADUAL_TRANSITIONS_THRESHOLD = GRADUAL_TRANSITION_THRESHOLD_MGDL
+"""mg/dL between consecutive readings above which momentum and RC are skipped (40)."""
 
 DEFAULT_MAX_ACTIVE_INSULIN_MULTIPLIER = 2.0
 """Maximum active insulin = ``maxBolus`` x this, when ``maxActiveInsulinMultiplier`` is absent."""
@@ -67,8 +74,9 @@ DEFAULT_MAX_ACTIVE_INSULIN_MULTIPLIER = 2.0
 DEFAULT_AUTOMATIC_BOLUS_APPLICATION_FACTOR = 0.4
 """Fraction of the correction given as an automatic bolus (``defaultBolusPartialApplicationFactor``)."""
 
-DEFAULT_EFFECT_DURATION_S = 6 * 3600.0 + 10 * 60.0
-"""Insulin effect duration of the presets (6 h action + 10 min delay), used to size converted timelines."""
+INSULIN_ACTIVITY_DURATION_S = 6 * 3600.0 + 10 * 60.0
+"""6 h 10 min (``InsulinMath.defaultInsulinActivityDuration``): the prediction reaches at least this far
+past its start; converted timelines extend this far past the last dose."""
 
 DEFAULT_MOMENTUM_VELOCITY_MAXIMUM = 4.0
 """mg/dL/min: upper cap on the momentum slope (LoopAlgorithm ``linearMomentumEffect`` default)."""
@@ -201,13 +209,6 @@ class AbsoluteTimeline:
         if seg_end.size:
             seg_end[np.cumsum(n_segs) - 1] = end_s
         return owner, seg_start, seg_end, self.values[np.minimum(item, len(self) - 1)]
-
-    def constant_from(self, start_s: float, end_s: float) -> "AbsoluteTimeline":
-        """A one-item timeline holding the value in force at ``start_s`` from the start of
-        that item until ``end_s`` (LoopAlgorithm's dosing ISF without mid-absorption ISF)."""
-        i = int(self.index_at(start_s))
-        return AbsoluteTimeline(self.start_s[i:i + 1].copy(), np.array([max(end_s, self.end_s[i])]),
-                                self.values[i:i + 1].copy(), self.name)
 
     def to_json(self, value_keys: tuple[str, ...] = ("value",)) -> list[dict]:
         """The timeline as LoopAlgorithm JSON items."""
@@ -392,7 +393,8 @@ def _glucose(d: dict, problems: list[Problem]) -> GlucoseHistory:
     return GlucoseHistory(date[order], value[order], calib[order], tuple(prov[i] for i in order))
 
 
-_DOSE_KINDS = {"bolus": False, "basal": True, "Bolus": False, "Basal": True, "tempBasal": True}
+_DOSE_KINDS = {"bolus": False, "basal": True}
+"""LoopAlgorithm ``InsulinDeliveryType`` raw values -> is basal."""
 
 
 def _doses(d: dict, problems: list[Problem], required: bool) -> InsulinDoses:
@@ -475,9 +477,12 @@ def _flag(d: dict, key: str, default: bool, problems: list[Problem]) -> bool:
 
 
 def _choice(d: dict, key: str, table, default: str, problems: list[Problem]) -> str:
+    """An enumeration value: a string, or Swift's synthesized enum encoding ``{"name": {}}``."""
     raw = d.get(key)
     if raw is None:
         return default
+    if isinstance(raw, dict) and len(raw) == 1:
+        raw = next(iter(raw))
     norm = str(raw).strip()
     if isinstance(table, dict):
         got = table.get(norm.lower())
@@ -607,7 +612,6 @@ BASAL_INCOMPLETE = "basalTimelineIncomplete"
 CARB_RATIO_INCOMPLETE = "carbRatioTimelineIncomplete"
 TARGET_INCOMPLETE = "targetTimelineIncomplete"
 MISSING_SUSPEND_THRESHOLD = "missingSuspendThreshold"
-GLUCOSE_IN_FUTURE = "glucoseAfterPredictionStart"
 
 
 @dataclass(frozen=True)
@@ -651,8 +655,6 @@ _DOSING = {"temp_basal": "tempBasal", "automatic_bolus": "automaticBolus"}
 
 def _insulin_type_for(model_setting, delay_min: float) -> str:
     """LoopAlgorithm insulin type of a PyLoopKit ``model`` setting, or InvalidInputError."""
-    from .insulin_models import PRESETS
-
     values = tuple(float(x) for x in model_setting)
     for preset, insulin_type in PRESET_INSULIN_TYPES.items():
         m = PRESETS[preset]
@@ -691,9 +693,6 @@ def to_algorithm_input(update_dict: dict) -> dict:
         When ``max_bolus`` or ``max_basal_rate`` is missing, or the insulin model is not one of
         the LoopAlgorithm presets.
     """
-    from .insulin_math import reconcile
-    from .loop_input import parse_input
-
     inp = parse_input(update_dict)
     s = inp.settings
     problems = [Problem(f"settings_dictionary.{k}", None, None, "required by LoopAlgorithm inputs")
@@ -706,9 +705,7 @@ def to_algorithm_input(update_dict: dict) -> dict:
     firsts = [now] + [float(a.min()) for a in (doses.start_s, inp.glucose_s, inp.carb_s) if a.size]
     start = float(floor_to_grid(min(firsts)))
     end = float(ceil_to_grid(max([now] + ([float(doses.end_s.max())] if len(doses) else []))
-                             + DEFAULT_EFFECT_DURATION_S))
-    from .dose import DoseType
-
+                             + INSULIN_ACTIVITY_DURATION_S))
     is_bolus = doses.type == DoseType.BOLUS
     out = {
         "predictionStart": iso(now),
@@ -800,10 +797,7 @@ def from_algorithm_input(algorithm_input) -> dict:
     InvalidInputError
         For malformed input, or a timeline that is not the same every day.
     """
-    from .insulin_models import PRESETS
-
     inp = algorithm_input if isinstance(algorithm_input, AlgorithmInput) else parse_algorithm_input(algorithm_input)
-    utc = [utc_datetime(x) for x in (inp.prediction_start_s,)]
     d = inp.doses
     hours = (d.end_s - d.start_s) / 3600.0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -831,7 +825,7 @@ def from_algorithm_input(algorithm_input) -> dict:
         "default_absorption_times": [120.0, 180.0, 240.0],
     }
     return {
-        "time_to_calculate_at": utc[0],
+        "time_to_calculate_at": utc_datetime(inp.prediction_start_s),
         "glucose_dates": [utc_datetime(x) for x in inp.glucose.date_s],
         "glucose_values": inp.glucose.value_mgdl.tolist(),
         "dose_types": ["TempBasal" if b else "Bolus" for b in d.is_basal],

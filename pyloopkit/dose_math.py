@@ -74,19 +74,32 @@ class InsulinCorrection:
         return self.kind == "above_range" and self.min_mgdl < self.min_target_mgdl
 
 
-def round_to_increment(value: float, increment: float | None) -> float:
-    """Round to a multiple of ``increment`` like Loop's rounders ``round(x * k) / k``, ``k = 1 / increment``,
-    with Swift's half-away-from-zero ``round``. ``None`` or 0 leaves the value unchanged."""
+ROUNDING_MODES = ("nearest", "down")
+"""``nearest``: Swift's ``round`` (half away from zero), as Loop's test pump managers and PyLoopKit do;
+``down``: the largest supported increment not above the value, as real pump managers do."""
+
+_FLOOR_TOLERANCE = 1e-9
+"""Increments per value below which ``down`` still counts a value as on the increment (float noise)."""
+
+
+def round_to_increment(value: float, increment: float | None, mode: str = "nearest") -> float:
+    """Round to a multiple of ``increment`` like Loop's rounders (``k = 1 / increment``):
+    ``round(x * k) / k`` with Swift's half-away-from-zero ``round`` (``mode="nearest"``), or
+    down to the supported increment (``mode="down"``, magnitude floored). ``None`` or 0 leaves
+    the value unchanged."""
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"rounding mode must be one of {ROUNDING_MODES}, got {mode!r}")
     if not increment:
         return float(value)
     k = 1.0 / increment
     x = value * k
-    return float(np.copysign(np.floor(abs(x) + 0.5), x) / k)
+    whole = np.floor(abs(x) + 0.5) if mode == "nearest" else np.floor(abs(x) + _FLOOR_TOLERANCE)
+    return float(np.copysign(whole, x) / k)
 
 
-def _round_within(value: float, increment: float | None, upper: float) -> float:
+def _round_within(value: float, increment: float | None, upper: float, mode: str = "nearest") -> float:
     """Round ``value`` (already in ``[0, upper]``) to the increment without leaving ``[0, upper]``."""
-    r = round_to_increment(value, increment)
+    r = round_to_increment(value, increment, mode)
     if r > upper:
         k = 1.0 / increment
         r = min(float(np.floor(upper * k) / k), upper)
@@ -203,13 +216,13 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
 
 
 def _as_temp_basal_rate(correction: InsulinCorrection, scheduled_u_per_h: float, max_u_per_h: float,
-                        duration_min: float, rate_rounder: float | None) -> float:
+                        duration_min: float, rate_rounder: float | None, rounding: str = "nearest") -> float:
     """``InsulinCorrection.asTempBasal``: U/h over ``duration_min``, clamped and rounded."""
     rate = correction.units / (duration_min / 60.0)
     if correction.kind != "suspend":
         rate += scheduled_u_per_h
     rate = min(max_u_per_h, max(0.0, rate))
-    return _round_within(rate, rate_rounder, max_u_per_h)
+    return _round_within(rate, rate_rounder, max_u_per_h, rounding)
 
 
 def _matches(a: float, b: float) -> bool:
@@ -225,12 +238,13 @@ def if_necessary(rate_u_per_h: float, duration_min: float, *, at_s: float, sched
     ``continuation_interval_min`` left; a cancel (``{"rate": 0, "duration": 0}``) when the new
     rate is the scheduled rate. Without one: ``None`` when the new rate is the scheduled rate.
     Otherwise the recommendation. ``scheduled_basal_matches_pump=False`` (a basal-schedule
-    override is active) turns the two scheduled-rate rules off.
+    override is active) turns the two scheduled-rate rules off. The last temp basal may be typed
+    ``BASAL``: Loop 1.x issue reports label temp basals so, and PyLoopKit accepts both.
     """
     running = None
     if last_temp_basal is not None:
         kind, _start_s, end_s, last_rate = last_temp_basal
-        if DoseType.parse(kind) == DoseType.TEMP_BASAL and end_s > at_s:
+        if DoseType.parse(kind) in (DoseType.TEMP_BASAL, DoseType.BASAL) and end_s > at_s:
             running = (float(end_s), float(last_rate))
     if running is not None:
         end_s, last_rate = running
@@ -256,7 +270,7 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
                            rate_rounder: float | None = None, duration_min: float = TEMP_BASAL_DURATION_MIN,
                            continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
                            max_iob_headroom_u: float | None = None,
-                           basal_schedule_override_active: bool = False) -> dict | None:
+                           basal_schedule_override_active: bool = False, rounding: str = "nearest") -> dict | None:
     """Loop's ``recommendedTempBasal``: a temp basal that conforms the prediction to the target.
 
     Parameters
@@ -267,6 +281,7 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
     max_basal_rate_u_per_h : U/h; the recommendation never exceeds it
     last_temp_basal : ``(type, start_s, end_s, rate_u_per_h)`` of the running temp basal, or None
     rate_rounder : rate increment in U/h (e.g. 0.025), None for no rounding
+    rounding : ``"nearest"`` (Swift ``round``) or ``"down"`` (pump managers); see :data:`ROUNDING_MODES`
     duration_min, continuation_interval_min : minutes (Loop: 30 and 11)
     max_iob_headroom_u : U still allowed before the maximum IOB (e.g. ``2 * max_bolus - IOB``); the
         rate is at most ``scheduled + headroom / duration``; a negative headroom counts as 0
@@ -292,7 +307,7 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
     if correction.min_below_target:
         limit = min(limit, scheduled)
     limit = min(limit, _headroom_rate_limit(scheduled, max_iob_headroom_u, duration_min))
-    rate = _as_temp_basal_rate(correction, scheduled, limit, duration_min, rate_rounder)
+    rate = _as_temp_basal_rate(correction, scheduled, limit, duration_min, rate_rounder, rounding)
     return if_necessary(rate, duration_min, at_s=at_s, scheduled_u_per_h=scheduled,
                         last_temp_basal=last_temp_basal, continuation_interval_min=continuation_interval_min,
                         scheduled_basal_matches_pump=not basal_schedule_override_active)
@@ -311,7 +326,8 @@ def _bolus_notice(correction: InsulinCorrection, first_s: float, first_mgdl: flo
 
 def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
                       suspend_threshold_mgdl: float | None, sensitivity: DailySchedule, model,
-                      pending_insulin_u: float, max_bolus_u: float, volume_rounder: float | None = None) -> dict:
+                      pending_insulin_u: float, max_bolus_u: float, volume_rounder: float | None = None,
+                      rounding: str = "nearest") -> dict:
     """Loop's ``recommendedBolus``: a correction bolus for the prediction.
 
     Parameters
@@ -321,6 +337,7 @@ def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySche
     pending_insulin_u : U already scheduled but not in the prediction (subtracted)
     max_bolus_u : U; the amount never exceeds it
     volume_rounder : bolus increment in U (e.g. 0.025), None for no rounding
+    rounding : ``"nearest"`` or ``"down"``, see :data:`ROUNDING_MODES`
 
     Returns
     -------
@@ -340,7 +357,7 @@ def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySche
         return empty
     units = min(float(max_bolus_u), max(0.0, correction.units - pending_insulin_u))
     first_s, first_mgdl = float(np.ravel(pred_dates_s)[0]), float(np.ravel(pred_mgdl)[0])
-    return {"amount": _round_within(units, volume_rounder, float(max_bolus_u)),
+    return {"amount": _round_within(units, volume_rounder, float(max_bolus_u), rounding),
             "pending_insulin": float(pending_insulin_u),
             "notice": _bolus_notice(correction, first_s, first_mgdl, target)}
 
@@ -354,7 +371,8 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
                                 max_iob_headroom_u: float | None = None,
                                 duration_min: float = TEMP_BASAL_DURATION_MIN,
                                 continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
-                                basal_schedule_override_active: bool = False) -> dict | None:
+                                basal_schedule_override_active: bool = False,
+                                rounding: str = "nearest") -> dict | None:
     """Loop's ``recommendedAutomaticDose``: a partial correction bolus for highs, a low temp basal for lows.
 
     The bolus is ``partial_application_factor * units`` clamped to ``[0, max_automatic_bolus_u]``
@@ -387,10 +405,10 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
     if max_iob_headroom_u is not None:
         bolus_limit = min(bolus_limit, partial_application_factor * max(0.0, max_iob_headroom_u))
     bolus = min(bolus_limit, max(0.0, partial_application_factor * correction.units))
-    bolus = _round_within(bolus, volume_rounder, bolus_limit)
+    bolus = _round_within(bolus, volume_rounder, bolus_limit, rounding)
 
     rate_limit = scheduled if max_basal_rate_u_per_h is None else min(scheduled, float(max_basal_rate_u_per_h))
-    rate = _as_temp_basal_rate(correction, scheduled, rate_limit, duration_min, rate_rounder)
+    rate = _as_temp_basal_rate(correction, scheduled, rate_limit, duration_min, rate_rounder, rounding)
     temp = if_necessary(rate, duration_min, at_s=at_s, scheduled_u_per_h=scheduled,
                         last_temp_basal=last_temp_basal, continuation_interval_min=continuation_interval_min,
                         scheduled_basal_matches_pump=not basal_schedule_override_active)

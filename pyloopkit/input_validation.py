@@ -106,6 +106,7 @@ CHOICE_SETTINGS = {
     "retrospective_correction": ("standard", "integral"),
     "carb_absorption_model": ("parabolic", "linear", "piecewise_linear", "adaptive"),
     "dosing_strategy": ("temp_basal", "automatic_bolus"),
+    "rounding": ("nearest", "down"),
 }
 
 

@@ -49,7 +49,8 @@ _MAX_BLOCK = 8192
 
 def validate_doses(doses: DoseArrays, field: str = "doses") -> None:
     """Raise :class:`InvalidInputError` naming every dose with a non-finite time, an end before its
-    start, a negative or non-finite value, or a negative delivered amount."""
+    start, a negative or non-finite value, a negative or infinite delivered amount or scheduled rate
+    (NaN means unknown), or an unknown type."""
     problems: list[Problem] = []
 
     def flag(mask, column, values, reason):
@@ -282,6 +283,10 @@ def overlay_basal_schedule(doses: DoseArrays, basal: DailySchedule, start_s: flo
     shorter than 1 ulp are skipped. Each inserted run precedes the dose that closes its gap.
     """
     validate_doses(doses)
+    resumes = np.flatnonzero(doses.type == DoseType.RESUME)
+    if resumes.size:
+        raise InvalidInputError([Problem("doses.type", int(i), "RESUME", "reconcile the doses first: no resume expected")
+                                 for i in resumes])
     basal_like = doses.is_basal_like
     keep = ~basal_like | (doses.end_s <= end_s)
     kept = doses.take(keep)
@@ -430,8 +435,13 @@ def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_
     validate_doses(doses)
     dates, order = _sorted_dates(dates_s)
     dose_index, _, slice_start, units = _slices(doses)
-    isf = np.asarray(sensitivity.at(doses.start_s), dtype=float)[dose_index]
-    weight = -isf * units
+    isf_at_start = np.asarray(sensitivity.at(doses.start_s), dtype=float)
+    bad = np.flatnonzero(~np.isfinite(isf_at_start) | (isf_at_start <= 0))
+    if bad.size:
+        raise InvalidInputError([Problem("sensitivity", int(i), float(isf_at_start[i]),
+                                         "insulin sensitivity at this dose's start must be finite and > 0")
+                                 for i in bad])
+    weight = -isf_at_start[dose_index] * units
 
     def absorbed(tau_min):
         return 1.0 - model.percent_effect_remaining(tau_min)

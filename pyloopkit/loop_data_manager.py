@@ -122,12 +122,12 @@ def _injected_or(inp: LoopInput, name: str, compute):
 
 
 def _insulin_effect(doses, model, inp: LoopInput, start_s: float):
-    """Insulin effect (mg/dL) on the 5-min grid from ``start_s`` to the end of the last dose's action."""
+    """Insulin effect (mg/dL) on the 5-min grid from ``start_s`` (floored, as the Loop app reports it)
+    to the end of the last dose's action."""
     if len(doses) == 0:
         return EMPTY
     end_s = float(np.max(doses.end_s)) + model.effect_duration_min * 60.0
     dates = grid(start_s, max(end_s, start_s))
-    dates = dates[dates >= start_s]
     return dates, insulin_math.glucose_effects(doses, model, inp.sensitivity, dates)
 
 
@@ -219,7 +219,7 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     if glucose_is_stale(float(inp.glucose_s[-1]), inp.now_s):
         return {"temp_basal": None, "bolus": None, "autobolus": None}
     common = dict(at_s=inp.now_s, target=inp.target, suspend_threshold_mgdl=s.suspend_threshold,
-                  sensitivity=inp.sensitivity, model=model)
+                  sensitivity=inp.sensitivity, model=model, rounding=s.rounding)
     pending = pending_insulin_u(inp)
     headroom = _iob_headroom(inp, effects, pending)
     temp_basal = dose_math.recommended_temp_basal(

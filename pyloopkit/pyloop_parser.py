@@ -25,10 +25,12 @@ Conventions of the dictionary returned by :func:`parse_report`
   UTC times by the offset and keeps ``+00:00``; ``offset_applied_to_dates`` keeps
   its name but here only records the offset the dates carry.)
 * Schedule start/end times are ``datetime.time`` objects (local time of day).
-* ``dose_types`` are :class:`pyloopkit.dose.DoseType` members. Loop 1.x reports
-  describe temp basals as ``LoopKit.DoseType.basal``; a basal entry is kept as
-  ``BASAL`` only when its sync identifier marks it as the scheduled basal
-  (``BasalRateSchedule ...``), otherwise it is a ``TEMP_BASAL``.
+* ``dose_types`` are :class:`pyloopkit.dose.DoseType` members, the type the report gives
+  (``LoopKit.DoseType.basal`` -> ``BASAL``, ``.tempBasal`` -> ``TEMP_BASAL``). Loop 1.x reports
+  list its temp basals as ``basal`` doses without a scheduled rate, which LoopKit counts as
+  net zero; the Loop app's own ``insulin_effect`` in reports 3 and 4 agrees with that reading
+  (to 0.03 mg/dL through :func:`update`) and disagrees by up to 35 mg/dL when they are read
+  as temp basals.
 * Dose values are U for boluses and U/h for basal-like doses (entries recorded in
   U are divided by their duration in hours, 0 U/h for a zero-length entry, like
   LoopKit ``DoseEntry.unitsPerHour``).
@@ -48,7 +50,7 @@ import math
 import os
 import re
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -81,10 +83,22 @@ LOOP_FIXED_SETTINGS = {
     "recency_interval": 15,
     "retrospective_correction_grouping_interval": 30,
     "rate_rounder": 0.05,
+    "bolus_rounder": 0.05,
+    "rounding": "down",
+    "include_positive_velocity_and_rc_in_bolus": True,
     "insulin_delay": 10,
     "carb_delay": 10,
 }
-"""Settings Loop 1.x did not write into issue reports: its built-in values (minutes, U/h)."""
+"""Settings Loop 1.x did not write into issue reports: its built-in values (minutes, U/h), the
+pump's rounding (the Omnipod and Medtronic pump managers round rates and boluses down to 0.05),
+and Loop 1.x's manual-bolus prediction, which kept positive momentum and retrospective correction."""
+
+RUN_TIME_MIDPOINT_S = 0.5
+"""Reports print when Loop ran to the whole second; Loop ran within that second, so the default
+calculation time is the printed time plus half a second (this decides, e.g., whether a glucose
+sample exactly 15 min before the printed time is inside the momentum window: Loop's was not)."""
+
+COUNTERACTION_SOURCES = ("report", "computed")
 
 _OVERRIDE_SCHEDULE_KEYS = {
     "basal": ("basalProfileApplyingOverrideHistory_items", "basal_rate_schedule"),
@@ -247,16 +261,23 @@ def glucose_section(report: Mapping, tz: _dt.tzinfo, until: _dt.datetime) -> dic
     }
 
 
+class _Dose(NamedTuple):
+    """One dose of a report list; datetimes are aware UTC."""
+
+    kind: DoseType
+    start: _dt.datetime
+    end: _dt.datetime
+    value: float  # U for a bolus, U/h otherwise
+    delivered_units: float | None
+    scheduled: bool  # the scheduled basal ("BasalRateSchedule ..." sync identifier)
+
+
 def _dose_type(entry: Mapping, field: str, index: int) -> DoseType:
     text = str(_require(entry, "type", f"{field}[{index}]")).strip()
-    name = text.rsplit(".", 1)[-1]
     try:
-        kind = DoseType.parse(name)
+        return DoseType.parse(text.rsplit(".", 1)[-1])
     except ValueError:
         raise InvalidInputError([Problem(f"{field}.type", index, text, "unknown dose type")]) from None
-    if kind == DoseType.BASAL and "BasalRateSchedule" not in str(_get(entry, "syncIdentifier", "")):
-        return DoseType.TEMP_BASAL
-    return kind
 
 
 def _dose_value(kind: DoseType, entry: Mapping, hours: float, field: str, index: int) -> float:
@@ -273,8 +294,8 @@ def _dose_value(kind: DoseType, entry: Mapping, hours: float, field: str, index:
     return value
 
 
-def _parse_doses(entries: Sequence, field: str, first_index: int = 0) -> list[tuple]:
-    """Rows ``(type, start, end, value, delivered_units)`` (aware UTC datetimes) of a dose list."""
+def _parse_doses(entries: Sequence, field: str, first_index: int = 0) -> list[_Dose]:
+    """The doses of a report dose list."""
 
     def one(e, i):
         i += first_index
@@ -286,19 +307,20 @@ def _parse_doses(entries: Sequence, field: str, first_index: int = 0) -> list[tu
         value = _dose_value(kind, e, (end - start).total_seconds() / 3600.0, field, i)
         delivered = _get(e, "deliveredUnits")
         delivered = None if _is_nil(delivered) else _number(delivered, f"{field}.deliveredUnits", i)
-        return kind, start, end, value, delivered
+        scheduled = "BasalRateSchedule" in str(_get(e, "syncIdentifier", ""))
+        return _Dose(kind, start, end, value, delivered, scheduled)
 
     return _parse_all(entries, field, one)
 
 
-def _loop_dose_rows(report: Mapping) -> list[tuple]:
+def _loop_dose_rows(report: Mapping) -> list[_Dose]:
     """The dose list Loop used (see the module docstring), unsorted."""
     pump, normalized, cached = (report.get(key) or [] for key in _DOSE_SOURCES)
     if pump:
         rows = _parse_doses(pump, _DOSE_SOURCES[0])
         if normalized:
             last = _parse_doses(normalized[-1:], _DOSE_SOURCES[1], first_index=len(normalized) - 1)[0]
-            if not any(r[0] == last[0] and r[1] == last[1] for r in rows):
+            if not any(r.kind == last.kind and r.start == last.start for r in rows):
                 rows.append(last)
         return rows
     if normalized:
@@ -309,21 +331,21 @@ def _loop_dose_rows(report: Mapping) -> list[tuple]:
     return []
 
 
-def _known_at(rows: list[tuple], now: _dt.datetime) -> list[tuple]:
+def _known_at(rows: list[_Dose], now: _dt.datetime) -> list[_Dose]:
     """Doses started by ``now``, sorted by start (stable); basal-like doses end at ``now`` at the latest."""
-    kept = sorted((r for r in rows if r[1] <= now), key=lambda r: r[1])
-    return [r if r[0] == DoseType.BOLUS or r[2] <= now else (r[0], r[1], now, r[3], r[4]) for r in kept]
+    kept = sorted((r for r in rows if r.start <= now), key=lambda r: r.start)
+    return [r if r.kind == DoseType.BOLUS or r.end <= now else r._replace(end=now) for r in kept]
 
 
 def dose_section(report: Mapping, tz: _dt.tzinfo, now: _dt.datetime) -> dict:
     """The doses Loop used, as PyLoopKit's index-matched dose lists."""
     rows = _known_at(_loop_dose_rows(report), now)
     return {
-        "dose_types": [r[0] for r in rows],
-        "dose_start_times": [r[1].astimezone(tz) for r in rows],
-        "dose_end_times": [r[2].astimezone(tz) for r in rows],
-        "dose_values": [r[3] for r in rows],
-        "dose_delivered_units": [r[4] for r in rows],
+        "dose_types": [r.kind for r in rows],
+        "dose_start_times": [r.start.astimezone(tz) for r in rows],
+        "dose_end_times": [r.end.astimezone(tz) for r in rows],
+        "dose_values": [r.value for r in rows],
+        "dose_delivered_units": [r.delivered_units for r in rows],
         "dose_value_units": "U or U/hr",
     }
 
@@ -499,16 +521,21 @@ def target_range_section(report: Mapping) -> dict:
     }
 
 
+def _last_temp_basal_list(dose: _Dose, tz: _dt.tzinfo) -> list:
+    return [dose.kind, dose.start.astimezone(tz), dose.end.astimezone(tz), dose.value]
+
+
 def last_temp_basal_section(report: Mapping, tz: _dt.tzinfo) -> list:
-    """``[DoseType.TEMP_BASAL, start, end, rate U/h]`` from ``last_temp_basal``, or ``[]`` when absent."""
+    """``[type, start, end, rate U/h]`` from ``last_temp_basal`` (type as the report gives it,
+    ``BASAL`` in Loop 1.x reports), or ``[]`` when absent."""
     entry = report.get("last_temp_basal")
     if not isinstance(entry, Mapping) or not entry:
         warnings.warn("issue report has no 'last_temp_basal'", LoopWarning, stacklevel=3)
         return []
-    kind, start, end, rate, _ = _parse_doses([entry], "last_temp_basal")[0]
-    if kind == DoseType.BOLUS:
+    dose = _parse_doses([entry], "last_temp_basal")[0]
+    if dose.kind not in (DoseType.BASAL, DoseType.TEMP_BASAL):
         raise InvalidInputError([Problem("last_temp_basal.type", None, _get(entry, "type"), "not a basal")])
-    return [DoseType.TEMP_BASAL if kind == DoseType.BASAL else kind, start.astimezone(tz), end.astimezone(tz), rate]
+    return _last_temp_basal_list(dose, tz)
 
 
 def _programmed_temp_basal_ends(report: Mapping) -> dict:
@@ -524,18 +551,19 @@ def _programmed_temp_basal_ends(report: Mapping) -> dict:
 
 
 def _last_temp_basal_at(report: Mapping, tz: _dt.tzinfo, now: _dt.datetime) -> list:
-    """The temp basal running (as programmed) at ``now``: the report's last one when it had
-    started by then, else the latest temp basal dose started by ``now``, with its programmed
-    end from the pump events when they have it."""
+    """The temp basal running (as programmed) when Loop ran at ``now``: the report's last one when it
+    started before ``now``, else the latest basal or temp basal dose (not the scheduled basal) started
+    before ``now``, with its programmed end from the pump events when they have it. A temp basal
+    starting exactly at ``now`` is the one this run enacted, so it is not the previous one."""
     reported = last_temp_basal_section(report, tz)
-    if reported and reported[1] <= now:
+    if reported and reported[1] < now:
         return reported
-    temps = [r for r in _loop_dose_rows(report) if r[0] == DoseType.TEMP_BASAL and r[1] <= now]
+    temps = [r for r in _loop_dose_rows(report)
+             if r.kind in (DoseType.BASAL, DoseType.TEMP_BASAL) and not r.scheduled and r.start < now]
     if not temps:
         return []
-    kind, start, end, rate, _ = max(temps, key=lambda r: r[1])
-    end = _programmed_temp_basal_ends(report).get(start, end)
-    return [kind, start.astimezone(tz), end.astimezone(tz), rate]
+    last = max(temps, key=lambda r: r.start)
+    return _last_temp_basal_list(last._replace(end=_programmed_temp_basal_ends(report).get(last.start, last.end)), tz)
 
 
 # ---------------------------------------------------------------- public API
@@ -554,7 +582,7 @@ def _joined(path, file_name) -> str:
     return os.fspath(path) if file_name is None else os.path.join(path, file_name)
 
 
-def parse_report(path_or_dict, at=None) -> dict:
+def parse_report(path_or_dict, at=None, counteraction: str = "report") -> dict:
     """The :func:`pyloopkit.update` input dictionary for a Tidepool-parsed Loop issue report.
 
     Parameters
@@ -566,7 +594,11 @@ def parse_report(path_or_dict, at=None) -> dict:
         result can be compared with the report's own ``predicted_glucose``. A naive datetime or
         zone-less string is local report time. Glucose after ``at``, doses started after it and
         carbs dated after it are left out, basal-like doses end at ``at`` at the latest, and the
-        last temporary basal is the one programmed by then.
+        last temporary basal is the one programmed before then.
+    counteraction : ``"report"`` or ``"computed"``
+        ``"report"`` (default): use the counteraction effects Loop had cached (those in the
+        report that ended by the calculation time), as Loop itself does between runs.
+        ``"computed"``: recompute them from the report's glucose and doses only.
 
     Returns
     -------
@@ -584,12 +616,11 @@ def parse_report(path_or_dict, at=None) -> dict:
     report = _load(path_or_dict)
     offset_s = report_offset_s(report)
     tz = _dt.timezone(_dt.timedelta(seconds=offset_s))
-    if at is None:
-        now = loop_run_time(report)
-        last_temp = last_temp_basal_section(report, tz)
-    else:
-        now = _calculation_time(at, tz)
-        last_temp = _last_temp_basal_at(report, tz, now)
+    if counteraction not in COUNTERACTION_SOURCES:
+        raise ValueError(f"counteraction must be one of {COUNTERACTION_SOURCES}, got {counteraction!r}")
+    printed = loop_run_time(report) if at is None else _calculation_time(at, tz)
+    now = printed + _dt.timedelta(seconds=RUN_TIME_MIDPOINT_S) if at is None else printed
+    last_temp = _last_temp_basal_at(report, tz, printed)
     out: dict[str, Any] = {"offset_applied_to_dates": offset_s, "time_to_calculate_at": now.astimezone(tz)}
     out.update(glucose_section(report, tz, now))
     out.update(dose_section(report, tz, now))
@@ -600,15 +631,36 @@ def parse_report(path_or_dict, at=None) -> dict:
     out.update(basal_section(report))
     out.update(target_range_section(report))
     out["last_temporary_basal"] = last_temp
+    if counteraction == "report":
+        out.update(counteraction_section(report, tz, now))
     return out
 
 
-def parse_report_and_run(path, file_name=None, at=None) -> dict:
+def counteraction_section(report: Mapping, tz: _dt.tzinfo, until: _dt.datetime) -> dict:
+    """Loop's cached insulin counteraction effects (mg/dL/min) that ended by ``until``, as
+    ``update()``'s ``counteraction_starts/ends/values``; empty when the report has none.
+
+    Loop keeps these between runs and only adds the intervals after the last cached one;
+    the report's dose list covers only the last hours, so counteraction recomputed from it
+    misses older insulin (up to 1.3 mg/dL/min off in the reference reports).
+    """
+    ref = loop_reference_outputs(report)
+    ends = ref["counteraction_effect_end_times"]
+    keep = [i for i, end in enumerate(ends) if end <= until]
+    if not keep:
+        return {}
+    return {"counteraction_starts": [ref["counteraction_effect_start_times"][i] for i in keep],
+            "counteraction_ends": [ends[i] for i in keep],
+            "counteraction_values": [float(ref["counteraction_effect_values"][i]) for i in keep]}
+
+
+def parse_report_and_run(path, file_name=None, at=None, counteraction: str = "report") -> dict:
     """Parse an issue report (``path`` joined with ``file_name`` when given) and run
-    :func:`pyloopkit.loop_data_manager.update` on it; the output carries ``input_data``."""
+    :func:`pyloopkit.loop_data_manager.update` on it; the output carries ``input_data``.
+    ``at`` and ``counteraction`` are as in :func:`parse_report`."""
     from .loop_data_manager import update
 
-    input_dict = parse_report(_joined(path, file_name), at=at)
+    input_dict = parse_report(_joined(path, file_name), at=at, counteraction=counteraction)
     output = update(input_dict)
     output.setdefault("input_data", input_dict)
     return output

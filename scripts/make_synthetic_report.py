@@ -56,7 +56,7 @@ BOLUS_SECONDS_PER_UNIT = 40.0  # delivery speed of a pump bolus
 BASAL_SCHEDULE = [(0, 0.8), (14400, 1.0), (32400, 0.85), (75600, 0.75)]  # U/h
 ISF_SCHEDULE = [(0, 55.0), (21600, 45.0), (72000, 50.0)]  # mg/dL/U
 CR_SCHEDULE = [(0, 12.0), (21600, 9.0), (39600, 11.0), (61200, 10.0)]  # g/U
-TARGET_SCHEDULE = [(0, (100.0, 110.0)), (25200, (95.0, 105.0)), (79200, (100.0, 110.0))]  # mg/dL
+TARGET_SCHEDULE = [(0, (100.0, 110.0)), (25200, (100.0, 105.0)), (79200, (105.0, 115.0))]  # mg/dL
 TRUE_BASAL_NEED = [(0, 0.75), (14400, 1.05), (32400, 0.9), (75600, 0.7)]  # U/h, the patient's
 
 # Meals: (minutes after the first reading, grams, absorption time in hours).
@@ -216,7 +216,7 @@ def build_report(sim: dict, seed: int) -> dict:
         "maximum_basal_rate": MAX_BASAL,
         "maximum_bolus": MAX_BOLUS,
         "retrospective_correction_enabled": "true",
-        "suspend_threshold": 70.0,
+        "suspend_threshold": 75.0,
         "suspend_threshold_unit": "mg/dL",
         "glucose_store": {"cacheLength": " 86400.0", "managedDataInterval": " 0.0",
                           "momentumDataInterval": " 900.0"},

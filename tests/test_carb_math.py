@@ -86,6 +86,28 @@ def test_static_cob_bounds_and_delay(model):
     assert np.all((cob >= 0) & (cob <= 50.0)) and cob[-1] == 0.0
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(-2.0, 30.0), st.floats(0.0, 150.0), st.floats(0.25, 8.0)), min_size=1,
+                max_size=6), st.sampled_from(MODELS), st.randoms())
+def test_static_invariants(rows, model, rnd):
+    """COB stays within [0, grams eaten], effects never fall, end at ISF/CR x grams, and do
+    not depend on the entry order; ratios change at 06:00 and 18:00 (read at each start)."""
+    dates = T0 + np.array([r[0] for r in rows]) * HOUR
+    grams = np.array([r[1] for r in rows])
+    times = np.array([r[2] for r in rows]) * HOUR
+    cr = DailySchedule.from_lists(["00:00", "06:00", "18:00"], [8.0, 12.0, 10.0])
+    grid = simulation_dates(dates, times)
+    cob = carbs_on_board(dates, grams, times, grid, model=model)
+    effect = carb_effects(dates, grams, times, cr, 40.0, grid, model=model)
+    assert np.all((cob >= 0) & (cob <= grams.sum() + 1e-9))
+    assert np.all(np.diff(effect) >= -1e-9)
+    assert effect[-1] == pytest.approx(np.sum(40.0 / cr.at(dates) * grams), rel=1e-12, abs=1e-9)
+    order = list(range(len(rows)))
+    rnd.shuffle(order)
+    np.testing.assert_allclose(carbs_on_board(dates[order], grams[order], times[order], grid, model=model), cob,
+                               rtol=1e-12, atol=1e-9)
+
+
 def test_empty_entries_give_zero_timelines():
     grid = T0 + 300.0 * np.arange(4)
     np.testing.assert_array_equal(carbs_on_board([], [], [], grid), 0.0)

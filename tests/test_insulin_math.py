@@ -225,6 +225,13 @@ def test_swift_overlay_basal_schedule_with_suspend():
             kind, t(f"2018-07-11 {start} +0000"), t(f"2018-07-11 {end} +0000"), value)
 
 
+def test_overlay_refuses_unreconciled_resumes():
+    d = doses((S, 0, 600, 0.0), (R, 600, 600, 0.0))
+    with pytest.raises(InvalidInputError) as error:
+        im.overlay_basal_schedule(d, DailySchedule.constant(1.0), 0.0, 3600.0)
+    assert (error.value.problems[0].field, error.value.problems[0].index) == ("doses.type", 1)
+
+
 @settings(max_examples=60, deadline=None)
 @given(events=st.lists(st.tuples(st.sampled_from([B, T, T, BOL, S, R]), st.integers(0, 20_000), st.integers(0, 3600),
                                  st.floats(0.0, 4.0)), min_size=0, max_size=12))
@@ -328,6 +335,15 @@ def test_invalid_doses_name_field_and_index(column, value, reason):
         im.glucose_effects(d.with_(**{column: bad}), ADULT, DailySchedule.constant(40.0), grid(0, 600))
     problem = error.value.problems[0]
     assert problem.field == f"doses.{column}" and problem.index == 1 and reason in problem.reason
+
+
+def test_invalid_sensitivity_names_the_dose():
+    d = doses((BOL, 0, 0, 1.0), (BOL, 50_000, 50_000, 1.0))
+    isf = DailySchedule.from_lists(["00:00", "12:00"], [40.0, 0.0])
+    with pytest.raises(InvalidInputError) as error:
+        im.glucose_effects(d, ADULT, isf, grid(0, 3600))
+    problem = error.value.problems[0]
+    assert (problem.field, problem.index, problem.value) == ("sensitivity", 1, 0.0)
 
 
 def test_invalid_dates():

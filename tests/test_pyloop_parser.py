@@ -86,8 +86,9 @@ def test_report_1_schedules_settings_and_doses():
     # cached_carb_entries: 40 g at " 2019-07-26 22:13:01 +0000", absorptionTime " 14400.0" s
     assert d["carb_dates"] == [utc("2019-07-26 22:13:01 +0000")]
     assert d["carb_values"] == [40.0] and d["carb_absorption_times"] == [240.0]
+    # last_temp_basal " type": "LoopKit.DoseType.basal", 22:13:17-22:33:17, " value": 0.0
     assert d["last_temporary_basal"] == [
-        DoseType.TEMP_BASAL, utc("2019-07-26 22:13:17 +0000"), utc("2019-07-26 22:33:17 +0000"), 0.0]
+        DoseType.BASAL, utc("2019-07-26 22:13:17 +0000"), utc("2019-07-26 22:33:17 +0000"), 0.0]
 
 
 def test_report_2_isf_schedule_and_carb_ratio():
@@ -111,7 +112,7 @@ def test_report_3_adds_the_running_temp_basal_trimmed_to_now():
     assert d["target_range_minimum_values"] == [85.0, 100.0] == d["target_range_maximum_values"]
     # Pump events hold the two boluses; the temp basal 19:13:10-19:43:10 (0 U/h) comes from the
     # last normalized dose entry and ends at the run time 19:18:10.
-    assert d["dose_types"] == [DoseType.BOLUS, DoseType.BOLUS, DoseType.TEMP_BASAL]
+    assert d["dose_types"] == [DoseType.BOLUS, DoseType.BOLUS, DoseType.BASAL]  # "LoopKit.DoseType.basal"
     assert d["dose_values"] == [0.9, 3.0, 0.0]
     assert d["dose_start_times"][2] == utc("2019-08-15 19:13:10 +0000")
     assert d["dose_end_times"][2] == utc("2019-08-15 19:18:10 +0000")
@@ -124,8 +125,9 @@ def test_report_4_walsh_and_pump_event_doses():
     assert len(d["dose_types"]) == 19  # 18 normalized pump-event doses + the running temp basal
     assert sum(t == DoseType.BOLUS for t in d["dose_types"]) == 7
     assert sum(v for t, v in zip(d["dose_types"], d["dose_values"]) if t == DoseType.BOLUS) == pytest.approx(9.9)
-    # The scheduled basal piece ("BasalRateSchedule 2019-08-15T19:11:00Z ...", 0.9 U/h) stays BASAL.
+    # The scheduled basal piece "BasalRateSchedule 2019-08-15T19:11:00Z 2019-08-15T19:13:10Z", 0.9 U/h.
     assert d["dose_types"][1] == DoseType.BASAL and d["dose_values"][1] == 0.9
+    assert set(d["dose_types"]) == {DoseType.BOLUS, DoseType.BASAL}  # Loop 1.x calls temp basals "basal"
     assert d["dose_start_times"] == sorted(d["dose_start_times"])
     assert d["dose_start_times"][-1] == utc("2019-08-15 20:18:10 +0000")
     assert d["dose_end_times"][-1] == utc("2019-08-15 20:23:10 +0000")
@@ -146,8 +148,8 @@ def test_agrees_with_pyloopkit_input_data(n):
                 "carb_ratio_values", "basal_rate_values", "target_range_minimum_values",
                 "target_range_maximum_values"):
         assert d[key] == ref[key], key
-    # PyLoopKit calls every basal "basal"; the temp basals here are TEMP_BASAL (see module docs).
-    assert [t == DoseType.BOLUS for t in d["dose_types"]] == [t == "bolus" for t in ref["dose_types"]]
+    assert d["dose_types"] == [DoseType.parse(t) for t in ref["dose_types"]]
+    assert d["last_temporary_basal"][0] == DoseType.parse(ref["last_temporary_basal"][0])
     mine = d["settings_dictionary"]
     assert {k: mine[k] for k in ref["settings_dictionary"]} == ref["settings_dictionary"]
 
@@ -281,3 +283,15 @@ def test_synthetic_report_round_trips():
     assert d["basal_rate_values"] == [0.8, 1.0, 0.85, 0.75]
     assert d["last_temporary_basal"][0] == DoseType.TEMP_BASAL
     assert path.stat().st_size < 300_000
+
+
+def test_parse_report_and_run_on_the_synthetic_day():
+    path = PROJECT_ROOT / "example_files" / "synthetic_issue_report.json"
+    if not path.exists():
+        pytest.skip("example_files/synthetic_issue_report.json not generated")
+    out = parse_report_and_run(str(path.parent), path.name)
+    assert out["input_data"]["carb_values"] == [45.0, 60.0, 15.0, 70.0]
+    assert out["predicted_glucose_dates"][0] == out["input_data"]["glucose_dates"][-1]
+    assert np.all(np.isfinite(out["predicted_glucose_values"]))
+    rate = out["recommended_temp_basal"]
+    assert rate is None or 0.0 <= rate[0] <= 3.0  # maximum_basal_rate of the synthetic report

@@ -54,6 +54,7 @@ from gymnasium.vector.utils import batch_space
 
 from pyloopkit import metrics
 from pyloopkit.errors import InvalidInputError, Problem
+from pyloopkit.insulin_models import ExponentialInsulinModel
 from pyloopkit.simulation.model import initial_meal_state
 from pyloopkit.simulation.patients import PatientParams, load_patients
 from pyloopkit.simulation.simulator import Simulator
@@ -73,6 +74,12 @@ IOB_DELAY_MIN = 10.0
 SHAPED_FLOOR_MG_DL = 40.0
 SHAPED_CEILING_MG_DL = 300.0
 _UNBOUNDED = float(np.finfo(np.float32).max)
+try:
+    from gymnasium.vector import AutoresetMode
+
+    _SAME_STEP_AUTORESET = AutoresetMode.SAME_STEP
+except ImportError:  # gymnasium < 1.0 has no AutoresetMode; its vector envs always autoreset in the same step
+    _SAME_STEP_AUTORESET = "SameStep"
 
 
 @dataclass(frozen=True)
@@ -175,8 +182,12 @@ class EnvOptions:
         return self.history_len if self.observation == "history" else 1
 
 
+# Built-in rewards: f(bg_minutes (n, minutes), previous_bg (n,)) -> (n,), glucose in mg/dL.
+
 def _in_range_count(bg_minutes, previous_bg):
-    return np.count_nonzero((bg_minutes >= metrics.LOW_MG_DL) & (bg_minutes <= metrics.HIGH_MG_DL), axis=-1) * 1.0
+    """Minutes of the decision with 70 <= BG <= 180 mg/dL."""
+    in_range = (bg_minutes >= metrics.LOW_MG_DL) & (bg_minutes <= metrics.HIGH_MG_DL)
+    return np.count_nonzero(in_range, axis=-1).astype(np.float64)
 
 
 def _risk_domain(bg_mg_dl):
@@ -186,14 +197,17 @@ def _risk_domain(bg_mg_dl):
 
 
 def _risk_diff(bg_minutes, previous_bg):
+    """Kovatchev risk at the previous decision's BG minus that at this decision's last minute."""
     return metrics.kovatchev_risk(_risk_domain(previous_bg)) - metrics.kovatchev_risk(_risk_domain(bg_minutes[:, -1]))
 
 
 def _magni(bg_minutes, previous_bg):
+    """Minus the mean Magni risk over the minutes of the decision."""
     return -metrics.magni_risk(_risk_domain(bg_minutes)).mean(axis=-1)
 
 
 def _shaped_tir(bg_minutes, previous_bg):
+    """Mean over the minutes of 1 in 70-180 mg/dL, linear down to -1 at 40 and 300 mg/dL, -1 beyond."""
     below = (bg_minutes - metrics.LOW_MG_DL) / (metrics.LOW_MG_DL - SHAPED_FLOOR_MG_DL)
     above = (metrics.HIGH_MG_DL - bg_minutes) / (SHAPED_CEILING_MG_DL - metrics.HIGH_MG_DL)
     value = np.where(bg_minutes < metrics.LOW_MG_DL, np.maximum(2.0 * below + 1.0, -1.0),
@@ -232,8 +246,6 @@ class _DecayingSum:
 
 
 def _iob_tracker(n: int, interval_min: int) -> _DecayingSum:
-    from pyloopkit.insulin_models import ExponentialInsulinModel
-
     model = ExponentialInsulinModel(action_duration_min=IOB_ACTION_DURATION_MIN,
                                     peak_activity_min=IOB_PEAK_ACTIVITY_MIN, delay_min=IOB_DELAY_MIN)
     return _DecayingSum(n, interval_min, model.effect_duration_min, model.percent_effect_remaining)
@@ -244,8 +256,10 @@ def _cob_tracker(n: int, interval_min: int) -> _DecayingSum:
                         lambda age_min: np.clip(1.0 - age_min / COB_ABSORPTION_MIN, 0.0, 1.0))
 
 
-def _restart_members(sim: Simulator, members: np.ndarray) -> None:
+def _restart_members(sim: Simulator, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Put ``members`` of ``sim`` back to their initial physiological state at the current time.
+
+    Returns their new CGM readings and BG (mg/dL).
 
     The batch shares one clock, so a restarted member keeps its meal and sensor
     noise streams (they continue where they are) and only its 13 model states
@@ -259,7 +273,9 @@ def _restart_members(sim: Simulator, members: np.ndarray) -> None:
     sample = int(sim._sensor[0])
     noise = sim._noise[members, sim._t // sample - sim._noise_start]
     bg = x0[:, 12] / sim.patients.Vg[members]
-    sim._cgm[members] = np.clip(bg + noise, sim._sensor[1], sim._sensor[2])
+    cgm = np.clip(bg + noise, sim._sensor[1], sim._sensor[2])
+    sim._cgm[members] = cgm
+    return cgm, bg
 
 
 class _Core:
@@ -287,15 +303,15 @@ class _Core:
         self.patient_names = [self.sim.patients.names[k] for k in members]
         self._full_request = np.zeros(self.sim.n)
         self._zero_bolus = np.zeros(self.sim.n)
-        self._build_action_space(base, members)
+        self._build_action_space(members)
         self._build_observation_space()
-        self._reward = (_REWARD_FUNCTIONS[options.reward] if isinstance(options.reward, str) else options.reward)
+        self.reward_function = (_REWARD_FUNCTIONS[options.reward] if isinstance(options.reward, str) else options.reward)
         self._low_bg, self._high_bg = (float(v) for v in options.termination_bounds)
-        self._all_true = np.ones(self.num_envs, dtype=bool)
-        self._all_true.setflags(write=False)
+        self.all_true = np.ones(self.num_envs, dtype=bool)
+        self.all_true.setflags(write=False)
 
     # --- spaces ---------------------------------------------------------------------------------
-    def _build_action_space(self, base: PatientParams, members: np.ndarray) -> None:
+    def _build_action_space(self, members: np.ndarray) -> None:
         options = self.options
         if options.action == "continuous":
             high = options.max_basal_u_per_h
@@ -348,7 +364,7 @@ class _Core:
         m = self.members
         n = self.num_envs
         self._cgm_window = np.repeat(result.cgm[m][:, None], self.options.cgm_len, axis=1)
-        self._previous_bg = result.bg[m].copy()
+        self.previous_bg = result.bg[m].copy()
         self._announced = result.meal_announcement_g[m].copy()
         self._elapsed_min = np.zeros(n, dtype=np.int64)
         interval = self.options.decision_interval_min
@@ -359,9 +375,9 @@ class _Core:
     def restart(self, envs: np.ndarray) -> np.ndarray:
         """Begin a new episode for the environments ``envs`` (indices) at the current time; their observations."""
         members = np.arange(self.sim.n)[self.members][envs]
-        _restart_members(self.sim, members)
-        self._cgm_window[envs] = self.sim._cgm[members][:, None]
-        self._previous_bg[envs] = self.sim.patients.x0[members, 12] / self.sim.patients.Vg[members]
+        cgm, bg = _restart_members(self.sim, members)
+        self._cgm_window[envs] = cgm[:, None]
+        self.previous_bg[envs] = bg
         self._elapsed_min[envs] = 0
         for tracker in (self._iob, self._cob):
             if tracker is not None:
@@ -406,11 +422,11 @@ class _Core:
             self._iob.push(insulin_u)
         if self._cob is not None:
             self._cob.push(carbs_g)
-        info = {"cgm": cgm, "bg": bg, "insulin_u": insulin_u, "carbs_g": carbs_g, "previous_bg": self._previous_bg}
+        info = {"cgm": cgm, "bg": bg, "insulin_u": insulin_u, "carbs_g": carbs_g, "previous_bg": self.previous_bg}
         if isinstance(options.reward, str):
-            reward = self._reward(bg_minutes, self._previous_bg)
+            reward = self.reward_function(bg_minutes, self.previous_bg)
         else:
-            reward = np.asarray(self._reward(bg_minutes, info), dtype=np.float64).reshape(self.num_envs)
+            reward = np.asarray(self.reward_function(bg_minutes, info), dtype=np.float64).reshape(self.num_envs)
         terminated = (bg_minutes.min(axis=-1) < self._low_bg) | (bg_minutes.max(axis=-1) > self._high_bg)
         if options.termination_penalty:
             reward = reward + options.termination_penalty * terminated
@@ -418,7 +434,7 @@ class _Core:
             truncated = np.zeros(self.num_envs, dtype=bool)
         else:
             truncated = (self._elapsed_min >= options.max_episode_minutes) & ~terminated
-        self._previous_bg = bg
+        self.previous_bg = bg
         info = {"bg": bg, "cgm": cgm, "insulin_u": insulin_u, "carbs_g": carbs_g,
                 "episode_minutes": self._elapsed_min.copy()}
         return self._observe(), reward, terminated, truncated, info
@@ -485,7 +501,7 @@ class T1DEnv(gymnasium.Env):
         self.observation_names = self._core.observation_names
         self._user_reward = self.options.reward if callable(self.options.reward) else None
         if self._user_reward is not None:
-            self._core._reward = self._batched_user_reward
+            self._core.reward_function = self._batched_user_reward
 
     def _batched_user_reward(self, bg_minutes, info):
         single = {key: (value[0] if isinstance(value, np.ndarray) else value) for key, value in info.items()}
@@ -495,7 +511,7 @@ class T1DEnv(gymnasium.Env):
         """Start an episode; ``seed`` replays one exactly, ``None`` gives a new one."""
         super().reset(seed=seed)
         observation = self._core.reset(seed)[0]
-        return observation, {"bg": float(self._core._previous_bg[0]), "patient": self.patient}
+        return observation, {"bg": float(self._core.previous_bg[0]), "patient": self.patient}
 
     def step(self, action):
         rates = self._core.rates_for(np.asarray(action).reshape(1))
@@ -533,7 +549,7 @@ class T1DVectorEnv(gymnasium.vector.VectorEnv):
     ``_key`` mask.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": "same-step"}
+    metadata = {"render_modes": [], "autoreset_mode": _SAME_STEP_AUTORESET}
 
     def __init__(self, patients="adult", num_envs: int | None = None, **options):
         self.options = _options(options)
@@ -557,7 +573,7 @@ class T1DVectorEnv(gymnasium.vector.VectorEnv):
         if seed is not None:
             self._np_random, _ = gymnasium.utils.seeding.np_random(int(seed))
         observations = self._core.reset(seed)
-        return observations, {"bg": self._core._previous_bg.copy(), "_bg": self._core._all_true}
+        return observations, {"bg": self._core.previous_bg.copy(), "_bg": self._core.all_true}
 
     def step(self, actions):
         rates = self._core.rates_for(actions)
@@ -565,7 +581,7 @@ class T1DVectorEnv(gymnasium.vector.VectorEnv):
         infos = {}
         for key, value in info.items():
             infos[key] = value
-            infos[f"_{key}"] = self._core._all_true
+            infos[f"_{key}"] = self._core.all_true
         done = terminated | truncated
         if done.any():
             envs = np.flatnonzero(done)

@@ -47,6 +47,8 @@ try:
 
     HAVE_NUMBA = True
     jit = numba.njit(cache=True, error_model="numpy")
+    #: For the small helpers of the kernels: inlined at numba-IR level (a call costs as much as the RHS).
+    inline_jit = numba.njit(cache=True, error_model="numpy", inline="always")
     prange = numba.prange
 
     def parallel_jit(function):
@@ -59,7 +61,7 @@ except ImportError:  # pragma: no cover - exercised only without the `sim` extra
     def jit(function):
         return function
 
-    parallel_jit = jit
+    inline_jit = parallel_jit = jit
 
 
 N_STATES = 13
@@ -89,7 +91,13 @@ def initial_meal_state(x0: np.ndarray) -> np.ndarray:
     return meal
 
 
-@jit
+@inline_jit
+def _tanh(z):
+    """tanh as ``1 - 2 / (1 + exp(2 z))`` (exp is twice as fast as tanh; same value to ~1e-16 absolute)."""
+    return 1.0 - 2.0 / (1.0 + np.exp(np.minimum(2.0 * z, 700.0)))
+
+
+@inline_jit
 def _rhs(x, p, cho_mg_per_min, insulin_pmol_per_kg_min, dbar_mg, out):
     """dx/dt of the UVA/Padova model (per minute) into ``out``; element-wise in every argument."""
     kmax = p[_KMAX]
@@ -101,8 +109,7 @@ def _rhs(x, p, cho_mg_per_min, insulin_pmol_per_kg_min, dbar_mg, out):
     dbar = dbar_mg + (1.0 - has_meal)
     aa = 5.0 / (2.0 * dbar * (1.0 - b))
     cc = 5.0 / (2.0 * dbar * d)
-    kgut_meal = kmin + (kmax - kmin) / 2.0 * (np.tanh(aa * (qsto - b * dbar))
-                                               - np.tanh(cc * (qsto - d * dbar)) + 2.0)
+    kgut_meal = kmin + (kmax - kmin) / 2.0 * (_tanh(aa * (qsto - b * dbar)) - _tanh(cc * (qsto - d * dbar)) + 2.0)
     kgut = has_meal * kgut_meal + (1.0 - has_meal) * kmax
     out[0] = -kmax * x[0] + cho_mg_per_min
     out[1] = kmax * x[0] - x[1] * kgut
@@ -126,7 +133,7 @@ def _rhs(x, p, cho_mg_per_min, insulin_pmol_per_kg_min, dbar_mg, out):
     out[12] = (1.0 * (x[12] >= 0)) * (-p[_KSC] * x[12] + p[_KSC] * x[3])
 
 
-@jit
+@inline_jit
 def _rk4_step(x, p, cho_mg_per_min, insulin_pmol_per_kg_min, dbar_mg, h, work):
     """Advance ``x`` in place by one classical RK4 step of ``h`` minutes; ``work`` is (5, 13, ...)."""
     k1, k2, k3, k4, tmp = work[0], work[1], work[2], work[3], work[4]
@@ -144,7 +151,7 @@ def _rk4_step(x, p, cho_mg_per_min, insulin_pmol_per_kg_min, dbar_mg, h, work):
         x[k] = x[k] + h / 6.0 * (k1[k] + 2.0 * k2[k] + 2.0 * k3[k] + k4[k])
 
 
-@jit
+@inline_jit
 def _eat(x, meal, cho_g_per_min):
     """simglucose's per-minute meal bookkeeping; returns (CHO eaten this minute g/min, Dbar mg)."""
     planned = meal[_PLANNED] + cho_g_per_min
@@ -160,7 +167,7 @@ def _eat(x, meal, cho_g_per_min):
     return eaten, meal[_LAST_QSTO] + meal[_FOODTAKEN] * 1000.0
 
 
-@jit
+@inline_jit
 def _minute(x, p, meal, cho_g_per_min, insulin_u_per_min, n_sub, work):
     """Advance one minute (``n_sub`` RK4 steps) with inputs held constant; returns CHO eaten (g)."""
     eaten, dbar = _eat(x, meal, cho_g_per_min)
@@ -184,7 +191,7 @@ def _pure_python(*functions):
     return types.SimpleNamespace(**{f.__name__: namespace[f.__name__] for f in functions})
 
 
-numpy_model = _pure_python(_rhs, _rk4_step, _eat, _minute)
+numpy_model = _pure_python(_tanh, _rhs, _rk4_step, _eat, _minute)
 
 
 @jit

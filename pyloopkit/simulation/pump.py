@@ -21,7 +21,7 @@ import numpy as np
 
 from pyloopkit.errors import InvalidInputError, Problem
 from pyloopkit.simulation.patients import simglucose_params_file
-from pyloopkit.simulation.model import jit
+from pyloopkit.simulation.model import inline_jit
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _checked(name: str, values) -> np.ndarray:
     return array
 
 
-@jit
+@inline_jit
 def quantize(value, increment, low, high):
     """Round ``value`` to the nearest multiple of ``increment`` (0: none), then limit to [low, high]."""
     steps = np.round(value / (increment + 1.0 * (increment == 0)))

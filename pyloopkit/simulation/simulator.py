@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyloopkit.errors import InvalidInputError, Problem
-from pyloopkit.simulation.model import (HAVE_NUMBA, N_STATES, _VG, _minute, initial_meal_state, jit, numpy_model,
+from pyloopkit.simulation.model import (HAVE_NUMBA, N_STATES, _VG, _minute, initial_meal_state, inline_jit, jit,
+                                        numpy_model,
                                         parallel_jit, param_matrix, prange, substeps_per_minute)
 from pyloopkit.simulation.patients import PatientParams, load_patients
 from pyloopkit.simulation.pump import Pump, _quantize_numpy, quantize
@@ -62,7 +63,7 @@ class StepResult:
     insulin_u: np.ndarray
 
 
-@jit
+@inline_jit
 def _invalid_request(basal_u_per_h, bolus_u):
     """Index of the first member with a non-finite or negative request, or -1."""
     for i in range(basal_u_per_h.shape[0]):
@@ -193,9 +194,11 @@ class Simulator:
         self._kernel = (_step_numpy if not HAVE_NUMBA else
                         _step_kernel_parallel if self.n >= PARALLEL_MIN_BATCH else _step_kernel)
         self._entropy = np.random.SeedSequence(seed).entropy
-        self._resets = -1
+        self._resets = 0
+        self._fresh = True
         self.time_min = 0.0
         self.reset(seed)
+        self._fresh = True
 
     # --- episode set-up -------------------------------------------------------------------------
     def _seeds(self, stream: int) -> list[np.random.SeedSequence]:
@@ -203,11 +206,16 @@ class Simulator:
                 for i, e in zip(self.patients.i, self.episode)]
 
     def reset(self, seed: int | None = None) -> StepResult:
-        """Start new episodes; ``seed`` replays exactly, ``None`` continues to new episodes."""
-        if seed is None:
-            self._resets += 1
-        else:
+        """Start new episodes; ``seed`` replays exactly, ``None`` continues to new episodes.
+
+        The first ``reset()`` without a seed right after construction starts the
+        constructor's (seeded) episode; every later one draws the next episodes.
+        """
+        if seed is not None:
             self._entropy, self._resets = np.random.SeedSequence(seed).entropy, 0
+        elif not self._fresh:
+            self._resets += 1
+        self._fresh = False
         self.time_min = 0.0
         self._t = 0
         self._x = np.ascontiguousarray(self.patients.x0, dtype=np.float64).copy()
@@ -229,6 +237,24 @@ class Simulator:
                             zeros.copy())
         self._record(result)
         return result
+
+    def restart_members(self, members) -> None:
+        """Put ``members`` (indices or a boolean mask) back to their initial state at the current time.
+
+        The batch shares one clock, so a restarted member keeps its meal and
+        sensor-noise streams (they continue where they are); only its 13 model
+        states and meal bookkeeping return to the reset values, and its CGM
+        reading becomes the initial BG plus the noise of the current sensor sample
+        (for vector environments that autoreset one sub-environment).
+        """
+        index = np.arange(self.n)[members]
+        x0 = np.ascontiguousarray(self.patients.x0[index], dtype=np.float64)
+        self._x[index] = x0
+        self._meal[index] = initial_meal_state(x0)
+        sample_time = int(self._sensor[0])
+        noise = self._noise[index, self._t // sample_time - self._noise_start]
+        bg = x0[:, 12] / self.patients.Vg[index]
+        self._cgm[index] = np.clip(bg + noise, self._sensor[1], self._sensor[2])
 
     def _ensure_inputs(self, minutes: int, announce_min: int) -> None:
         """Make the meal buffer cover the step and announcement window, and the noise buffer the step."""
@@ -275,6 +301,7 @@ class Simulator:
                                      for name, values in (("basal_u_per_h", basal), ("bolus_u", bolus))
                                      if not (np.isfinite(values[bad]) and values[bad] >= 0)])
         self._t += minutes
+        self._fresh = False
         self.time_min = float(self._t)
         result = StepResult(self.time_min, out[0], out[1], bg_minutes, out[2], out[3], out[4])
         if self._history is not None:

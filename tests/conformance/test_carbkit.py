@@ -15,16 +15,16 @@ Swift's tolerance is ``Float.ulpOfOne`` (1.19e-7) on grams and mg/dL; dates exac
 """
 from __future__ import annotations
 
-import json
-from datetime import datetime
-
 import numpy as np
 import pytest
 from conftest import load_reference
 
+from pyloopkit import carb_math, carb_store
 from pyloopkit.carb_math import (carb_effects, carbs_on_board, dynamic_carb_effects, dynamic_carbs_on_board,
                                  group_by_overlapping_absorption_windows, map_absorption, simulation_dates)
 from pyloopkit.date import to_seconds
+from pyloopkit.loop_input import parse_input
+from pyloopkit.pyloop_parser import loop_reference_outputs, parse_report
 from pyloopkit.schedule import DailySchedule
 
 SWIFT_TOL = float(np.finfo(np.float32).eps)
@@ -233,3 +233,28 @@ def test_loopalgorithm_multiple_entries():
     expected = [(16.193665456944906, 9100.254941363484), (1.806334543055097, 13532.959419333554), (0.0, 14400.0)]
     np.testing.assert_allclose(status.observed_grams, [e[0] for e in expected], rtol=0, atol=SWIFT_TOL)
     np.testing.assert_allclose(status.estimated_time_remaining_s, [e[1] for e in expected], rtol=0, atol=SWIFT_TOL)
+
+
+# --- Loop 2019 issue reports: carb effect and COB from Loop's own counteraction effects ---
+
+@pytest.mark.parametrize("report", [1, 2, 3, 4])
+def test_issue_report_carbs_from_loop_counteraction(report):
+    """Given the ICE Loop itself computed (stored in the report), ``carb_store`` reproduces the
+    report's carb effect within 0.01 mg/dL and its COB at Loop's COB date. The reports print
+    ICE dates to whole seconds while Loop integrated over sub-second intervals, which accounts
+    for the few thousandths of a mg/dL left."""
+    relative = f"issue_reports/example_issue_report_{report}.json"
+    raw = load_reference(relative)
+    inp = parse_input(parse_report(raw))
+    ref = loop_reference_outputs(raw)
+    counteraction = (to_seconds(ref["counteraction_effect_start_times"]),
+                     to_seconds(ref["counteraction_effect_end_times"]),
+                     np.asarray(ref["counteraction_effect_values"], dtype=float))
+    expected_dates = to_seconds(ref["carb_effect_dates"])
+    dates, effect = carb_store.glucose_effects(inp, counteraction, start_s=expected_dates[0])
+    np.testing.assert_array_equal(dates, expected_dates)
+    np.testing.assert_allclose(effect, ref["carb_effect_values"], rtol=0, atol=0.01)
+    cob_date = to_seconds([ref["carbs_on_board_date"]])[0]
+    status = carb_store.carb_status(inp, counteraction, start_s=cob_date - 300.0)
+    cob = carb_math.dynamic_carbs_on_board(status, [cob_date], delay_s=inp.settings.carb_delay * 60.0)
+    assert cob[0] == pytest.approx(ref["carbs_on_board"], abs=1e-3)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pyloopkit import algorithm as A
-from pyloopkit.algorithm_input import from_algorithm_input, to_algorithm_input
+from pyloopkit.algorithm_input import from_algorithm_input, parse_prediction_input, to_algorithm_input
 from conftest import load_reference, reference_path
 
 SCENARIO = "loopalgorithm/suspend_scenario.json"
@@ -59,3 +59,32 @@ def test_update_path_also_suspends_on_the_converted_scenario():
     out = update(from_algorithm_input(load_reference(SCENARIO)))
     assert out["recommended_temp_basal"] == (0.0, 30.0)
     assert out["recommended_autobolus"] == 0.0
+
+
+def test_insulin_effect_of_dose_history_through_the_algorithm_input_path():
+    """LoopAlgorithm's testGlucoseEffectFromHistory: dose_history.json relative to an absolute basal
+    timeline of 1.0 U/h except 0.8 U/h over 18:30-19:00 and 20:30-21:00, ISF 40 mg/dL/U, adult
+    preset; here through AlgorithmInput parsing, basal annotation and the 5-min effect grid of
+    ``run``, within the Swift math tolerance (1e-7 mg/dL; reached: 3.4e-13). With one ISF value
+    the mid-absorption effect is the same timeline."""
+    def item(start, end, value):
+        return {"startDate": f"2015-10-15T{start}Z", "endDate": f"2015-10-{end}Z", "value": value}
+
+    expected = load_reference("loopalgorithm/effect_from_history_output.json")
+    data = {
+        "glucoseHistory": [{"date": "2015-10-15T18:06:00Z", "value": 100.0}],
+        "doses": load_reference("loopalgorithm/dose_history.json"), "carbEntries": [],
+        "basal": [item("00:00:00", "15T18:30:00", 1.0), item("18:30:00", "15T19:00:00", 0.8),
+                  item("19:00:00", "15T20:30:00", 1.0), item("20:30:00", "15T21:00:00", 0.8),
+                  item("21:00:00", "16T06:00:00", 1.0)],
+        "sensitivity": [item("00:00:00", "16T06:00:00", 40.0)],
+        "carbRatio": [item("00:00:00", "16T06:00:00", 10.0)],
+    }
+    inp = parse_prediction_input(data)
+    groups = A.relative_doses(inp)
+    _, (dates, effect) = A._insulin(inp, groups, False)
+    assert A.format_dates(dates) == [e["date"] + "Z" for e in expected]
+    worst = float(np.max(np.abs(effect - np.array([e["amount"] for e in expected]))))
+    assert worst <= 1e-7
+    _, (_, mid) = A._insulin(inp, groups, True)
+    assert mid == pytest.approx(effect, abs=1e-9)

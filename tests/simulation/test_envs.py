@@ -352,3 +352,28 @@ def test_risk_rewards_are_finite_below_one_mg_dl():
     bg = np.array([[5.0, 0.5]])
     assert _risk_diff(bg, np.array([112.5]))[0] == pytest.approx(-10.0 * (1.509 * 5.381) ** 2, rel=1e-6)
     assert np.isfinite(_magni(bg, None)).all()
+
+
+def test_iob_is_the_direct_sum_over_past_deliveries():
+    """IOB after k decisions = sum_i delivered_i * percent_effect_remaining((k - i - 1/2) * interval),
+    written out directly for varying rates (ideal pump: delivered = rate * interval / 60)."""
+    interval = 5
+    rates = np.random.default_rng(4).uniform(0.0, 3.0, 90)
+    env = steady_env(include_iob=True, decision_interval_min=interval)
+    env.reset(seed=0)
+    model = ExponentialInsulinModel(action_duration_min=360, peak_activity_min=75, delay_min=10)
+    delivered = rates * interval / 60.0
+    for k, rate in enumerate(rates, start=1):
+        observation, _, _, _, info = env.step(np.array([rate], dtype=np.float32))
+        assert info["insulin_u"] == pytest.approx(float(np.float32(rate)) * interval / 60.0, rel=1e-12)
+        ages = (k - np.arange(k) - 0.5) * interval
+        expected = np.sum(delivered[:k] * model.percent_effect_remaining(ages))
+        assert observation[1] == pytest.approx(expected, rel=2e-6)
+
+
+def test_vector_env_works_with_gymnasium_episode_statistics():
+    env = gymnasium.wrappers.RecordEpisodeStatistics(T1DVectorEnv("adult", num_envs=10, max_episode_minutes=30))
+    env.reset(seed=0)
+    for _ in range(10):
+        *_, infos = env.step(env.action_space.sample())
+    assert infos["_episode"].all() and (infos["episode"]["l"] == 10).all()
