@@ -101,8 +101,7 @@ def main() -> None:
     print(f"simglucose 0.2.11: {seconds:.2f} s per patient-day "
           f"({args.simglucose_minutes} min of adolescent#001 with BBController, scaled)")
 
-    for batch in (1, 90):  # warm-up: load (or compile) the serial and the multi-threaded kernels
-        closed_loop(_simulator(batch), 3)
+    closed_loop(_simulator(1), 3)  # warm-up: load (or compile) the kernel
     steps = int(round(args.days * 1440 / STEP_MIN))
     for batch in args.batches:
         sim = _simulator(batch)

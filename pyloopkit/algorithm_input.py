@@ -89,10 +89,13 @@ def parse_dates(values, field_name: str, problems: list[Problem]) -> np.ndarray:
 
     Unparseable entries are reported in ``problems`` and come back as NaN.
     """
-    if all(type(v) is str and len(v) in (20, 24) and v[-1] == "Z" for v in values):
+    try:
+        utc = [v[:-1] for v in values if v[-1:] == "Z"]
+    except TypeError:
+        utc = []
+    if len(utc) == len(values):
         try:
-            stamps = np.array([v[:-1] for v in values], dtype="datetime64[ms]")
-            return (stamps - _EPOCH_MS).astype(np.int64) / 1000.0
+            return (np.array(utc, dtype="datetime64[ms]") - _EPOCH_MS).astype(np.int64) / 1000.0
         except ValueError:
             pass
     out = np.full(len(values), np.nan)

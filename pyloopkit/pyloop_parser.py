@@ -679,18 +679,21 @@ def _decode_time_value(value):
         return _loop_datetime(text, "date", None)
 
 
+_DATE_KEY_SUFFIXES = ("_dates", "_times", "_starts", "_ends")
+
+
 def parse_dictionary_from_previous_run(path, file_name=None) -> dict:
     """A saved :func:`update` input dictionary (like PyLoopKit's ``example_from_previous_run.json``;
     ``path`` joined with ``file_name`` when given) with its ISO date strings as datetimes,
     ``HH:MM:SS`` strings as ``datetime.time`` and dose types as :class:`DoseType`. Keys ending
-    in ``_dates`` or ``_times`` are decoded, as are ``time_to_calculate_at`` and
-    ``last_temporary_basal``. Unlike PyLoopKit's function of this name it does not run
+    in ``_dates``, ``_times``, ``_starts`` or ``_ends`` are decoded, as are ``time_to_calculate_at``
+    and ``last_temporary_basal``. Unlike PyLoopKit's function of this name it does not run
     :func:`update`: pass the result to it."""
     data = _load(_joined(path, file_name))
     out = dict(data)
     problems = []
     for key, value in data.items():
-        if not (key.endswith("_dates") or key.endswith("_times") or key == "time_to_calculate_at"):
+        if not (key.endswith(_DATE_KEY_SUFFIXES) or key == "time_to_calculate_at"):
             continue
         try:
             out[key] = ([_decode_time_value(v) for v in value] if isinstance(value, list)

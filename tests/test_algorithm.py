@@ -322,6 +322,14 @@ def test_manual_bolus_notices():
         "minGlucose": {"date": at(0), "value": 120.0}}}}
     capped = A.run(scenario(flat(400), maxBolus=0.5))["recommendation"]["manual"]
     assert capped["amount"] == 0.5 and capped["notice"] is None
+    # 0.5 U given 10 min ago (still in its delay) takes 110 mg/dL down by 25 once absorbed, except
+    # what the flat momentum replaces: all of the first 5-min change, half of the second (blending).
+    below = A.run(scenario(flat(110), doses=[("bolus", -10, -10, 0.5)], suspendThreshold=70.0))
+    notice = below["recommendation"]["manual"]["notice"]["allGlucoseBelowTarget"]["minGlucose"]
+    e5, e10 = (-25.0 * (1.0 - float(PRESETS["adult"].percent_effect_remaining(m))) for m in (15.0, 20.0))
+    assert below["recommendation"]["manual"]["amount"] == 0.0
+    assert notice["date"] == at(360)
+    assert notice["value"] == pytest.approx(85.0 - e5 - 0.5 * (e10 - e5), abs=1e-9)
 
 
 def test_output_is_json_without_nan():

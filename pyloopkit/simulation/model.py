@@ -49,19 +49,13 @@ try:
     jit = numba.njit(cache=True, error_model="numpy")
     #: For the small helpers of the kernels: inlined at numba-IR level (a call costs as much as the RHS).
     inline_jit = numba.njit(cache=True, error_model="numpy", inline="always")
-    prange = numba.prange
-
-    def parallel_jit(function):
-        """A multi-threaded compilation (``prange`` loops run in parallel) of a jitted function."""
-        return numba.njit(cache=True, error_model="numpy", parallel=True)(function.py_func)
 except ImportError:  # pragma: no cover - exercised only without the `sim` extra
     HAVE_NUMBA = False
-    prange = range
 
     def jit(function):
         return function
 
-    inline_jit = parallel_jit = jit
+    inline_jit = jit
 
 
 N_STATES = 13

@@ -19,8 +19,7 @@ import numpy as np
 
 from pyloopkit.errors import InvalidInputError, Problem
 from pyloopkit.simulation.model import (HAVE_NUMBA, N_STATES, _VG, _minute, initial_meal_state, inline_jit, jit,
-                                        numpy_model,
-                                        parallel_jit, param_matrix, prange, substeps_per_minute)
+                                        numpy_model, param_matrix, substeps_per_minute)
 from pyloopkit.simulation.patients import PatientParams, load_patients
 from pyloopkit.simulation.pump import Pump, _quantize_numpy, quantize
 from pyloopkit.simulation.scenario import CustomScenario, RandomScenario, Scenario
@@ -28,8 +27,6 @@ from pyloopkit.simulation.sensor import CGMSensor
 
 _NOISE_CHUNK_MIN = 1500
 _MEAL_CHUNK_MIN = 1440
-#: Batches at least this large run the step on numba's thread pool.
-PARALLEL_MIN_BATCH = 64
 
 
 @dataclass(slots=True)
@@ -81,8 +78,8 @@ def _step_kernel(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, meals, meal
     if bad >= 0:
         return bad
     sample_time = int(sensor[0])
-    for i in prange(x.shape[0]):
-        work = np.empty((5, N_STATES))
+    work = np.empty((5, N_STATES))
+    for i in range(x.shape[0]):
         basal = quantize(basal_u_per_h[i], pump[0], pump[1], pump[2]) / 60.0
         bolus = quantize(bolus_u[i], pump[3], pump[4], pump[5])
         xi, p, mi = x[i], params[i], meal[i]
@@ -104,9 +101,6 @@ def _step_kernel(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, meals, meal
         out[3, i] = announced
         out[4, i] = basal * minutes + bolus
     return -1
-
-
-_step_kernel_parallel = parallel_jit(_step_kernel)
 
 
 def _step_numpy(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, meals, meal_offset, noise, noise_offset,
@@ -191,8 +185,7 @@ class Simulator:
         self._pump = self.pump.as_array()
         self._sensor = (np.array([self.sensor.sample_time_min, self.sensor.min_mg_dl, self.sensor.max_mg_dl])
                         if self.sensor is not None else np.array([1.0, -np.inf, np.inf]))
-        self._kernel = (_step_numpy if not HAVE_NUMBA else
-                        _step_kernel_parallel if self.n >= PARALLEL_MIN_BATCH else _step_kernel)
+        self._kernel = _step_kernel if HAVE_NUMBA else _step_numpy
         self._entropy = np.random.SeedSequence(seed).entropy
         self._resets = 0
         self._fresh = True
