@@ -688,7 +688,9 @@ def to_algorithm_input(update_dict: dict) -> dict:
     ``maxActiveInsulinMultiplier``, ``useIntegralRetrospectiveCorrection``,
     ``carbAbsorptionModel``, ``recommendationType``, ``automaticBolusApplicationFactor``,
     ``momentumVelocityMaximum``; RC switched off becomes ``algorithmEffectsOptions`` without
-    retrospection).
+    retrospection). Settings without a LoopAlgorithm counterpart are not carried: rate and bolus
+    rounders, ``last_temporary_basal``, the momentum / RC intervals, static carb absorption
+    (``dynamic_carb_absorption_enabled=False``) and ``include_positive_velocity_and_rc_in_bolus``.
 
     Raises
     ------

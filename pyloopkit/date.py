@@ -43,15 +43,32 @@ def parse_datetime(value) -> _dt.datetime:
     raise TypeError(f"not a datetime: {value!r}")
 
 
+_REFERENCE_POSIX_S = REFERENCE_DATE.replace(tzinfo=_dt.timezone.utc).timestamp()
+_REFERENCE_64 = np.datetime64("2001-01-01T00:00:00", "us")
+
+
 def _seconds(d: _dt.datetime) -> float:
     if d.tzinfo is not None and d.utcoffset() is not None:
-        d = d.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return d.timestamp() - _REFERENCE_POSIX_S
     return (d - REFERENCE_DATE).total_seconds()
 
 
 def to_seconds(dates: Iterable) -> np.ndarray:
-    """Seconds since 2001-01-01T00:00:00Z (float64 array) for datetimes or date strings."""
-    return np.array([_seconds(parse_datetime(d)) for d in dates], dtype=float)
+    """Seconds since 2001-01-01T00:00:00Z (float64 array) for datetimes or date strings.
+
+    Aware datetimes count in UTC, naive ones as wall-clock time; a list of datetimes of one
+    kind is converted in C (``datetime.timestamp`` or numpy's datetime64)."""
+    items = [d if type(d) is _dt.datetime else parse_datetime(d) for d in dates]
+    naive = sum(d.tzinfo is None for d in items)
+    if naive == len(items):
+        return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(float) / 1e6
+    first = items[0]
+    if isinstance(first.tzinfo, _dt.timezone) and all(d.tzinfo is first.tzinfo for d in items):
+        # One fixed offset: differences of same-zone datetimes ignore the zone (fast, exact).
+        return _seconds(first) + np.array([(d - first).total_seconds() for d in items], dtype=float)
+    if naive == 0:
+        return np.array([d.timestamp() for d in items], dtype=float) - _REFERENCE_POSIX_S
+    return np.array([_seconds(d) for d in items], dtype=float)
 
 
 def to_second(date) -> float:
@@ -69,15 +86,13 @@ def utc_offset_s(date) -> float:
 def from_seconds(seconds: Sequence[float] | np.ndarray, tz: _dt.tzinfo | None = None) -> list[_dt.datetime]:
     """Datetimes for seconds since the reference date: naive when ``tz`` is None,
     else aware in ``tz``. Values are rounded to the microsecond."""
-    s = np.asarray(seconds, dtype=float)
-    us = np.round(s * 1e6).astype("int64").astype("timedelta64[us]")
-    naive_utc = (np.datetime64("2001-01-01T00:00:00", "us") + us).tolist()
-    if tz is None:
-        return naive_utc
+    us = np.round(np.asarray(seconds, dtype=float) * 1e6).astype("int64").astype("timedelta64[us]")
     fixed = tz.utcoffset(None) if isinstance(tz, _dt.timezone) else None
-    if fixed is not None:
-        return [(d + fixed).replace(tzinfo=tz) for d in naive_utc]
-    return [d.replace(tzinfo=_dt.timezone.utc).astimezone(tz) for d in naive_utc]
+    if tz is None or fixed is not None:
+        shift = np.timedelta64(0 if fixed is None else int(fixed / _dt.timedelta(microseconds=1)), "us")
+        wall = (_REFERENCE_64 + us + shift).tolist()
+        return wall if tz is None else [d.replace(tzinfo=tz) for d in wall]
+    return [d.replace(tzinfo=_dt.timezone.utc).astimezone(tz) for d in (_REFERENCE_64 + us).tolist()]
 
 
 def tzinfo_of(date) -> _dt.tzinfo | None:

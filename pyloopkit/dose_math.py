@@ -173,6 +173,9 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     Returns
     -------
     InsulinCorrection, or None when no prediction lies within the effect duration.
+
+    Deviation from Swift, for safety: a first prediction dated before ``at_s`` (the current
+    glucose) below the suspend threshold also gives *suspend*.
     """
     dates, glucose = _check_prediction(pred_dates_s, pred_mgdl, at_s)
     if suspend_threshold_mgdl is None:
@@ -186,6 +189,10 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
         return None
     d, g, t = dates[inside], glucose[inside], t_s[inside]
 
+    if dates[0] < at_s and glucose[0] < suspend_threshold_mgdl:
+        # The prediction starts at the current glucose, dated before the delivery time; Swift skips
+        # it, which can recommend insulin while glucose is below the suspend threshold. Not here.
+        return InsulinCorrection("suspend", 0.0, float(dates[0]), float(glucose[0]))
     below = g < suspend_threshold_mgdl
     if below.any():
         k = int(np.argmax(below))

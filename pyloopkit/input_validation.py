@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from .date import REFERENCE_DATE, SECONDS_PER_DAY, parse_datetime, parse_time_of_day
+from .date import SECONDS_PER_DAY, parse_datetime, parse_time_of_day, to_second, to_seconds
 from .dose import DoseType
 from .errors import Problem, raise_if
 
-_REFERENCE_POSIX_S = REFERENCE_DATE.replace(tzinfo=_dt.timezone.utc).timestamp()
 
 MMOL_TO_MGDL = 18.01559
 """mg/dL per mmol/L (LoopKit's conversion factor)."""
@@ -195,7 +194,7 @@ class _DateCollector:
             return np.nan
         aware = parsed.tzinfo is not None and parsed.utcoffset() is not None
         self._note(key, index, value, aware)
-        return _seconds(parsed, aware)
+        return to_second(parsed)
 
     def _note(self, key: str, index: int | None, value, aware: bool) -> None:
         if self.first is None:
@@ -220,13 +219,7 @@ class _DateCollector:
         if not all(a == aware[0] for a in aware):
             i = aware.index(not aware[0])
             self._note(key, i, values[i], aware[i])
-        return np.array([_seconds(v, a) for v, a in zip(values, aware)], dtype=float)
-
-
-def _seconds(d: _dt.datetime, aware: bool) -> float:
-    """Seconds since the reference date (UTC for aware datetimes, wall clock for naive ones), like
-    :func:`pyloopkit.date.to_second` but with the C ``timestamp`` for aware datetimes."""
-    return d.timestamp() - _REFERENCE_POSIX_S if aware else (d - REFERENCE_DATE).total_seconds()
+        return to_seconds(values)
 
 
 def _increasing(key: str, seconds: np.ndarray, raw: list, problems: list[Problem], *, strict: bool = True) -> None:

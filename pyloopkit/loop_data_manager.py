@@ -51,6 +51,7 @@ class Effects:
     retrospective: tuple
     cob: tuple
     iob: tuple
+    iob_now_u: float
 
 
 def update(input_dict: dict) -> dict:
@@ -97,28 +98,39 @@ def run(inp: LoopInput, messages: list[str] | None = None) -> dict:
     return _output(inp, effects, prediction, recommendations, messages)
 
 
-def compute_effects(inp: LoopInput, model) -> Effects:
-    """All effect timelines Loop needs at ``inp.now_s``."""
+def compute_effects(inp: LoopInput, model, iob_timeline: bool = True) -> Effects:
+    """All effect timelines Loop needs at ``inp.now_s``; with ``iob_timeline=False`` the IOB
+    "timeline" is the single value at ``now_s`` (what a replay step needs).
+
+    Basal-like doses are cut at ``now`` (Loop's ``basalDosingEnd``): the rest of a running temp
+    basal is not yet delivered; it is the bolus recommendation's pending insulin instead.
+    """
     s = inp.settings
     now = inp.now_s
     next_effect_s = inp.injected.get("previous_counteraction_end_s", now - HISTORY_S)
-    history_doses = prepare_doses(inp.doses, inp.basal, start_s=next_effect_s - model.effect_duration_min * 60.0,
-                                  end_s=None)
+    duration_s = model.effect_duration_min * 60.0
+    history_doses = prepare_doses(inp.doses, inp.basal, start_s=next_effect_s - duration_s, end_s=now)
     insulin_history = _insulin_effect(history_doses, model, inp, next_effect_s)
     insulin = _injected_or(inp, "insulin", lambda: _insulin_effect(
-        prepare_doses(inp.doses, inp.basal, start_s=now - model.effect_duration_min * 60.0, end_s=None),
-        model, inp, now))
+        _active_since(history_doses, now - duration_s), model, inp, now))
     momentum = _injected_or(inp, "momentum", lambda: _momentum(inp, now))
     counteraction = _injected_or(inp, "counteraction", lambda: _counteraction(inp, next_effect_s, insulin_history))
     carb, cob = _carbs(inp, counteraction)
     retrospective = _retrospective(inp, counteraction, carb) if s.retrospective_correction_enabled else EMPTY
-    iob = _iob_timeline(history_doses, model, now)
-    return Effects(momentum, insulin_history, insulin, counteraction, carb, retrospective, cob, iob)
+    iob_now = _iob_at(history_doses, model, now)
+    iob = _iob_timeline(history_doses, model, now) if iob_timeline else iob_now
+    return Effects(momentum, insulin_history, insulin, counteraction, carb, retrospective, cob, iob,
+                   value_at(iob_now, now))
 
 
 def _injected_or(inp: LoopInput, name: str, compute):
     """A caller-injected effect when present (PyLoopKit's hook), else the computed one."""
     return inp.injected[name] if name in inp.injected else compute()
+
+
+def _active_since(doses, start_s: float):
+    """Prepared doses still acting after ``start_s``, trimmed to start there (DoseStore's window)."""
+    return insulin_math.trim(insulin_math.filter_date_range(doses, start_s, None), start_s=start_s)
 
 
 def _insulin_effect(doses, model, inp: LoopInput, start_s: float):
@@ -132,11 +144,18 @@ def _insulin_effect(doses, model, inp: LoopInput, start_s: float):
 
 
 def _iob_timeline(doses, model, now_s: float):
-    """Insulin on board (U) every 5 min from now back 24 h to the end of the insulin's action."""
+    """Insulin on board (U) every 5 min from one insulin action duration before now to one after."""
     if len(doses) == 0:
         return EMPTY
-    dates = grid(now_s - HISTORY_S, now_s + model.effect_duration_min * 60.0)
+    duration_s = model.effect_duration_min * 60.0
+    dates = grid(now_s - duration_s, now_s + duration_s)
     return dates, insulin_math.insulin_on_board(doses, model, dates)
+
+
+def _iob_at(doses, model, now_s: float):
+    """Insulin on board (U) at ``now_s`` alone, as a one-point timeline."""
+    dates = np.array([now_s])
+    return (dates, insulin_math.insulin_on_board(doses, model, dates)) if len(doses) else EMPTY
 
 
 def _momentum(inp: LoopInput, now_s: float):
@@ -248,7 +267,7 @@ def _iob_headroom(inp: LoopInput, effects: Effects, pending_u: float):
     the limit minus IOB now minus insulin still pending from the running temp basal."""
     if inp.settings.max_active_insulin is None:
         return None
-    return max(0.0, inp.settings.max_active_insulin - value_at(effects.iob, inp.now_s) - pending_u)
+    return max(0.0, inp.settings.max_active_insulin - effects.iob_now_u - pending_u)
 
 
 def value_at(timeline, at_s: float) -> float:
@@ -288,7 +307,7 @@ def _output(inp: LoopInput, effects: Effects, prediction, recommendations: dict,
     out.update(_timeline("retrospective_effect", effects.retrospective, inp))
     out["carbs_on_board"] = value_at(effects.cob, inp.now_s)
     out.update(_timeline("cob_timeline", effects.cob, inp))
-    out["insulin_on_board"] = value_at(effects.iob, inp.now_s)
+    out["insulin_on_board"] = effects.iob_now_u
     out.update(_timeline("insulin_on_board_timeline", effects.iob, inp))
     out["warnings"] = list(messages)
     return out

@@ -76,10 +76,10 @@ def _run_steps(inp: LoopInput, times: np.ndarray) -> dict:
 
 
 def _fill_step(step: LoopInput, model, i: int, floats: dict, objects: dict) -> None:
-    effects = compute_effects(step, model)
+    effects = compute_effects(step, model, iob_timeline=False)
     prediction = predict(step, effects, model, for_bolus=False)
     floats["glucose"][i] = step.glucose_mgdl[-1]
-    floats["iob"][i] = value_at(effects.iob, step.now_s)
+    floats["iob"][i] = effects.iob_now_u
     floats["cob"][i] = value_at(effects.cob, step.now_s)
     floats["counteraction"][i] = effects.counteraction[2][-1] if effects.counteraction[2].size else 0.0
     for h in HORIZONS_MIN:

@@ -26,7 +26,8 @@ the patient eats at most ``EAT_RATE_G_PER_MIN`` = 5 g/min, the rest queued) and
 of the gastric-emptying rate is simglucose's bookkeeping: the stomach content
 when eating starts plus every gram eaten since (in mg).
 
-One source of truth: the right-hand side and the per-minute update are written
+The two ``tanh`` of the gastric-emptying rate are evaluated as ``1 - 2 / (1 + exp(2 z))``
+(the same value to ~1e-16, twice as fast). One source of truth: the right-hand side and the per-minute update are written
 with element-wise operations only, so the same function runs on one patient's
 scalars inside the numba kernels (which loop over patients and minutes) and on
 whole ``(13, n)`` batches in the pure-numpy path (which loops over minutes).

@@ -20,14 +20,23 @@ MIN_PER_DAY = 1440
 
 
 class MealPlan(ABC):
-    """The meals of one episode of a batch, produced on demand."""
+    """The meals of one episode of a batch, produced on demand, in time order."""
 
     @abstractmethod
-    def grams(self, start_min: int, end_min: int) -> np.ndarray:
-        """CHO announced at each minute of ``[start_min, end_min)`` (g), shape (n, end_min - start_min).
+    def events(self, start_min: int, end_min: int) -> tuple[np.ndarray, np.ndarray]:
+        """Meals announced in ``[start_min, end_min)``: minutes (n, k) int64 and grams (n, k).
 
+        Column ``j`` is one possible meal per member; a minute of -1 marks no meal.
         Successive calls must not move ``start_min`` backwards.
         """
+
+    def grams(self, start_min: int, end_min: int) -> np.ndarray:
+        """CHO announced at each minute of ``[start_min, end_min)`` (g), shape (n, end_min - start_min)."""
+        minutes, grams = self.events(start_min, end_min)
+        out = np.zeros((minutes.shape[0], end_min - start_min))
+        member, column = np.nonzero(minutes >= 0)
+        np.add.at(out, (member, minutes[member, column] - start_min), grams[member, column])
+        return out
 
 
 class Scenario(ABC):
@@ -60,11 +69,11 @@ class _FixedPlan(MealPlan):
     def __init__(self, n, minutes, grams):
         self.n, self.minutes, self.grams_ = n, minutes, grams
 
-    def grams(self, start_min, end_min):
-        out = np.zeros((self.n, end_min - start_min))
+    def events(self, start_min, end_min):
         inside = (self.minutes >= start_min) & (self.minutes < end_min)
-        np.add.at(out, (slice(None), self.minutes[inside] - start_min), self.grams_[inside])
-        return out
+        shape = (self.n, int(inside.sum()))
+        return (np.broadcast_to(self.minutes[inside], shape).copy(),
+                np.broadcast_to(self.grams_[inside], shape).copy())
 
 
 class RandomScenario(Scenario):
@@ -123,9 +132,7 @@ class _RandomPlan(MealPlan):
             self.times = np.concatenate([self.times, times], axis=1)
             self.amounts = np.concatenate([self.amounts, amounts], axis=1)
 
-    def grams(self, start_min, end_min):
-        n = len(self.generators)
-        out = np.zeros((n, end_min - start_min))
+    def events(self, start_min, end_min):
         first = (start_min + self.offset_min) // MIN_PER_DAY
         last = (end_min - 1 + self.offset_min) // MIN_PER_DAY
         self._ensure_days(last)
@@ -135,10 +142,9 @@ class _RandomPlan(MealPlan):
         days = self.first_day + np.arange(last + 1 - self.first_day)
         minutes = (days[None, :, None] * MIN_PER_DAY + self.times[:, : days.size] - self.offset_min).astype(np.int64)
         amounts = self.amounts[:, : days.size]
-        member = np.broadcast_to(np.arange(n)[:, None, None], minutes.shape)
         inside = (minutes >= start_min) & (minutes < end_min) & (amounts > 0)
-        np.add.at(out, (member[inside], minutes[inside] - start_min), amounts[inside])
-        return out
+        n = len(self.generators)
+        return np.where(inside, minutes, -1).reshape(n, -1), np.where(inside, amounts, 0.0).reshape(n, -1)
 
 
 class HarrisBenedictScenario(RandomScenario):

@@ -119,7 +119,7 @@ class NoiseStream:
         sensor = self.sensor
         first = self._e is None
         n_new = _BLOCK_INTERVALS * n_blocks + int(first)
-        w = np.stack([g.standard_normal(n_new) for g in self._generators]).reshape(len(self._generators), n_new)
+        w = np.array([g.standard_normal(n_new) for g in self._generators]).reshape(len(self._generators), n_new)
         e = np.empty_like(w)
         previous = w[:, 0] if first else sensor.pacf * (self._e + w[:, 0])
         e[:, 0] = previous

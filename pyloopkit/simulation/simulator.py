@@ -13,6 +13,7 @@ another seed, or a reset without a seed, gives new meals and noise.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,30 +72,42 @@ def _invalid_request(basal_u_per_h, bolus_u):
 
 
 @jit
-def _step_kernel(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, meals, meal_offset, noise, noise_offset,
+def _step_kernel(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, event_min, event_g, noise, noise_offset,
                  sensor, t0, minutes, announce_min, n_sub, bg_minutes, out):
-    """Advance every member by ``minutes``; fills ``bg_minutes`` (n, minutes) and ``out`` (5, n)."""
+    """Advance every member by ``minutes``; fills ``bg_minutes`` (n, minutes) and ``out`` (5, n).
+
+    Meals are events (``event_min`` (n, k), -1 for none, and ``event_g``); ``noise``
+    (samples, n) is time-major, so that consecutive members read consecutive memory.
+    """
     bad = _invalid_request(basal_u_per_h, bolus_u)
     if bad >= 0:
         return bad
     sample_time = int(sensor[0])
     work = np.empty((5, N_STATES))
+    cho = np.empty(minutes)
     for i in range(x.shape[0]):
         basal = quantize(basal_u_per_h[i], pump[0], pump[1], pump[2]) / 60.0
         bolus = quantize(bolus_u[i], pump[3], pump[4], pump[5])
+        cho[:] = 0.0
+        announced = 0.0
+        for k in range(event_min.shape[1]):
+            if event_min[i, k] < 0:
+                continue
+            minute = event_min[i, k] - t0
+            if 0 <= minute < minutes:
+                cho[minute] += event_g[i, k]
+            elif minutes <= minute < minutes + announce_min:
+                announced += event_g[i, k]
         xi, p, mi = x[i], params[i], meal[i]
         eaten = 0.0
         bg = xi[12] / p[_VG]
         for j in range(minutes):
-            eaten += _minute(xi, p, mi, meals[i, meal_offset + j], basal + bolus * (j == 0), n_sub, work)
+            eaten += _minute(xi, p, mi, cho[j], basal + bolus * (j == 0), n_sub, work)
             bg = xi[12] / p[_VG]
             bg_minutes[i, j] = bg
             t = t0 + j + 1
             if t % sample_time == 0:
-                cgm[i] = min(max(bg + noise[i, t // sample_time - noise_offset], sensor[1]), sensor[2])
-        announced = 0.0
-        for j in range(minutes, minutes + announce_min):
-            announced += meals[i, meal_offset + j]
+                cgm[i] = min(max(bg + noise[t // sample_time - noise_offset, i], sensor[1]), sensor[2])
         out[0, i] = cgm[i]
         out[1, i] = bg
         out[2, i] = eaten
@@ -103,7 +116,7 @@ def _step_kernel(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, meals, meal
     return -1
 
 
-def _step_numpy(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, meals, meal_offset, noise, noise_offset,
+def _step_numpy(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, event_min, event_g, noise, noise_offset,
                 sensor, t0, minutes, announce_min, n_sub, bg_minutes, out):
     """The same step vectorised over the batch in numpy (used without numba)."""
     valid = np.isfinite(basal_u_per_h) & (basal_u_per_h >= 0) & np.isfinite(bolus_u) & (bolus_u >= 0)
@@ -112,19 +125,23 @@ def _step_numpy(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, meals, meal_
     sample_time = int(sensor[0])
     basal = _quantize_numpy(basal_u_per_h, *pump[:3]) / 60.0
     bolus = _quantize_numpy(bolus_u, *pump[3:])
+    offset = np.where(event_min >= 0, event_min - t0, -1)
+    cho = np.zeros((minutes + announce_min, x.shape[0]))
+    member, column = np.nonzero((offset >= 0) & (offset < minutes + announce_min))
+    np.add.at(cho, (offset[member, column], member), event_g[member, column])
     xt, p, mt = x.T, params.T, meal.T
     work = np.empty((5, N_STATES, x.shape[0]))
     eaten = np.zeros(x.shape[0])
     bg = xt[12] / p[_VG]
     for j in range(minutes):
-        eaten += numpy_model._minute(xt, p, mt, meals[:, meal_offset + j], basal + bolus * (j == 0), n_sub, work)
+        eaten += numpy_model._minute(xt, p, mt, cho[j], basal + bolus * (j == 0), n_sub, work)
         bg = xt[12] / p[_VG]
         bg_minutes[:, j] = bg
         t = t0 + j + 1
         if t % sample_time == 0:
-            cgm[:] = np.minimum(np.maximum(bg + noise[:, t // sample_time - noise_offset], sensor[1]), sensor[2])
+            cgm[:] = np.minimum(np.maximum(bg + noise[t // sample_time - noise_offset], sensor[1]), sensor[2])
     out[0], out[1], out[2] = cgm, bg, eaten
-    out[3] = meals[:, meal_offset + minutes: meal_offset + minutes + announce_min].sum(axis=1)
+    out[3] = cho[minutes:].sum(axis=0)
     out[4] = basal * minutes + bolus
     return -1
 
@@ -176,7 +193,7 @@ class Simulator:
         self.episode = np.tile(np.arange(n_episodes_per_patient), base.n)
         self.n = self.patients.n
         self.sensor = CGMSensor.from_name(sensor) if isinstance(sensor, str) else sensor
-        self.pump = (Pump.from_name(pump) if isinstance(pump, str) else pump) or Pump.ideal()
+        self.pump = Pump.ideal() if pump is None else Pump.from_name(pump) if isinstance(pump, str) else pump
         self.scenario = _as_scenario(scenario)
         self.record_minutes = record_minutes
         self.start_hour = float(start_hour)
@@ -186,6 +203,9 @@ class Simulator:
         self._sensor = (np.array([self.sensor.sample_time_min, self.sensor.min_mg_dl, self.sensor.max_mg_dl])
                         if self.sensor is not None else np.array([1.0, -np.inf, np.inf]))
         self._kernel = _step_kernel if HAVE_NUMBA else _step_numpy
+        if not HAVE_NUMBA:
+            warnings.warn("numba is not installed (extra `sim`): the simulator uses the slower numpy path",
+                          RuntimeWarning, stacklevel=2)
         self._entropy = np.random.SeedSequence(seed).entropy
         self._resets = 0
         self._fresh = True
@@ -214,10 +234,12 @@ class Simulator:
         self._x = np.ascontiguousarray(self.patients.x0, dtype=np.float64).copy()
         self._meal = initial_meal_state(self._x)
         self._plan = self.scenario.plan(self.patients, self._seeds(0), self.start_hour) if self.scenario else None
-        self._meals = np.zeros((self.n, 0))
-        self._meal_start = 0
+        self._event_min = np.full((self.n, 0), -1, dtype=np.int64)
+        self._event_g = np.zeros((self.n, 0))
+        self._events_end = 0
         self._noise_stream = self.sensor.noise_stream(self._seeds(1)) if self.sensor is not None else None
-        self._noise = np.zeros((self.n, 0))
+        self._noise_by_sample = np.zeros((0, self.n))
+        self._noise = self._noise_by_sample.T
         self._noise_start = 0
         window = 5 if self.announce_min is None else self.announce_min
         self._ensure_inputs(0, window)
@@ -226,9 +248,10 @@ class Simulator:
         self._cgm = np.clip(bg + noise0, self._sensor[1], self._sensor[2])
         self._history = [] if self.record_minutes else None
         zeros = np.zeros(self.n)
-        result = StepResult(0.0, self._cgm.copy(), bg, np.empty((self.n, 0)), zeros, self._meals[:, :window].sum(axis=1),
-                            zeros.copy())
-        self._record(result)
+        announced = (((self._event_min >= 0) & (self._event_min < window)) * self._event_g).sum(axis=1)
+        result = StepResult(0.0, self._cgm.copy(), bg, np.empty((self.n, 0)), zeros, announced, zeros.copy())
+        if self._history is not None:
+            self._history.append(result)
         return result
 
     def restart_members(self, members) -> None:
@@ -250,14 +273,16 @@ class Simulator:
         self._cgm[index] = np.clip(bg + noise, self._sensor[1], self._sensor[2])
 
     def _ensure_inputs(self, minutes: int, announce_min: int) -> None:
-        """Make the meal buffer cover the step and announcement window, and the noise buffer the step."""
+        """Make the meal events cover the step and announcement window, and the noise buffer the step."""
         end = self._t + minutes + announce_min
-        if self._meal_start + self._meals.shape[1] < end:
-            keep = self._meals[:, self._t - self._meal_start:]
-            start = self._t + keep.shape[1]
-            stop = max(end, start + _MEAL_CHUNK_MIN)
-            new = self._plan.grams(start, stop) if self._plan is not None else np.zeros((self.n, stop - start))
-            self._meals, self._meal_start = np.ascontiguousarray(np.concatenate([keep, new], axis=1)), self._t
+        if self._events_end < end and self._plan is not None:
+            stop = max(end, self._events_end + _MEAL_CHUNK_MIN)
+            new_min, new_g = self._plan.events(self._events_end, stop)
+            event_min = np.concatenate([np.where(self._event_min >= self._t, self._event_min, -1), new_min], axis=1)
+            keep = (event_min >= 0).any(axis=0)
+            self._event_min = np.ascontiguousarray(event_min[:, keep])
+            self._event_g = np.ascontiguousarray(np.concatenate([self._event_g, new_g], axis=1)[:, keep])
+            self._events_end = stop
         sample_time = int(self._sensor[0])
         last_sample = (self._t + minutes) // sample_time
         if self._noise_start + self._noise.shape[1] <= last_sample:
@@ -265,7 +290,8 @@ class Simulator:
             keep = self._noise[:, first - self._noise_start:]
             count = max(last_sample + 1 - first - keep.shape[1], _NOISE_CHUNK_MIN // sample_time)
             new = self._noise_stream.next(count) if self._noise_stream is not None else np.zeros((self.n, count))
-            self._noise, self._noise_start = np.ascontiguousarray(np.concatenate([keep, new], axis=1)), first
+            self._noise_by_sample = np.ascontiguousarray(np.concatenate([keep, new], axis=1).T)
+            self._noise, self._noise_start = self._noise_by_sample.T, first
 
     # --- stepping ---------------------------------------------------------------------------------
     def _request(self, name: str, value) -> np.ndarray:
@@ -286,9 +312,9 @@ class Simulator:
         self._ensure_inputs(minutes, announce_min)
         bg_minutes = np.empty((self.n, minutes))
         out = np.empty((5, self.n))
-        bad = self._kernel(self._x, self._params, self._meal, self._cgm, basal, bolus, self._pump, self._meals,
-                           self._t - self._meal_start, self._noise, self._noise_start, self._sensor, self._t,
-                           minutes, announce_min, self.n_sub, bg_minutes, out)
+        bad = self._kernel(self._x, self._params, self._meal, self._cgm, basal, bolus, self._pump,
+                           self._event_min, self._event_g, self._noise_by_sample, self._noise_start,
+                           self._sensor, self._t, minutes, announce_min, self.n_sub, bg_minutes, out)
         if bad >= 0:
             raise InvalidInputError([Problem(name, bad, float(values[bad]), "must be finite and >= 0")
                                      for name, values in (("basal_u_per_h", basal), ("bolus_u", bolus))
@@ -298,12 +324,8 @@ class Simulator:
         self.time_min = float(self._t)
         result = StepResult(self.time_min, out[0], out[1], bg_minutes, out[2], out[3], out[4])
         if self._history is not None:
-            self._record(result)
-        return result
-
-    def _record(self, result: StepResult) -> None:
-        if self._history is not None:
             self._history.append(result)
+        return result
 
     @property
     def history(self) -> dict:

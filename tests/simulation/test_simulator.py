@@ -211,3 +211,33 @@ def test_restart_members_returns_them_to_the_initial_state():
     assert sim._cgm[1] == result.cgm[1]
     after = sim.step(1.0, 0.0, minutes=5)
     assert after.time_min == 105.0 and np.isfinite(after.bg).all()
+
+
+def test_without_numba_the_numpy_paths_give_the_same_simulation():
+    """Block numba in a fresh interpreter: the fallback runs and reproduces the compiled results."""
+    import json
+    import subprocess
+    import sys
+
+    program = (
+        "import sys, warnings\n"
+        "sys.modules['numba'] = None\n"
+        "warnings.simplefilter('ignore', RuntimeWarning)\n"
+        "import numpy as np\n"
+        "from pyloopkit.simulation import Simulator\n"
+        "from pyloopkit.simulation.model import HAVE_NUMBA\n"
+        "from pyloopkit.control import BasalBolusController\n"
+        "assert not HAVE_NUMBA\n"
+        "sim = Simulator(['adult#004', 'child#006'], seed=8)\n"
+        "controller = BasalBolusController(sim.patients)\n"
+        "result = sim.reset()\n"
+        "for _ in range(100):\n"
+        "    result = sim.step(*controller.act(result))\n"
+        "import json\n"
+        "print(json.dumps({'bg': result.bg.tolist(), 'cgm': result.cgm.tolist()}))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    fallback = json.loads(output)
+    compiled = _run(Simulator(["adult#004", "child#006"], seed=8), 100)[-1]
+    np.testing.assert_allclose(fallback["bg"], compiled.bg, rtol=1e-9)
+    np.testing.assert_allclose(fallback["cgm"], compiled.cgm, rtol=1e-9)
