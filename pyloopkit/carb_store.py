@@ -83,11 +83,15 @@ def carb_status(inp, counteraction, *, start_s: float, end_s: float | None = Non
                                     delay_s=s.carb_delay * 60.0, **model_arguments(s.carb_absorption_model))
 
 
-def _timeline(inp, counteraction, start_s, end_s, absorption_time_overrun, dynamic, static):
+_UNSET = object()
+
+
+def _timeline(inp, counteraction, start_s, end_s, absorption_time_overrun, dynamic, static, status=_UNSET):
     s = inp.settings
     delay_s = s.carb_delay * 60.0
-    status = carb_status(inp, counteraction, start_s=start_s, end_s=end_s,
-                         absorption_time_overrun=absorption_time_overrun)
+    if status is _UNSET:
+        status = carb_status(inp, counteraction, start_s=start_s, end_s=end_s,
+                             absorption_time_overrun=absorption_time_overrun)
     if status is not None:
         if len(status) == 0:
             return EMPTY
@@ -102,23 +106,32 @@ def _timeline(inp, counteraction, start_s, end_s, absorption_time_overrun, dynam
 
 
 def glucose_effects(inp, counteraction, *, start_s: float, end_s: float | None = None,
-                    absorption_time_overrun: float = carb_math.DEFAULT_ABSORPTION_TIME_OVERRUN):
+                    absorption_time_overrun: float = carb_math.DEFAULT_ABSORPTION_TIME_OVERRUN, status=_UNSET):
     """Carb effect timeline ``(dates_s, mg/dL)`` from ``start_s`` (floored to the grid) to
     ``end_s`` (default: the end of the latest absorption), LoopKit ``getGlucoseEffects``.
 
     Dynamic (counteraction mapped to entries) when ``settings.dynamic_carb_absorption_enabled``
-    and ``counteraction`` is not None; static otherwise.
+    and ``counteraction`` is not None; static otherwise. ``status`` may pass a
+    :func:`carb_status` already computed for these entries.
     """
     return _timeline(
         inp, counteraction, start_s, end_s, absorption_time_overrun, carb_math.dynamic_carb_effects,
         lambda c, g, t, d, delay, model: carb_math.carb_effects(c, g, t, inp.carb_ratio, inp.sensitivity, d,
-                                                                delay_s=delay, model=model))
+                                                                delay_s=delay, model=model), status)
 
 
 def carbs_on_board(inp, counteraction, *, start_s: float, end_s: float | None = None,
-                   absorption_time_overrun: float = carb_math.DEFAULT_ABSORPTION_TIME_OVERRUN):
+                   absorption_time_overrun: float = carb_math.DEFAULT_ABSORPTION_TIME_OVERRUN, status=_UNSET):
     """COB timeline ``(dates_s, g)`` from ``start_s`` (LoopKit ``carbsOnBoard``; Loop asks
     from one grid step before "now"); dynamic or static as in :func:`glucose_effects`."""
     return _timeline(
         inp, counteraction, start_s, end_s, absorption_time_overrun, carb_math.dynamic_carbs_on_board,
-        lambda c, g, t, d, delay, model: carb_math.carbs_on_board(c, g, t, d, delay_s=delay, model=model))
+        lambda c, g, t, d, delay, model: carb_math.carbs_on_board(c, g, t, d, delay_s=delay, model=model), status)
+
+
+def effects_and_cob(inp, counteraction, *, effect_start_s: float, cob_start_s: float):
+    """Carb effects from ``effect_start_s`` and COB from ``cob_start_s`` with one absorption
+    mapping (Loop maps twice; the entries differ only by ones that ended absorbing long ago)."""
+    status = carb_status(inp, counteraction, start_s=min(effect_start_s, cob_start_s))
+    return (glucose_effects(inp, counteraction, start_s=effect_start_s, status=status),
+            carbs_on_board(inp, counteraction, start_s=cob_start_s, status=status))

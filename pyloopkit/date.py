@@ -86,13 +86,10 @@ def utc_offset_s(date) -> float:
 def from_seconds(seconds: Sequence[float] | np.ndarray, tz: _dt.tzinfo | None = None) -> list[_dt.datetime]:
     """Datetimes for seconds since the reference date: naive when ``tz`` is None,
     else aware in ``tz``. Values are rounded to the microsecond."""
-    us = np.round(np.asarray(seconds, dtype=float) * 1e6).astype("int64").astype("timedelta64[us]")
-    fixed = tz.utcoffset(None) if isinstance(tz, _dt.timezone) else None
-    if tz is None or fixed is not None:
-        shift = np.timedelta64(0 if fixed is None else int(fixed / _dt.timedelta(microseconds=1)), "us")
-        wall = (_REFERENCE_64 + us + shift).tolist()
-        return wall if tz is None else [d.replace(tzinfo=tz) for d in wall]
-    return [d.replace(tzinfo=_dt.timezone.utc).astimezone(tz) for d in (_REFERENCE_64 + us).tolist()]
+    s = np.asarray(seconds, dtype=float)
+    if tz is None:
+        return (_REFERENCE_64 + np.round(s * 1e6).astype("int64").astype("timedelta64[us]")).tolist()
+    return [_dt.datetime.fromtimestamp(x, tz) for x in (s + _REFERENCE_POSIX_S).tolist()]
 
 
 def tzinfo_of(date) -> _dt.tzinfo | None:

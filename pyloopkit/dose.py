@@ -116,12 +116,16 @@ class DoseArrays:
 
     @property
     def is_bolus(self) -> np.ndarray:
-        return self.type == DoseType.BOLUS
+        return self.type == _BOLUS
 
     @property
     def is_basal_like(self) -> np.ndarray:
         """Basal, temp basal and suspend: doses that carry a rate in U/h."""
-        return (self.type == DoseType.BASAL) | (self.type == DoseType.TEMP_BASAL) | (self.type == DoseType.SUSPEND)
+        return (self.type == _BASAL) | (self.type == _TEMP_BASAL) | (self.type == _SUSPEND)
 
+
+_BASAL, _TEMP_BASAL, _BOLUS, _SUSPEND = (int(t) for t in (DoseType.BASAL, DoseType.TEMP_BASAL, DoseType.BOLUS,
+                                                         DoseType.SUSPEND))
+"""Plain ints of the types, for fast array comparisons (enum attribute look-ups are slow)."""
 
 _FIELDS = ("type", "start_s", "end_s", "value", "delivered_units", "scheduled_rate")

@@ -181,10 +181,11 @@ def _bounded(key: str, values: np.ndarray, problems: list[Problem], *, low: floa
 class _DateCollector:
     """Parses dates and records which are timezone-aware, to report naive/aware mixing once."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], seconds: dict | None = None):
         self.problems = problems
         self.first: tuple[str, int | None, Any, bool] | None = None
         self.mixed = False
+        self.seconds = {} if seconds is None else seconds
 
     def one(self, key: str, index: int | None, value) -> float:
         try:
@@ -209,8 +210,11 @@ class _DateCollector:
     def many(self, d: dict, key: str) -> np.ndarray:
         values = _list(d, key)
         if values and all(type(v) is _dt.datetime for v in values):
-            return self._datetimes(key, values)
-        return np.array([self.one(key, i, v) for i, v in enumerate(values)], dtype=float)
+            out = self._datetimes(key, values)
+        else:
+            out = np.array([self.one(key, i, v) for i, v in enumerate(values)], dtype=float)
+        self.seconds[key] = out
+        return out
 
     def _datetimes(self, key: str, values: list) -> np.ndarray:
         """Fast path for a list of plain datetimes (the common case from Python callers)."""
@@ -547,8 +551,11 @@ def convert_glucose_units(input_dict: dict) -> dict:
     return d
 
 
-def validate_input(input_dict: dict) -> list[str]:
+def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[str]:
     """Check a PyLoopKit input dictionary.
+
+    ``seconds_out``, when given, receives each date list converted to seconds since the
+    reference date (keyed by input key), so the caller need not convert them again.
 
     Returns
     -------
@@ -571,7 +578,7 @@ def validate_input(input_dict: dict) -> list[str]:
                                    problems),
                "target": _unit_factor(d.get("target_range_value_units"), "target_range_value_units", problems)}
     _check_lengths(d, problems)
-    dates = _DateCollector(problems)
+    dates = _DateCollector(problems, seconds_out)
     glucose_s = _check_glucose(d, dates, problems)
     _check_doses(d, dates, problems)
     _check_carbs(d, dates, problems)

@@ -51,6 +51,15 @@ def validate_doses(doses: DoseArrays, field: str = "doses") -> None:
     """Raise :class:`InvalidInputError` naming every dose with a non-finite time, an end before its
     start, a negative or non-finite value, a negative or infinite delivered amount or scheduled rate
     (NaN means unknown), or an unknown type."""
+    du, sr = doses.delivered_units, doses.scheduled_rate
+    with np.errstate(invalid="ignore"):
+        fine = (np.isfinite(doses.start_s).all() and np.isfinite(doses.end_s).all()
+                and (doses.end_s >= doses.start_s).all() and np.isfinite(doses.value).all()
+                and (doses.value >= 0).all() and not (du < 0).any() and not np.isinf(du).any()
+                and not (sr < 0).any() and not np.isinf(sr).any()
+                and ((doses.type >= min(DoseType)) & (doses.type <= max(DoseType))).all())
+    if fine:
+        return
     problems: list[Problem] = []
 
     def flag(mask, column, values, reason):
@@ -62,9 +71,7 @@ def validate_doses(doses: DoseArrays, field: str = "doses") -> None:
     flag(np.isfinite(doses.start_s) & np.isfinite(doses.end_s) & (doses.end_s < doses.start_s),
          "end_s", doses.end_s, "ends before the dose starts")
     flag(~np.isfinite(doses.value) | (doses.value < 0), "value", doses.value, "must be a finite amount >= 0")
-    du = doses.delivered_units
     flag(~np.isnan(du) & (~np.isfinite(du) | (du < 0)), "delivered_units", du, "must be NaN or a finite amount >= 0")
-    sr = doses.scheduled_rate
     flag(~np.isnan(sr) & (~np.isfinite(sr) | (sr < 0)), "scheduled_rate", sr, "must be NaN or a finite rate >= 0")
     known = np.isin(doses.type, [int(t) for t in DoseType])
     flag(~known, "type", doses.type, "unknown dose type")

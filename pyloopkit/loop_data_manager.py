@@ -44,7 +44,6 @@ class Effects:
     """Effect timelines (dates_s, values) computed for one run."""
 
     momentum: tuple
-    insulin_history: tuple
     insulin: tuple
     counteraction: tuple
     carb: tuple
@@ -79,8 +78,9 @@ def update(input_dict: dict) -> dict:
     InvalidInputError
         Listing every impossible value (field, index, value, reason).
     """
-    messages = list(validate_input(input_dict))
-    inp = parse_input(convert_glucose_units(input_dict))
+    seconds: dict = {}
+    messages = list(validate_input(input_dict, seconds))
+    inp = parse_input(convert_glucose_units(input_dict), seconds)
     result = run(inp, messages)
     result["input_data"] = input_dict
     for message in messages:
@@ -107,20 +107,22 @@ def compute_effects(inp: LoopInput, model, iob_timeline: bool = True) -> Effects
     """
     s = inp.settings
     now = inp.now_s
-    next_effect_s = inp.injected.get("previous_counteraction_end_s", now - HISTORY_S)
     duration_s = model.effect_duration_min * 60.0
-    history_doses = prepare_doses(inp.doses, inp.basal, start_s=next_effect_s - duration_s, end_s=now)
-    insulin_history = _insulin_effect(history_doses, model, inp, next_effect_s)
+    if "counteraction" in inp.injected:
+        lookback_s = (2.0 if iob_timeline else 1.0) * duration_s  # the IOB timeline starts one duration back
+        doses = prepare_doses(inp.doses, inp.basal, start_s=now - lookback_s, end_s=now)
+        counteraction = inp.injected["counteraction"]
+    else:
+        next_effect_s = inp.injected.get("previous_counteraction_end_s", now - HISTORY_S)
+        doses = prepare_doses(inp.doses, inp.basal, start_s=next_effect_s - duration_s, end_s=now)
+        counteraction = _counteraction(inp, next_effect_s, _insulin_effect(doses, model, inp, next_effect_s))
     insulin = _injected_or(inp, "insulin", lambda: _insulin_effect(
-        _active_since(history_doses, now - duration_s), model, inp, now))
+        _active_since(doses, now - duration_s), model, inp, now))
     momentum = _injected_or(inp, "momentum", lambda: _momentum(inp, now))
-    counteraction = _injected_or(inp, "counteraction", lambda: _counteraction(inp, next_effect_s, insulin_history))
     carb, cob = _carbs(inp, counteraction)
     retrospective = _retrospective(inp, counteraction, carb) if s.retrospective_correction_enabled else EMPTY
-    iob_now = _iob_at(history_doses, model, now)
-    iob = _iob_timeline(history_doses, model, now) if iob_timeline else iob_now
-    return Effects(momentum, insulin_history, insulin, counteraction, carb, retrospective, cob, iob,
-                   value_at(iob_now, now))
+    iob, iob_now_u = _iob(doses, model, now, iob_timeline)
+    return Effects(momentum, insulin, counteraction, carb, retrospective, cob, iob, iob_now_u)
 
 
 def _injected_or(inp: LoopInput, name: str, compute):
@@ -143,19 +145,17 @@ def _insulin_effect(doses, model, inp: LoopInput, start_s: float):
     return dates, insulin_math.glucose_effects(doses, model, inp.sensitivity, dates)
 
 
-def _iob_timeline(doses, model, now_s: float):
-    """Insulin on board (U) every 5 min from one insulin action duration before now to one after."""
-    if len(doses) == 0:
-        return EMPTY
+def _iob(doses, model, now_s: float, timeline: bool):
+    """Insulin on board (U): the timeline every 5 min from one insulin action duration before now
+    to one after (just ``[now]`` when ``timeline`` is False), and the value at ``now_s`` itself."""
     duration_s = model.effect_duration_min * 60.0
-    dates = grid(now_s - duration_s, now_s + duration_s)
-    return dates, insulin_math.insulin_on_board(doses, model, dates)
-
-
-def _iob_at(doses, model, now_s: float):
-    """Insulin on board (U) at ``now_s`` alone, as a one-point timeline."""
-    dates = np.array([now_s])
-    return (dates, insulin_math.insulin_on_board(doses, model, dates)) if len(doses) else EMPTY
+    dates = grid(now_s - duration_s, now_s + duration_s) if timeline else np.empty(0)
+    if len(doses) == 0:
+        return (dates, np.zeros(dates.size)) if timeline else EMPTY, 0.0
+    values = insulin_math.insulin_on_board(doses, model, np.append(dates, now_s))
+    if timeline:
+        return (dates, values[:-1]), float(values[-1])
+    return (np.array([now_s]), values), float(values[-1])
 
 
 def _momentum(inp: LoopInput, now_s: float):
@@ -178,11 +178,10 @@ def _carbs(inp: LoopInput, counteraction):
     s = inp.settings
     if inp.carb_s.size == 0 and "carb" not in inp.injected:
         return EMPTY, EMPTY
-    ice = counteraction if s.dynamic_carb_absorption_enabled else (np.empty(0),) * 3
     retro_start = float(inp.glucose_s[-1]) - s.retrospective_correction_integration_interval * 60.0
-    carb = _injected_or(inp, "carb", lambda: carb_store.glucose_effects(inp, ice, start_s=retro_start))
-    cob = carb_store.carbs_on_board(inp, ice, start_s=inp.now_s - GRID_S)
-    return carb, cob
+    carb, cob = carb_store.effects_and_cob(inp, counteraction, effect_start_s=retro_start,
+                                           cob_start_s=inp.now_s - GRID_S)
+    return inp.injected.get("carb", carb), cob
 
 
 def _retrospective(inp: LoopInput, counteraction, carb):
@@ -198,15 +197,19 @@ def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):
     positive retrospective correction, as current Loop does (unless configured otherwise)."""
     momentum, retrospective = effects.momentum, effects.retrospective
     if for_bolus and not inp.settings.include_positive_velocity_and_rc_in_bolus:
-        if momentum[1].size and momentum[1][-1] > 0:
-            momentum = EMPTY
-        if retrospective[1].size and retrospective[1][-1] > 0:
-            retrospective = EMPTY
+        momentum = EMPTY if _rises(momentum) else momentum
+        retrospective = EMPTY if _rises(retrospective) else retrospective
     parts = [e for e in (effects.carb, effects.insulin, retrospective) if e[0].size]
     dates, values = loop_math.predict_glucose(
         float(inp.glucose_s[-1]), float(inp.glucose_mgdl[-1]), parts,
         momentum=momentum if momentum[0].size else None)
     return _extend_to_action_end(dates, values, float(inp.glucose_s[-1]), model)
+
+
+def _rises(effect) -> bool:
+    """True when an effect timeline ends above where it starts (RC timelines are glucose values)."""
+    values = effect[1]
+    return bool(values.size) and values[-1] > values[0]
 
 
 def _extend_to_action_end(dates, values, last_glucose_s, model):

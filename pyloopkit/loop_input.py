@@ -91,6 +91,11 @@ def _opt_list(d: dict, key: str) -> list:
     return [] if value is None else list(value)
 
 
+def _seconds(d: dict, key: str, known: dict) -> np.ndarray:
+    """``d[key]`` as seconds since the reference date, from ``known`` when validation converted it."""
+    return known[key] if key in known else to_seconds(_opt_list(d, key))
+
+
 def _now(d: dict, glucose_s: np.ndarray):
     at = d.get("time_to_calculate_at")
     if at is None:
@@ -101,11 +106,11 @@ def _now(d: dict, glucose_s: np.ndarray):
     return to_second(at), tzinfo_of(at), utc_offset_s(at)
 
 
-def _doses(d: dict) -> DoseArrays:
+def _doses(d: dict, known: dict) -> DoseArrays:
     types = _opt_list(d, "dose_types")
     delivered = d.get("dose_delivered_units")
     return DoseArrays.from_lists(
-        types, to_seconds(_opt_list(d, "dose_start_times")), to_seconds(_opt_list(d, "dose_end_times")),
+        types, _seconds(d, "dose_start_times", known), _seconds(d, "dose_end_times", known),
         [float(v) for v in _opt_list(d, "dose_values")],
         None if delivered is None else list(delivered))
 
@@ -141,37 +146,41 @@ _INJECTABLE = {
 }
 
 
-def _injected(d: dict) -> dict:
+def _injected(d: dict, known: dict) -> dict:
     """Precomputed effects a caller passed in (PyLoopKit's test hook), as arrays."""
     out = {}
     for name, (kd, kv) in _INJECTABLE.items():
         if d.get(kd) and d.get(kv) is not None:
-            out[name] = (to_seconds(d[kd]), np.asarray(d[kv], dtype=float))
+            out[name] = (_seconds(d, kd, known), np.asarray(d[kv], dtype=float))
     if d.get("counteraction_starts") and d.get("counteraction_ends") and d.get("counteraction_values") is not None:
-        out["counteraction"] = (to_seconds(d["counteraction_starts"]), to_seconds(d["counteraction_ends"]),
+        out["counteraction"] = (_seconds(d, "counteraction_starts", known), _seconds(d, "counteraction_ends", known),
                                 np.asarray(d["counteraction_values"], dtype=float))
     if d.get("previous_counteraction_effect_dates"):
         out["previous_counteraction_end_s"] = to_second(d["previous_counteraction_effect_dates"][-1])
     return out
 
 
-def parse_input(d: dict) -> LoopInput:
-    """Convert a validated PyLoopKit input dictionary, in mg/dL, into a :class:`LoopInput`."""
+def parse_input(d: dict, known_seconds: dict | None = None) -> LoopInput:
+    """Convert a validated PyLoopKit input dictionary, in mg/dL, into a :class:`LoopInput`.
+
+    ``known_seconds`` may hold date lists already converted (``validate_input``'s ``seconds_out``).
+    """
+    known = known_seconds or {}
     settings = LoopSettings.from_dict(d.get("settings_dictionary"))
-    glucose_s = to_seconds(_opt_list(d, "glucose_dates"))
+    glucose_s = _seconds(d, "glucose_dates", known)
     glucose = np.asarray(_opt_list(d, "glucose_values"), dtype=float)
     now_s, tz, offset_s = _now(d, glucose_s)
     isf, cr, basal, target = _schedules(d, offset_s)
     return LoopInput(
         now_s=now_s, tz=tz, offset_s=offset_s,
         glucose_s=glucose_s, glucose_mgdl=glucose,
-        doses=_doses(d),
-        carb_s=to_seconds(_opt_list(d, "carb_dates")),
+        doses=_doses(d, known),
+        carb_s=_seconds(d, "carb_dates", known),
         carb_g=np.asarray(_opt_list(d, "carb_values"), dtype=float),
         carb_absorption_min=_carb_absorption(d, settings),
         sensitivity=isf, carb_ratio=cr, basal=basal, target=target,
         settings=settings,
         last_temp_basal=_last_temp_basal(d),
-        injected=_injected(d),
+        injected=_injected(d, known),
     )
 

@@ -36,6 +36,10 @@ def series_problems(field: str, columns: dict[str, np.ndarray], dates_key: str,
     problems: list[Problem] = []
     lengths = {k: v.size for k, v in columns.items()}
     first_len = lengths[dates_key]
+    dates = columns[dates_key]
+    if (len(set(lengths.values())) == 1 and all(np.isfinite(v).all() for v in columns.values())
+            and (dates.size < 2 or (np.diff(dates) > 0 if strict else np.diff(dates) >= 0).all())):
+        return problems
     for key, n in lengths.items():
         if n != first_len:
             problems.append(Problem(f"{field}.{key}", None, n,

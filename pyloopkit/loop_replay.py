@@ -12,11 +12,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from .date import from_seconds, to_second
+from . import glucose_math, insulin_math
+from .date import from_seconds, grid, to_second
 from .dose import DoseType
 from .input_validation import convert_glucose_units, glucose_is_stale, validate_input
 from .insulin_models import model_from_setting
 from .loop_data_manager import HISTORY_S, compute_effects, predict, recommend, value_at
+from .dose_store import prepare_doses
 from .loop_input import LoopInput, parse_input
 
 HORIZONS_MIN = (30, 60, 120)
@@ -49,8 +51,9 @@ def replay(input_dict: dict, start=None, end=None, step_minutes: float = 5.0, as
     """
     if not step_minutes > 0:
         raise ValueError(f"step_minutes must be > 0, got {step_minutes!r}")
-    validate_input(input_dict)
-    inp = parse_input(convert_glucose_units(input_dict))
+    seconds: dict = {}
+    validate_input(input_dict, seconds)
+    inp = parse_input(convert_glucose_units(input_dict), seconds)
     if inp.glucose_s.size == 0:
         raise ValueError("replay needs glucose_dates/glucose_values")
     start_s = float(inp.glucose_s[0]) + 3600.0 if start is None else to_second(start)
@@ -63,16 +66,33 @@ def replay(input_dict: dict, start=None, end=None, step_minutes: float = 5.0, as
 
 def _run_steps(inp: LoopInput, times: np.ndarray) -> dict:
     model = model_from_setting(list(inp.settings.model), inp.settings.insulin_delay)
+    counteraction = history_counteraction(inp, model, float(times[0]) - HISTORY_S, float(times[-1]))
     n = times.size
     floats = {c: np.zeros(n) for c in ("glucose", "iob", "cob", "counteraction",
                                         "predicted_30", "predicted_60", "predicted_120")}
     objects = {c: np.full(n, None, dtype=object) for c in ("temp_basal_rate", "temp_basal_duration", "bolus")}
     for i, t in enumerate(times):
-        step = known_at(inp, float(t))
+        step = known_at(inp, float(t), model, counteraction)
         if step is None:
             raise ValueError(f"no glucose at or before step {i} ({from_seconds([t])[0]})")
         _fill_step(step, model, i, floats, objects)
     return {**floats, **objects}
+
+
+def history_counteraction(inp: LoopInput, model, start_s: float, end_s: float):
+    """Counteraction effects (mg/dL/min) over the whole replay, computed once.
+
+    An interval between two glucose samples depends only on the glucose and on the insulin
+    delivered before its end, so the interval ending at or before a step time is the same at
+    every later step (LoopKit caches them the same way). Doses are prepared once, cut at ``end_s``.
+    """
+    doses = prepare_doses(inp.doses, inp.basal, start_s=start_s - model.effect_duration_min * 60.0, end_s=end_s)
+    keep = (inp.glucose_s >= start_s) & (inp.glucose_s <= end_s)
+    if len(doses) == 0 or np.count_nonzero(keep) < 2:
+        return np.empty(0), np.empty(0), np.empty(0)
+    effect_dates = grid(start_s, float(np.max(doses.end_s)) + model.effect_duration_min * 60.0)
+    effect = insulin_math.glucose_effects(doses, model, inp.sensitivity, effect_dates)
+    return glucose_math.counteraction_effects((inp.glucose_s[keep], inp.glucose_mgdl[keep]), effect_dates, effect)
 
 
 def _fill_step(step: LoopInput, model, i: int, floats: dict, objects: dict) -> None:
@@ -92,23 +112,31 @@ def _fill_step(step: LoopInput, model, i: int, floats: dict, objects: dict) -> N
     objects["bolus"][i] = rec["bolus"][0] if rec["bolus"] is not None else None
 
 
-def known_at(inp: LoopInput, t: float) -> LoopInput | None:
-    """The part of ``inp`` known at time ``t`` (see module docstring); None before the first glucose."""
+def known_at(inp: LoopInput, t: float, model, counteraction) -> LoopInput | None:
+    """The part of ``inp`` known at time ``t`` (see module docstring); None before the first glucose.
+
+    ``counteraction`` is the replay's precomputed ``(start_s, end_s, velocity)``: the intervals that
+    ended by ``t`` within the last 24 h are injected, so each step prepares only the doses still
+    acting (one insulin action back).
+    """
     g_hi = int(np.searchsorted(inp.glucose_s, t, side="right"))
     if g_hi == 0:
         return None
     horizon = t - HISTORY_S - 2 * model_span_s(inp)
     g_lo = int(np.searchsorted(inp.glucose_s, horizon, side="left"))
     d = inp.doses
-    keep = (d.start_s <= t) & (d.end_s >= horizon)
+    keep = (d.start_s <= t) & (d.end_s >= t - model.effect_duration_min * 60.0)
     doses = d.take(keep)
     doses = doses.with_(end_s=np.minimum(doses.end_s, t))
     c_keep = (inp.carb_s <= t) & (inp.carb_s >= horizon)
+    ice_start, ice_end, ice_velocity = counteraction
+    i_keep = (ice_end <= t) & (ice_start >= t - HISTORY_S)
     return replace(inp, now_s=t,
                    glucose_s=inp.glucose_s[g_lo:g_hi], glucose_mgdl=inp.glucose_mgdl[g_lo:g_hi],
                    doses=doses, carb_s=inp.carb_s[c_keep], carb_g=inp.carb_g[c_keep],
                    carb_absorption_min=inp.carb_absorption_min[c_keep],
-                   last_temp_basal=_running_temp_basal(d, t), injected={})
+                   last_temp_basal=_running_temp_basal(d, t),
+                   injected={"counteraction": (ice_start[i_keep], ice_end[i_keep], ice_velocity[i_keep])})
 
 
 def model_span_s(inp: LoopInput) -> float:

@@ -54,7 +54,8 @@ def run_simglucose(name, carbs, insulin):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "fixtures" / "simglucose_parity")
+    default_out = Path(__file__).resolve().parents[1] / "fixtures" / "simglucose_parity"
+    parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args()
     version = importlib.metadata.version("simglucose")
     patients = load_patients("all")

@@ -27,8 +27,8 @@ of the gastric-emptying rate is simglucose's bookkeeping: the stomach content
 when eating starts plus every gram eaten since (in mg).
 
 The two ``tanh`` of the gastric-emptying rate are evaluated as ``1 - 2 / (1 + exp(2 z))``
-(the same value to ~1e-16, twice as fast). One source of truth: the right-hand side and the per-minute update are written
-with element-wise operations only, so the same function runs on one patient's
+(the same value to ~1e-16, twice as fast). One source of truth: the right-hand side and
+the per-minute update are written with element-wise operations only, so the same function runs on one patient's
 scalars inside the numba kernels (which loop over patients and minutes) and on
 whole ``(13, n)`` batches in the pure-numpy path (which loops over minutes).
 """
@@ -174,7 +174,7 @@ def _minute(x, p, meal, cho_g_per_min, insulin_u_per_min, n_sub, work):
 
 
 def _pure_python(*functions):
-    """Pure-Python twins of jitted ``functions`` that call each other, not the compiled ones.
+    """Pure-Python versions of jitted ``functions`` that call each other, not the compiled ones.
 
     The numpy path runs the very same source on ``(13, n)`` batch arrays; this
     rebinds the functions' globals so that nested calls stay in Python.
@@ -189,32 +189,39 @@ def _pure_python(*functions):
 numpy_model = _pure_python(_tanh, _rhs, _rk4_step, _eat, _minute)
 
 
+# The open-loop kernels write Gp and Gs of every minute into ``glucose`` (n, m + 1, 2) and the
+# states into ``states[:, minute * record]``: every minute (record=1) or only the last (record=0).
+
 @jit
-def _open_loop_kernel(x0, params, meal0, cho, insulin, n_sub, states):
+def _open_loop_kernel(x0, params, meal0, cho, insulin, n_sub, record, states, glucose):
     n, m = cho.shape
     work = np.empty((5, N_STATES))
     for i in range(n):
         x = x0[i].copy()
         meal = meal0[i].copy()
         states[i, 0, :] = x
+        glucose[i, 0, 0], glucose[i, 0, 1] = x[3], x[12]
         for j in range(m):
             _minute(x, params[i], meal, cho[i, j], insulin[i, j], n_sub, work)
-            states[i, j + 1, :] = x
+            states[i, (j + 1) * record, :] = x
+            glucose[i, j + 1, 0], glucose[i, j + 1, 1] = x[3], x[12]
 
 
-def _open_loop_numpy(x0, params, meal0, cho, insulin, n_sub, states):
+def _open_loop_numpy(x0, params, meal0, cho, insulin, n_sub, record, states, glucose):
     n, m = cho.shape
     x = x0.T.copy()
     meal = meal0.T.copy()
     p = params.T
     work = np.empty((5, N_STATES, n))
     states[:, 0, :] = x.T
+    glucose[:, 0, 0], glucose[:, 0, 1] = x[3], x[12]
     for j in range(m):
         numpy_model._minute(x, p, meal, cho[:, j], insulin[:, j], n_sub, work)
-        states[:, j + 1, :] = x.T
+        states[:, (j + 1) * record, :] = x.T
+        glucose[:, j + 1, 0], glucose[:, j + 1, 1] = x[3], x[12]
 
 
-def _open_loop_solve_ivp(x0, params, meal0, cho, insulin, n_sub, states):
+def _open_loop_solve_ivp(x0, params, meal0, cho, insulin, n_sub, record, states, glucose):
     """Reference: scipy's DOP853 (rtol 1e-10, atol 1e-8) minute by minute, same bookkeeping."""
     from scipy.integrate import solve_ivp
 
@@ -223,6 +230,7 @@ def _open_loop_solve_ivp(x0, params, meal0, cho, insulin, n_sub, states):
     meal = meal0.T.copy()
     p = params.T
     states[:, 0, :] = x.T
+    glucose[:, 0, 0], glucose[:, 0, 1] = x[3], x[12]
     derivative = np.empty((N_STATES, n))
     for j in range(m):
         eaten, dbar = numpy_model._eat(x, meal, cho[:, j])
@@ -234,7 +242,8 @@ def _open_loop_solve_ivp(x0, params, meal0, cho, insulin, n_sub, states):
 
         solution = solve_ivp(rhs, (0.0, 1.0), x.ravel(), method="DOP853", rtol=1e-10, atol=1e-8)
         x = solution.y[:, -1].reshape(N_STATES, n).copy()
-        states[:, j + 1, :] = x.T
+        states[:, (j + 1) * record, :] = x.T
+        glucose[:, j + 1, 0], glucose[:, j + 1, 1] = x[3], x[12]
 
 
 @dataclass
@@ -246,8 +255,9 @@ class OpenLoopResult:
     patients : PatientParams
     time_min : ndarray (m + 1,)
         Minutes since the start.
-    states : ndarray (n, m + 1, 13)
-        Model states at each minute (units in the module docstring).
+    states : ndarray (n, m + 1, 13), or (n, 1, 13)
+        Model states at each minute (units in the module docstring); only the final
+        state when simulated with ``record_states=False``.
     bg : ndarray (n, m + 1)
         Subcutaneous glucose ``Gs / Vg`` (mg/dL), simglucose's BG.
     plasma_glucose : ndarray (n, m + 1)
@@ -289,7 +299,7 @@ def substeps_per_minute(dt_min: float) -> int:
 
 
 def simulate_open_loop(patients, carbs_g_per_min, insulin_u_per_min, dt_min: float = 1.0,
-                       method: str = "rk4") -> OpenLoopResult:
+                       method: str = "rk4", record_states: bool = True) -> OpenLoopResult:
     """Simulate patients under given per-minute CHO and insulin inputs.
 
     Parameters
@@ -307,6 +317,9 @@ def simulate_open_loop(patients, carbs_g_per_min, insulin_u_per_min, dt_min: flo
         ``"rk4"``: compiled numba kernel (numpy path when numba is missing);
         ``"numpy"``: the same RK4 vectorised over the batch in numpy;
         ``"solve_ivp"``: adaptive DOP853 reference, minute by minute.
+    record_states : bool
+        Keep all 13 states of every minute (memory 13 x 8 bytes per patient-minute);
+        ``False`` keeps only the final state (BG and plasma glucose are always kept).
 
     Returns
     -------
@@ -340,8 +353,10 @@ def simulate_open_loop(patients, carbs_g_per_min, insulin_u_per_min, dt_min: flo
                       stacklevel=2)
     n, m = cho.shape
     x0 = np.ascontiguousarray(patients.x0, dtype=np.float64)
-    states = np.empty((n, m + 1, N_STATES))
-    kernels[method](x0, param_matrix(patients), initial_meal_state(x0), cho, insulin, n_sub, states)
+    states = np.empty((n, m + 1 if record_states else 1, N_STATES))
+    glucose = np.empty((n, m + 1, 2))
+    kernels[method](x0, param_matrix(patients), initial_meal_state(x0), cho, insulin, n_sub, int(record_states),
+                    states, glucose)
     vg = patients.Vg[:, None]
     return OpenLoopResult(patients=patients, time_min=np.arange(m + 1, dtype=np.float64), states=states,
-                          bg=states[:, :, 12] / vg, plasma_glucose=states[:, :, 3] / vg)
+                          bg=glucose[:, :, 1] / vg, plasma_glucose=glucose[:, :, 0] / vg)

@@ -75,7 +75,8 @@ class Pump:
 
     def bolus(self, amount_u) -> np.ndarray:
         """Delivered bolus (U) for requested non-negative amounts (U)."""
-        return _quantize_numpy(_checked("bolus_u", amount_u), self.bolus_increment_u, self.bolus_min_u, self.bolus_max_u)
+        return _quantize_numpy(_checked("bolus_u", amount_u), self.bolus_increment_u, self.bolus_min_u,
+                               self.bolus_max_u)
 
 
 def _checked(name: str, values) -> np.ndarray:

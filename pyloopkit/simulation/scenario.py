@@ -84,7 +84,9 @@ class RandomScenario(Scenario):
     normal ``(time_mean_min, time_sd_min)`` truncated to ``[time_low_min, time_high_min]``
     and rounded to the minute; its size is ``max(round(N(amount_mean_g, amount_sd_g)), 0)`` g.
     A new day is drawn at each midnight; meals before ``start_hour`` on the first day
-    are in the past.
+    are in the past. The distributions are simglucose's; the draws (inverse-CDF
+    transforms of uniforms from one ``numpy.random.Generator`` per member) are not
+    its ``RandomState`` sequence, so a seed does not give simglucose's meals.
     """
 
     probability = np.array([0.95, 0.3, 0.95, 0.3, 0.95, 0.3])
@@ -111,8 +113,9 @@ class RandomScenario(Scenario):
         low = ndtr((self.time_low_min - self.time_mean_min) / self.time_sd_min)
         high = ndtr((self.time_high_min - self.time_mean_min) / self.time_sd_min)
         z = ndtri(low + uniforms[..., 1] * (high - low))
-        time_of_day = np.clip(np.round(self.time_mean_min + self.time_sd_min * z), self.time_low_min, self.time_high_min)
-        amount = np.maximum(np.round(scale[:, None, None] * (self.amount_mean_g + self.amount_sd_g * ndtri(uniforms[..., 2]))), 0.0)
+        time_of_day = np.round(self.time_mean_min + self.time_sd_min * z)
+        size = scale[:, None, None] * (self.amount_mean_g + self.amount_sd_g * ndtri(uniforms[..., 2]))
+        amount = np.maximum(np.round(size), 0.0)
         return time_of_day, np.where(happens, amount, 0.0)
 
 

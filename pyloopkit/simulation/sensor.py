@@ -46,7 +46,8 @@ class CGMSensor:
     def __post_init__(self):
         problems = []
         if not (float(self.sample_time_min).is_integer() and self.sample_time_min >= 1):
-            problems.append(Problem("sample_time_min", None, self.sample_time_min, "must be a whole number of minutes >= 1"))
+            problems.append(Problem("sample_time_min", None, self.sample_time_min,
+                                    "must be a whole number of minutes >= 1"))
         if not self.min_mg_dl < self.max_mg_dl:
             problems.append(Problem("min_mg_dl", None, self.min_mg_dl, f"must be below max_mg_dl={self.max_mg_dl}"))
         if not self.delta > 0:

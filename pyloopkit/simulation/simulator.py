@@ -175,9 +175,10 @@ class Simulator:
         (5 min after a reset).
     """
 
-    def __init__(self, patients, sensor="Dexcom", pump="Insulet", scenario="random", seed: int | None = None,
-                 n_episodes_per_patient: int = 1, record_minutes: bool = False, start_hour: float = 0.0,
-                 dt_min: float = 1.0, announce_min: int | None = None):
+    def __init__(self, patients: str | list[str] | PatientParams, sensor: str | CGMSensor | None = "Dexcom",
+                 pump: str | Pump | None = "Insulet", scenario: Scenario | str | list | None = "random",
+                 seed: int | None = None, n_episodes_per_patient: int = 1, record_minutes: bool = False,
+                 start_hour: float = 0.0, dt_min: float = 1.0, announce_min: int | None = None):
         base = patients if isinstance(patients, PatientParams) else load_patients(patients)
         problems = []
         if not (isinstance(n_episodes_per_patient, (int, np.integer)) and n_episodes_per_patient >= 1):
@@ -302,7 +303,8 @@ class Simulator:
             raise InvalidInputError([Problem(name, None, array.shape, f"must be a scalar or have shape ({self.n},)")])
         return np.ascontiguousarray(array)
 
-    def step(self, basal_u_per_h, bolus_u=0.0, minutes: int = 5) -> StepResult:
+    def step(self, basal_u_per_h: np.ndarray | float, bolus_u: np.ndarray | float = 0.0,
+             minutes: int = 5) -> StepResult:
         """Advance the batch by ``minutes`` with a basal rate (U/h) and a bolus (U, given in the first minute)."""
         if not (isinstance(minutes, (int, np.integer)) and minutes >= 1):
             raise InvalidInputError([Problem("minutes", None, minutes, "must be an integer >= 1")])
@@ -351,6 +353,7 @@ def _as_scenario(scenario) -> Scenario | None:
         return scenario
     if isinstance(scenario, str):
         if scenario != "random":
-            raise InvalidInputError([Problem("scenario", None, scenario, "must be 'random', a Scenario, a meal list or None")])
+            raise InvalidInputError([Problem("scenario", None, scenario,
+                                             "must be 'random', a Scenario, a meal list or None")])
         return RandomScenario()
     return CustomScenario(scenario)

@@ -111,6 +111,11 @@ def test_result_layout_and_dataframe():
     assert not frame.isna().any().any()
     by_name = simulate_open_loop("adult#001", carbs[:1], insulin[:1])
     np.testing.assert_array_equal(by_name.bg, result.bg[:1])
+    for method in ("rk4", "numpy"):
+        light = simulate_open_loop(patients, carbs, insulin, method=method, record_states=False)
+        assert light.states.shape == (2, 1, 13)
+        np.testing.assert_allclose(light.states[:, 0], result.states[:, -1], rtol=1e-9)
+        np.testing.assert_allclose(light.bg, result.bg, rtol=1e-9)
 
 
 @pytest.mark.parametrize("field, value", [("carbs_g_per_min", -1.0), ("carbs_g_per_min", np.nan),

@@ -29,7 +29,8 @@ def patients(reference):
 
 def _report(label, errors, names):
     order = np.argsort(errors)
-    print(f"\n{label}: median patient {np.median(errors):.3g} mg/dL, worst {names[order[-1]]} {errors[order[-1]]:.3g} mg/dL")
+    worst = order[-1]
+    print(f"\n{label}: median patient {np.median(errors):.3g} mg/dL, worst {names[worst]} {errors[worst]:.3g} mg/dL")
 
 
 @pytest.mark.parametrize("dt_min", [1.0, 0.5])

@@ -67,11 +67,12 @@ def test_members_do_not_depend_on_the_rest_of_the_batch():
     np.testing.assert_array_equal(a[-1].cgm[0], b[-1].cgm[1])
 
 
-def test_closed_loop_equals_open_loop_with_the_same_inputs():
+@pytest.mark.parametrize("dt_min", [1.0, 0.5])
+def test_closed_loop_equals_open_loop_with_the_same_inputs(dt_min):
     """Ideal pump, noiseless sensor, fixed meals: the step kernel reproduces simulate_open_loop exactly."""
     patients = load_patients(["adult#002", "adolescent#007"])
     meals = [(12, 30.0), (100, 20.0)]
-    sim = Simulator(patients, sensor=None, pump=None, scenario=meals, seed=0)
+    sim = Simulator(patients, sensor=None, pump=None, scenario=meals, seed=0, dt_min=dt_min)
     sim.reset(0)
     basal_u_per_h = np.array([0.7, 1.3])
     boluses = {10: np.array([2.0, 4.0]), 20: np.array([1.0, 0.0])}
@@ -88,7 +89,7 @@ def test_closed_loop_equals_open_loop_with_the_same_inputs():
         traces.append(result.bg_minutes)
         np.testing.assert_allclose(result.insulin_u, basal_u_per_h * minutes / 60.0 + bolus, rtol=1e-12)
         np.testing.assert_array_equal(result.cgm, result.bg)
-    reference = simulate_open_loop(patients, carbs, insulin)
+    reference = simulate_open_loop(patients, carbs, insulin, dt_min=dt_min)
     np.testing.assert_allclose(np.concatenate(traces, axis=1), reference.bg[:, 1:], rtol=1e-12)
 
 
