@@ -59,15 +59,16 @@ def to_seconds(dates: Iterable) -> np.ndarray:
     Aware datetimes count in UTC, naive ones as wall-clock time; a list of datetimes of one
     kind is converted in C (``datetime.timestamp`` or numpy's datetime64)."""
     items = [d if type(d) is _dt.datetime else parse_datetime(d) for d in dates]
-    naive = sum(d.tzinfo is None for d in items)
-    if naive == len(items):
-        return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(float) / 1e6
+    if not items:
+        return np.empty(0)
     first = items[0]
-    if isinstance(first.tzinfo, _dt.timezone) and all(d.tzinfo is first.tzinfo for d in items):
-        # One fixed offset: differences of same-zone datetimes ignore the zone (fast, exact).
-        return _seconds(first) + np.array([(d - first).total_seconds() for d in items], dtype=float)
-    if naive == 0:
-        return np.array([d.timestamp() for d in items], dtype=float) - _REFERENCE_POSIX_S
+    tz = first.tzinfo
+    if all(d.tzinfo is tz for d in items):
+        if tz is None:
+            return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(float) / 1e6
+        if isinstance(tz, _dt.timezone):
+            # One fixed offset: differences of same-zone datetimes ignore the zone (fast, exact).
+            return _seconds(first) + np.array([(d - first).total_seconds() for d in items], dtype=float)
     return np.array([_seconds(d) for d in items], dtype=float)
 
 

@@ -53,6 +53,23 @@ _NAMES = {
 }
 
 
+_CODES: dict = {}
+
+
+def type_codes(types) -> list[int]:
+    """``int(DoseType.parse(x))`` for each ``x``, memoised for str, int and DoseType values."""
+    out = []
+    for x in types:
+        cacheable = type(x) in (str, DoseType, int)
+        code = _CODES.get(x) if cacheable else None
+        if code is None:
+            code = int(DoseType.parse(x))
+            if cacheable:
+                _CODES[x] = code
+        out.append(code)
+    return out
+
+
 def _empty(dtype=float) -> np.ndarray:
     return np.empty(0, dtype=dtype)
 
@@ -81,7 +98,7 @@ class DoseArrays:
     def from_lists(cls, types, start_s, end_s, values, delivered_units=None, scheduled_rate=None) -> "DoseArrays":
         """Build from index-matched sequences (types as names, ints or :class:`DoseType`)."""
         n = len(types)
-        t = np.array([DoseType.parse(x) for x in types], dtype=np.int8)
+        t = np.array(type_codes(types), dtype=np.int8)
         du = np.full(n, np.nan) if delivered_units is None else np.array(
             [np.nan if x is None else x for x in delivered_units], dtype=float)
         sr = np.full(n, np.nan) if scheduled_rate is None else np.asarray(scheduled_rate, dtype=float)

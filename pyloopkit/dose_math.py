@@ -157,7 +157,7 @@ def _check_value(name: str, value: float, *, positive: bool) -> float:
 
 def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
                        suspend_threshold_mgdl: float | None, sensitivity: DailySchedule,
-                       model) -> InsulinCorrection | None:
+                       model, effected_sensitivity=None) -> InsulinCorrection | None:
     """Loop's ``insulinCorrection``: the least insulin delivered at ``at_s`` that corrects the prediction.
 
     Parameters
@@ -169,6 +169,11 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     suspend_threshold_mgdl : mg/dL; ``None`` uses the lower target bound at ``at_s`` (as Loop does)
     sensitivity : ISF schedule (mg/dL/U), read at ``at_s`` only (Loop 2019)
     model : insulin model with ``effect_duration_min`` and ``percent_effect_remaining(t_min)``
+    effected_sensitivity : optional callable ``f(t_min) -> mg/dL/U`` (vectorised over the minutes
+        after ``at_s`` of the predictions considered) replacing ``ISF(at_s) x (1 - remaining(t))``,
+        e.g. :func:`mid_absorption_effected_sensitivity` (LoopAlgorithm's mid-absorption ISF);
+        ``sensitivity`` is then not read. Below range, the units are divided by
+        ``max(ulp, f(t_min))`` as LoopAlgorithm does (Loop 2019: ``ISF x max(ulp, 1 - remaining)``).
 
     Returns
     -------
@@ -198,22 +203,28 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
         k = int(np.argmax(below))
         return InsulinCorrection("suspend", 0.0, float(d[k]), float(g[k]))
 
-    isf = _check_value("sensitivity", float(sensitivity.at(at_s)), positive=True)
+    if effected_sensitivity is None:
+        isf = _check_value("sensitivity", float(sensitivity.at(at_s)), positive=True)
+        effected = (1.0 - np.asarray(model.percent_effect_remaining(t / 60.0), dtype=float)) * isf
+        smallest = isf * ULP_OF_ONE
+    else:
+        effected = np.asarray(effected_sensitivity(t / 60.0), dtype=float).reshape(t.shape)
+        raise_if([Problem("effected_sensitivity", int(i), float(effected[i]), "must be finite and >= 0")
+                  for i in np.flatnonzero(~np.isfinite(effected) | (effected < 0))])
+        smallest = ULP_OF_ONE
     ranges = np.asarray(target.at(d), dtype=float).reshape(d.size, 2)
     bad = np.flatnonzero(~np.isfinite(ranges).all(axis=1) | (ranges[:, 1] < ranges[:, 0]))
     raise_if([Problem("target", int(i), ranges[i].tolist(), "target range at this prediction is not a finite "
                       "(min, max) with min <= max") for i in bad])
     mid = ranges.mean(axis=1)
     goal = target_glucose_mgdl(t / duration_s, suspend_threshold_mgdl, mid)
-    effected = (1.0 - np.asarray(model.percent_effect_remaining(t / 60.0), dtype=float)) * isf
     with np.errstate(divide="ignore", invalid="ignore"):
         units = np.where(effected > 0, (g - goal) / effected, np.nan)
     positive = units > 0
     i_min, i_end = int(np.argmin(g)), d.size - 1
 
     if g[i_min] < ranges[i_min, 0] and g[i_end] < ranges[i_end, 0]:
-        fraction = max(ULP_OF_ONE, 1.0 - float(model.percent_effect_remaining(t[i_min] / 60.0)))
-        below_units = (g[i_min] - mid[i_min]) / (isf * fraction)
+        below_units = (g[i_min] - mid[i_min]) / max(smallest, float(effected[i_min]))
         return InsulinCorrection("entirely_below_range", float(below_units), float(d[i_min]),
                                  float(g[i_min]), float(ranges[i_min, 0]))
     if g[i_end] > ranges[i_end, 1] and positive.any():
@@ -222,9 +233,33 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     return InsulinCorrection("in_range", 0.0, float(d[i_min]), float(g[i_min]))
 
 
-def _as_temp_basal_rate(correction: InsulinCorrection, scheduled_u_per_h: float, max_u_per_h: float,
-                        duration_min: float, rate_rounder: float | None, rounding: str = "nearest") -> float:
-    """``InsulinCorrection.asTempBasal``: U/h over ``duration_min``, clamped and rounded."""
+def mid_absorption_effected_sensitivity(t_min, *, at_s: float, sensitivity, model) -> np.ndarray:
+    """LoopAlgorithm's mid-absorption effected sensitivity (mg/dL/U) of insulin delivered at ``at_s``,
+    ``t_min`` minutes later: the ISF in force while each part of it is absorbed,
+    ``sum_m ISF_m (remaining(a_m) - remaining(b_m))`` over the schedule items ``m`` met between
+    ``at_s`` and ``at_s + t`` (``a_m``, ``b_m``: the item's part of that interval, minutes after
+    ``at_s``). With one ISF it is ``ISF x (1 - remaining(t))``. Swift's ``insulinCorrection``
+    keeps only the last item's term (its ``reduce`` drops the partial result); every item is
+    summed here. Use with :func:`insulin_correction` through ``functools.partial``.
+
+    ``sensitivity`` is a :class:`~pyloopkit.schedule.DailySchedule` or any object with the same
+    ``split`` (e.g. an absolute timeline), covering ``[at_s, at_s + max(t)]``.
+    """
+    t = np.atleast_1d(np.asarray(t_min, dtype=float))
+    horizon_s = float(np.max(t, initial=0.0)) * 60.0
+    _, seg_start, seg_end, isf = sensitivity.split(np.array([at_s]), np.array([at_s + horizon_s]))
+    a = np.clip((seg_start[None, :] - at_s) / 60.0, 0.0, t[:, None])
+    b = np.clip((seg_end[None, :] - at_s) / 60.0, 0.0, t[:, None])
+    remaining = model.percent_effect_remaining
+    return ((remaining(a) - remaining(b)) * np.asarray(isf, dtype=float)[None, :]).sum(axis=1)
+
+
+def temp_basal_rate_for(correction: InsulinCorrection, scheduled_u_per_h: float, max_u_per_h: float,
+                        duration_min: float, rate_rounder: float | None = None, rounding: str = "nearest") -> float:
+    """Loop's ``InsulinCorrection.asTempBasal``: the rate (U/h) that delivers the correction over
+    ``duration_min`` on top of the scheduled rate (without it for *suspend*), clamped to
+    ``[0, max_u_per_h]`` and rounded to ``rate_rounder`` U/h (None: unrounded) without leaving that
+    range (see :func:`round_to_increment` for ``rounding``)."""
     rate = correction.units / (duration_min / 60.0)
     if correction.kind != "suspend":
         rate += scheduled_u_per_h
@@ -314,7 +349,7 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
     if correction.min_below_target:
         limit = min(limit, scheduled)
     limit = min(limit, _headroom_rate_limit(scheduled, max_iob_headroom_u, duration_min))
-    rate = _as_temp_basal_rate(correction, scheduled, limit, duration_min, rate_rounder, rounding)
+    rate = temp_basal_rate_for(correction, scheduled, limit, duration_min, rate_rounder, rounding)
     return if_necessary(rate, duration_min, at_s=at_s, scheduled_u_per_h=scheduled,
                         last_temp_basal=last_temp_basal, continuation_interval_min=continuation_interval_min,
                         scheduled_basal_matches_pump=not basal_schedule_override_active)
@@ -415,7 +450,7 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
     bolus = _round_within(bolus, volume_rounder, bolus_limit, rounding)
 
     rate_limit = scheduled if max_basal_rate_u_per_h is None else min(scheduled, float(max_basal_rate_u_per_h))
-    rate = _as_temp_basal_rate(correction, scheduled, rate_limit, duration_min, rate_rounder, rounding)
+    rate = temp_basal_rate_for(correction, scheduled, rate_limit, duration_min, rate_rounder, rounding)
     temp = if_necessary(rate, duration_min, at_s=at_s, scheduled_u_per_h=scheduled,
                         last_temp_basal=last_temp_basal, continuation_interval_min=continuation_interval_min,
                         scheduled_basal_matches_pump=not basal_schedule_override_active)

@@ -218,6 +218,10 @@ class _DateCollector:
 
     def _datetimes(self, key: str, values: list) -> np.ndarray:
         """Fast path for a list of plain datetimes (the common case from Python callers)."""
+        tz = values[0].tzinfo
+        if all(v.tzinfo is tz for v in values):
+            self._note(key, 0, values[0], tz is not None and values[0].utcoffset() is not None)
+            return to_seconds(values)
         aware = [v.tzinfo is not None and v.utcoffset() is not None for v in values]
         self._note(key, 0, values[0], aware[0])
         if not all(a == aware[0] for a in aware):

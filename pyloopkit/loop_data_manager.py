@@ -150,6 +150,7 @@ def _iob(doses, model, now_s: float, timeline: bool):
     to one after (just ``[now]`` when ``timeline`` is False), and the value at ``now_s`` itself."""
     duration_s = model.effect_duration_min * 60.0
     dates = grid(now_s - duration_s, now_s + duration_s) if timeline else np.empty(0)
+    doses = insulin_math.filter_date_range(doses, now_s - (2.0 if timeline else 1.0) * duration_s, None)
     if len(doses) == 0:
         return (dates, np.zeros(dates.size)) if timeline else EMPTY, 0.0
     values = insulin_math.insulin_on_board(doses, model, np.append(dates, now_s))
@@ -185,11 +186,15 @@ def _carbs(inp: LoopInput, counteraction):
 
 
 def _retrospective(inp: LoopInput, counteraction, carb):
+    """Retrospective correction effect: Loop 2019's standard one (default) or, with the setting
+    ``retrospective_correction="integral"``, LoopAlgorithm's integral one (continuous decay)."""
     s = inp.settings
-    return rc.standard_correction_for_update(
+    integral = s.retrospective_correction == "integral"
+    return rc.correction_from_effects(
         inp.glucose_s, inp.glucose_mgdl, counteraction, carb, now_s=inp.now_s,
-        recency_interval_min=s.recency_interval,
-        grouping_interval_min=s.retrospective_correction_grouping_interval)
+        method=s.retrospective_correction, recency_interval_min=s.recency_interval,
+        grouping_interval_min=s.retrospective_correction_grouping_interval,
+        continuous_decay=integral).effect
 
 
 def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):

@@ -311,13 +311,3 @@ def correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, *, now
     return corrections[method](float(g_d[-1]), float(g_v[-1]), summed, recency_interval_min=recency_interval_min,
                                grouping_interval_min=grouping_interval_min, effect_duration_min=effect_duration_min,
                                continuous_decay=continuous_decay)
-
-
-def standard_correction_for_update(glucose_s, glucose_mgdl, counteraction, carb, *, now_s: float | None = None,
-                                   recency_interval_min: float = RECENCY_INTERVAL_MIN,
-                                   grouping_interval_min: float = GROUPING_INTERVAL_MIN) -> Effect:
-    """``(dates_s, values_mgdl)`` of Loop 2019's standard RC for ``update()``
-    (:func:`correction_from_effects` with the standard method and stepwise decay)."""
-    return correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, now_s=now_s,
-                                   recency_interval_min=recency_interval_min,
-                                   grouping_interval_min=grouping_interval_min).effect

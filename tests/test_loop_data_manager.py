@@ -185,3 +185,44 @@ def test_recommendations_respect_limits(glucose, slope, max_basal, max_bolus, su
            if NOW <= t <= horizon):
         assert bolus[0] == 0.0
         assert temp is None or temp[0] == 0.0
+
+
+def _rising_with_basal(**settings) -> dict:
+    """Glucose rising 2 mg/dL per 5 min for 2 h with net-zero basal: a steady positive discrepancy."""
+    d = flat_input(**settings)
+    d["glucose_values"] = [100.0 + 2.0 * i for i in range(25)]
+    start = NOW - dt.timedelta(hours=3)
+    d.update(dose_types=[DoseType.TEMP_BASAL], dose_start_times=[start], dose_end_times=[NOW], dose_values=[1.0])
+    return d
+
+
+def test_integral_retrospective_correction_setting():
+    """A persistent discrepancy: integral RC (LoopAlgorithm) projects more than standard RC. Standard
+    RC projects the discrepancy summed over Loop's 30 x 1.01-min grouping window: the seven 5-min
+    counteraction intervals ending in it, 2 mg/dL each, 14 mg/dL in all."""
+    standard = update(_rising_with_basal())["retrospective_effect_values"]
+    integral = update(_rising_with_basal(retrospective_correction="integral"))["retrospective_effect_values"]
+    assert standard[-1] - standard[0] == pytest.approx(14.0, abs=1e-6)
+    assert integral[-1] - integral[0] > standard[-1] - standard[0]
+
+
+@pytest.mark.parametrize("model", ["linear", "piecewise_linear", "adaptive"])
+def test_carb_absorption_model_setting_changes_the_carb_effect(model):
+    d = flat_input()
+    d.update(carb_dates=[NOW - dt.timedelta(minutes=40)], carb_values=[40.0], carb_absorption_times=[180.0])
+    base = update(d)
+    d["settings_dictionary"] = {**d["settings_dictionary"], "carb_absorption_model": model}
+    other = update(d)
+    assert len(other["carb_effect_values"]) > 0
+    assert other["carb_effect_values"] != base["carb_effect_values"]
+
+
+def test_max_physiologic_slope_caps_rising_momentum():
+    """Glucose rising 6 mg/dL/min: momentum is capped at 4 mg/dL/min (LoopAlgorithm's cap)."""
+    d = flat_input(max_physiologic_slope=4.0)
+    d["glucose_values"] = [100.0 + 30.0 * i for i in range(25)]
+    d["glucose_values"] = [min(v, 400.0) if i < 22 else 250.0 + 30.0 * (i - 22) for i, v in enumerate(d["glucose_values"])]
+    out = update(d)
+    dates, values = out["momentum_effect_dates"], out["momentum_effect_values"]
+    minutes = (dates[-1] - dates[0]).total_seconds() / 60.0
+    assert values[-1] - values[0] <= 4.0 * minutes + 1e-9

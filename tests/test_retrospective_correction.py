@@ -166,7 +166,7 @@ def test_correction_from_effects_without_carbs():
     """Issue 3: RC works with no carbs (PyLoopKit returned nothing). Seven ICE of 1 mg/dL/min ending
     at T0: discrepancy 35 over exactly 30 min, so the effect rises by 35 mg/dL over the hour."""
     empty = (np.empty(0), np.empty(0))
-    effect = rc.standard_correction_for_update([T0], [100.0], _ice([1.0] * 7), empty)
+    effect = rc.correction_from_effects([T0], [100.0], _ice([1.0] * 7), empty).effect
     assert effect[1][-1] == pytest.approx(135.0, abs=1e-9)
     integral = rc.correction_from_effects([T0], [100.0], _ice([1.0] * 7), empty, method="integral")
     assert integral.recent_discrepancies_mgdl.size == 7

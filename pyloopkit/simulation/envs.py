@@ -55,7 +55,6 @@ from gymnasium.vector.utils import batch_space
 from pyloopkit import metrics
 from pyloopkit.errors import InvalidInputError, Problem
 from pyloopkit.insulin_models import ExponentialInsulinModel
-from pyloopkit.simulation.model import initial_meal_state
 from pyloopkit.simulation.patients import PatientParams, load_patients
 from pyloopkit.simulation.simulator import Simulator
 
@@ -256,33 +255,12 @@ def _cob_tracker(n: int, interval_min: int) -> _DecayingSum:
                         lambda age_min: np.clip(1.0 - age_min / COB_ABSORPTION_MIN, 0.0, 1.0))
 
 
-def _restart_members(sim: Simulator, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Put ``members`` of ``sim`` back to their initial physiological state at the current time.
-
-    Returns their new CGM readings and BG (mg/dL).
-
-    The batch shares one clock, so a restarted member keeps its meal and sensor
-    noise streams (they continue where they are) and only its 13 model states
-    and meal bookkeeping go back to the reset values; its CGM reading becomes the
-    new BG plus the noise of the current sensor sample. This reaches into the
-    simulator's state arrays because :class:`Simulator` has no per-member reset.
-    """
-    x0 = np.ascontiguousarray(sim.patients.x0[members], dtype=np.float64)
-    sim._x[members] = x0
-    sim._meal[members] = initial_meal_state(x0)
-    sample = int(sim._sensor[0])
-    noise = sim._noise[members, sim._t // sample - sim._noise_start]
-    bg = x0[:, 12] / sim.patients.Vg[members]
-    cgm = np.clip(bg + noise, sim._sensor[1], sim._sensor[2])
-    sim._cgm[members] = cgm
-    return cgm, bg
-
-
 class _Core:
     """Observation, action, reward and termination logic over one simulator batch.
 
-    Environment ``j`` is simulator member ``members[j]``: patient ``j % P`` of the
-    ``P`` patients given, episode ``j // P``.
+    Environment ``j`` is simulator member ``j``: patient ``j % P`` of the ``P``
+    patients given, in its episode ``j // P`` (so exactly ``num_envs`` members are
+    simulated, each with its own meal and sensor-noise streams).
     """
 
     def __init__(self, patients, num_envs: int | None, options: EnvOptions, seed: int | None):
@@ -290,20 +268,14 @@ class _Core:
         num_envs = base.n if num_envs is None else num_envs
         if not (isinstance(num_envs, (int, np.integer)) and num_envs >= 1):
             raise InvalidInputError([Problem("num_envs", None, num_envs, "must be an integer >= 1")])
-        episodes = -(-num_envs // base.n)
         self.options = options
         self.num_envs = int(num_envs)
-        self.sim = Simulator(base, sensor=options.sensor, pump=options.pump, scenario=options.scenario, seed=seed,
-                             n_episodes_per_patient=episodes, start_hour=options.start_hour,
+        self.sim = Simulator(base.take(np.arange(self.num_envs) % base.n), sensor=options.sensor, pump=options.pump,
+                             scenario=options.scenario, seed=seed, start_hour=options.start_hour,
                              announce_min=options.decision_interval_min)
-        env_index = np.arange(self.num_envs)
-        members = (env_index % base.n) * episodes + env_index // base.n
-        identity = np.array_equal(members, np.arange(self.sim.n))
-        self.members = slice(None) if identity else members
-        self.patient_names = [self.sim.patients.names[k] for k in members]
-        self._full_request = np.zeros(self.sim.n)
-        self._zero_bolus = np.zeros(self.sim.n)
-        self._build_action_space(members)
+        self.patient_names = list(self.sim.patients.names)
+        self._zero_bolus = np.zeros(self.num_envs)
+        self._build_action_space()
         self._build_observation_space()
         self.reward_function = (_REWARD_FUNCTIONS[options.reward] if isinstance(options.reward, str) else options.reward)
         self._low_bg, self._high_bg = (float(v) for v in options.termination_bounds)
@@ -311,7 +283,7 @@ class _Core:
         self.all_true.setflags(write=False)
 
     # --- spaces ---------------------------------------------------------------------------------
-    def _build_action_space(self, members: np.ndarray) -> None:
+    def _build_action_space(self) -> None:
         options = self.options
         if options.action == "continuous":
             high = options.max_basal_u_per_h
@@ -329,7 +301,7 @@ class _Core:
                 doses = np.asarray(options.discrete_doses_u_per_h, dtype=float)
                 table = np.broadcast_to(doses, (self.num_envs, doses.size))
             else:
-                basal_u_per_h = self.sim.patients.basal_u_per_min[members] * 60.0
+                basal_u_per_h = self.sim.patients.basal_u_per_min * 60.0
                 table = basal_u_per_h[:, None] * np.asarray(options.discrete_basal_multiples, dtype=float)
             self.rate_table = np.ascontiguousarray(table)
             self.action_space = spaces.Discrete(self.rate_table.shape[1])
@@ -361,11 +333,10 @@ class _Core:
     def reset(self, seed: int | None) -> np.ndarray:
         """Start new episodes for every member; returns the observations (num_envs, d)."""
         result = self.sim.reset(seed)
-        m = self.members
         n = self.num_envs
-        self._cgm_window = np.repeat(result.cgm[m][:, None], self.options.cgm_len, axis=1)
-        self.previous_bg = result.bg[m].copy()
-        self._announced = result.meal_announcement_g[m].copy()
+        self._cgm_window = np.repeat(result.cgm[:, None], self.options.cgm_len, axis=1)
+        self.previous_bg = result.bg.copy()
+        self._announced = result.meal_announcement_g.copy()
         self._elapsed_min = np.zeros(n, dtype=np.int64)
         interval = self.options.decision_interval_min
         self._iob = _iob_tracker(n, interval) if self.options.include_iob else None
@@ -374,8 +345,7 @@ class _Core:
 
     def restart(self, envs: np.ndarray) -> np.ndarray:
         """Begin a new episode for the environments ``envs`` (indices) at the current time; their observations."""
-        members = np.arange(self.sim.n)[self.members][envs]
-        cgm, bg = _restart_members(self.sim, members)
+        cgm, bg = self.sim.restart_members(envs)
         self._cgm_window[envs] = cgm[:, None]
         self.previous_bg[envs] = bg
         self._elapsed_min[envs] = 0
@@ -408,12 +378,10 @@ class _Core:
     def step(self, rates_u_per_h: np.ndarray):
         """Advance every environment by one decision; returns obs, reward, terminated, truncated, info."""
         options = self.options
-        m = self.members
-        self._full_request[m] = rates_u_per_h
-        result = self.sim.step(self._full_request, self._zero_bolus, options.decision_interval_min)
-        bg_minutes = result.bg_minutes[m]
-        cgm, bg, insulin_u, carbs_g = result.cgm[m], result.bg[m], result.insulin_u[m], result.carbs_g[m]
-        self._announced = result.meal_announcement_g[m]
+        result = self.sim.step(rates_u_per_h, self._zero_bolus, options.decision_interval_min)
+        bg_minutes = result.bg_minutes
+        cgm, bg, insulin_u, carbs_g = result.cgm, result.bg, result.insulin_u, result.carbs_g
+        self._announced = result.meal_announcement_g
         self._elapsed_min += options.decision_interval_min
         window = self._cgm_window
         window[:, :-1] = window[:, 1:]

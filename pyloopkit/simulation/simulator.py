@@ -1,15 +1,19 @@
 """Closed-loop simulator: a batch of virtual patients with CGM, pump and meals, stepped by a controller.
 
-The batch holds ``n_episodes_per_patient`` independent episodes of each patient
-(patient-major order: member ``b`` is patient ``b // E``, episode ``b % E``). Each
+The batch is a list of members, each a (patient, episode) pair: the patients
+given, in their order, each repeated ``n_episodes_per_patient`` times in a row. A
+patient that appears several times in the batch (repeated in the list, or
+repeated by ``n_episodes_per_patient``) runs a different episode each time: its
+``k``-th appearance is episode ``k`` (:attr:`Simulator.episode`). Each
 :meth:`Simulator.step` advances every member by ``minutes`` one-minute UVA/Padova
 updates in one compiled call: the pump rounds and limits the request, the bolus is
 given in the first minute, the basal rate over the whole step, the announced
 meals are eaten at up to 5 g/min, and the CGM samples BG every ``sample_time``
 minutes (held in between). Meals and sensor noise come from one random stream
-per (patient, episode, reset), derived from the seed with
+per (patient name, episode, reset), derived from the seed with
 :class:`numpy.random.SeedSequence`: the same seed replays an episode exactly,
-another seed, or a reset without a seed, gives new meals and noise.
+another seed, or a reset without a seed, gives new meals and noise, and a
+member's streams do not depend on the rest of the batch.
 """
 from __future__ import annotations
 
@@ -19,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyloopkit.errors import InvalidInputError, Problem
-from pyloopkit.simulation.model import (HAVE_NUMBA, N_STATES, _VG, _minute, initial_meal_state, inline_jit, jit,
-                                        numpy_model, param_matrix, substeps_per_minute)
+from pyloopkit.simulation.model import (HAVE_NUMBA, N_MEAL_STATE, N_STATES, _VG, _minute, initial_meal_state,
+                                        inline_jit, jit, numpy_model, param_matrix, substeps_per_minute)
 from pyloopkit.simulation.patients import PatientParams, load_patients
 from pyloopkit.simulation.pump import Pump, _quantize_numpy, quantize
 from pyloopkit.simulation.scenario import CustomScenario, RandomScenario, Scenario
@@ -152,7 +156,8 @@ class Simulator:
     Parameters
     ----------
     patients : str, list of str or PatientParams
-        Patients or groups (see :func:`~pyloopkit.simulation.patients.load_patients`).
+        Patients or groups (see :func:`~pyloopkit.simulation.patients.load_patients`);
+        a patient may appear several times, each appearance being another episode.
     sensor : "Dexcom", "GuardianRT", "Navigator", CGMSensor or None
         CGM model; ``None``: a noiseless reading of BG every minute.
     pump : "Insulet", "Cozmo", Pump or None
@@ -163,7 +168,7 @@ class Simulator:
     seed : int or None
         Seed of the first episode; ``None`` draws fresh OS entropy.
     n_episodes_per_patient : int
-        Independent episodes of each patient in the batch.
+        Consecutive members made of each patient given (each its own episode).
     record_minutes : bool
         Keep every step's outputs and minute-level BG in :attr:`history` (memory grows with time).
     start_hour : float
@@ -191,8 +196,9 @@ class Simulator:
             raise InvalidInputError(problems)
         self.n_sub = substeps_per_minute(dt_min)
         self.patients = base.take(np.repeat(np.arange(base.n), n_episodes_per_patient))
-        self.episode = np.tile(np.arange(n_episodes_per_patient), base.n)
+        self.episode = episode_numbers(self.patients.names)
         self.n = self.patients.n
+        self._stream_keys = [int.from_bytes(name.encode("utf-8"), "little") for name in self.patients.names]
         self.sensor = CGMSensor.from_name(sensor) if isinstance(sensor, str) else sensor
         self.pump = Pump.ideal() if pump is None else Pump.from_name(pump) if isinstance(pump, str) else pump
         self.scenario = _as_scenario(scenario)
@@ -216,8 +222,8 @@ class Simulator:
 
     # --- episode set-up -------------------------------------------------------------------------
     def _seeds(self, stream: int) -> list[np.random.SeedSequence]:
-        return [np.random.SeedSequence(self._entropy, spawn_key=(int(i), self._resets, int(e), stream))
-                for i, e in zip(self.patients.i, self.episode)]
+        return [np.random.SeedSequence(self._entropy, spawn_key=(key, self._resets, int(episode), stream))
+                for key, episode in zip(self._stream_keys, self.episode)]
 
     def reset(self, seed: int | None = None) -> StepResult:
         """Start new episodes; ``seed`` replays exactly, ``None`` continues to new episodes.
@@ -232,8 +238,9 @@ class Simulator:
         self._fresh = False
         self.time_min = 0.0
         self._t = 0
-        self._x = np.ascontiguousarray(self.patients.x0, dtype=np.float64).copy()
-        self._meal = initial_meal_state(self._x)
+        self._x = np.empty((self.n, N_STATES))
+        self._meal = np.empty((self.n, N_MEAL_STATE))
+        self._cgm = np.empty(self.n)
         self._plan = self.scenario.plan(self.patients, self._seeds(0), self.start_hour) if self.scenario else None
         self._event_min = np.full((self.n, 0), -1, dtype=np.int64)
         self._event_g = np.zeros((self.n, 0))
@@ -244,25 +251,28 @@ class Simulator:
         self._noise_start = 0
         window = 5 if self.announce_min is None else self.announce_min
         self._ensure_inputs(0, window)
-        bg = self._x[:, 12] / self.patients.Vg
-        noise0 = self._noise[:, 0] if self._noise_stream is not None else 0.0
-        self._cgm = np.clip(bg + noise0, self._sensor[1], self._sensor[2])
+        cgm, bg = self.restart_members(slice(None))
         self._history = [] if self.record_minutes else None
         zeros = np.zeros(self.n)
         announced = (((self._event_min >= 0) & (self._event_min < window)) * self._event_g).sum(axis=1)
-        result = StepResult(0.0, self._cgm.copy(), bg, np.empty((self.n, 0)), zeros, announced, zeros.copy())
+        result = StepResult(0.0, cgm, bg, np.empty((self.n, 0)), zeros, announced, zeros.copy())
         if self._history is not None:
             self._history.append(result)
         return result
 
-    def restart_members(self, members) -> None:
-        """Put ``members`` (indices or a boolean mask) back to their initial state at the current time.
+    def restart_members(self, members) -> tuple[np.ndarray, np.ndarray]:
+        """Put ``members`` (indices, a boolean mask or a slice) back to their initial state at the current time.
 
         The batch shares one clock, so a restarted member keeps its meal and
         sensor-noise streams (they continue where they are); only its 13 model
         states and meal bookkeeping return to the reset values, and its CGM
         reading becomes the initial BG plus the noise of the current sensor sample
         (for vector environments that autoreset one sub-environment).
+
+        Returns
+        -------
+        cgm, bg : ndarray (len(members),)
+            The restarted members' new CGM reading and BG (mg/dL).
         """
         index = np.arange(self.n)[members]
         x0 = np.ascontiguousarray(self.patients.x0[index], dtype=np.float64)
@@ -271,7 +281,9 @@ class Simulator:
         sample_time = int(self._sensor[0])
         noise = self._noise[index, self._t // sample_time - self._noise_start]
         bg = x0[:, 12] / self.patients.Vg[index]
-        self._cgm[index] = np.clip(bg + noise, self._sensor[1], self._sensor[2])
+        cgm = np.clip(bg + noise, self._sensor[1], self._sensor[2])
+        self._cgm[index] = cgm
+        return cgm, bg
 
     def _ensure_inputs(self, minutes: int, announce_min: int) -> None:
         """Make the meal events cover the step and announcement window, and the noise buffer the step."""
@@ -346,6 +358,16 @@ class Simulator:
         trace["bg_minutes"] = np.concatenate([steps[0].bg[:, None]] + [s.bg_minutes for s in steps[1:]], axis=1)
         trace["minute_time_min"] = np.arange(trace["bg_minutes"].shape[1], dtype=np.float64)
         return trace
+
+
+def episode_numbers(names: list[str]) -> np.ndarray:
+    """For each member, how many earlier members have the same patient name (its episode number)."""
+    _, key = np.unique(np.asarray(names), return_inverse=True)
+    order = np.argsort(key, kind="stable")
+    first_of_key = np.searchsorted(key[order], key[order])
+    numbers = np.empty(len(names), dtype=np.int64)
+    numbers[order] = np.arange(len(names)) - first_of_key
+    return numbers
 
 
 def _as_scenario(scenario) -> Scenario | None:

@@ -1,0 +1,81 @@
+"""Speed and memory of update() and replay().
+
+    python benchmarks/bench_update.py [--days 90]
+
+Prints medians of repeated runs for: update() on the four reference issue reports (when
+../shared/reference is present); update() on a dense synthetic day (288 five-minute temp
+basals, 4 boluses, 4 meals, 289 CGM values); a 24 h replay at 5-min steps; and a long replay
+(default 90 days) with its peak resident memory next to a 10-day replay's, to show that memory
+follows the input size, not the number of steps.
+"""
+import argparse
+import datetime as dt
+import gc
+import resource
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+from pyloopkit import replay, update
+from pyloopkit.pyloop_parser import parse_report
+from pyloopkit.synthetic import dense_history
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "issue_reports"
+
+
+def median_ms(fn, runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def replay_seconds(days: float) -> tuple[float, int]:
+    history = dense_history(days=days + 1.0, seed=1)
+    end = history["time_to_calculate_at"]
+    gc.collect()
+    start = time.perf_counter()
+    table = replay(history, start=end - dt.timedelta(days=days), end=end, step_minutes=5, as_dataframe=False)
+    return time.perf_counter() - start, len(table["time"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=float, default=90.0, help="length of the long replay (days)")
+    parser.add_argument("--runs", type=int, default=50, help="runs per update() median")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+
+    for n in range(1, 5):
+        path = REFERENCE / f"example_issue_report_{n}.json"
+        if path.exists():
+            d = parse_report(path)
+            print(f"update() issue report {n}: median {median_ms(lambda: update(d), args.runs):.2f} ms")
+        else:
+            print(f"update() issue report {n}: skipped ({path} not found)")
+
+    day = dense_history(days=1.0, seed=0)
+    print(f"update() dense synthetic day ({len(day['dose_types'])} doses, {len(day['glucose_values'])} CGM, "
+          f"{len(day['carb_values'])} meals): median {median_ms(lambda: update(day), args.runs):.2f} ms")
+
+    one_day = [replay_seconds(1.0)[0] for _ in range(5)]
+    print(f"replay 24 h at 5-min steps (289 steps): median {statistics.median(one_day):.3f} s")
+
+    seconds, steps = replay_seconds(10.0)
+    rss_10 = peak_rss_mb()
+    print(f"replay 10 days ({steps} steps): {seconds:.1f} s, peak RSS {rss_10:.0f} MB")
+    seconds, steps = replay_seconds(args.days)
+    print(f"replay {args.days:g} days ({steps} steps): {seconds:.1f} s "
+          f"({1e3 * seconds / steps:.2f} ms/step), peak RSS {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""replay(): every step uses only data known then and agrees with update() run at that time."""
+import copy
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from pyloopkit import replay, update
+from pyloopkit.date import to_second
+from pyloopkit.dose import DoseType
+from pyloopkit.synthetic import dense_history
+
+pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
+
+
+def _known_at(d: dict, t: dt.datetime) -> dict:
+    """The input as it stood at ``t``: later data removed, running doses cut at ``t``."""
+    k = copy.deepcopy(d)
+    g = [i for i, x in enumerate(d["glucose_dates"]) if x <= t]
+    k["glucose_dates"] = [d["glucose_dates"][i] for i in g]
+    k["glucose_values"] = [d["glucose_values"][i] for i in g]
+    doses = [i for i, x in enumerate(d["dose_start_times"]) if x <= t]
+    for key in ("dose_types", "dose_start_times", "dose_end_times", "dose_values", "dose_delivered_units"):
+        k[key] = [d[key][i] for i in doses]
+    k["dose_end_times"] = [min(e, t) for e in k["dose_end_times"]]
+    temps = [i for i in doses if d["dose_types"][i] == DoseType.TEMP_BASAL and d["dose_end_times"][i] > t]
+    k["last_temporary_basal"] = ([DoseType.TEMP_BASAL, d["dose_start_times"][temps[-1]], d["dose_end_times"][temps[-1]],
+                                  d["dose_values"][temps[-1]]] if temps else None)
+    carbs = [i for i, x in enumerate(d["carb_dates"]) if x <= t]
+    for key in ("carb_dates", "carb_values", "carb_absorption_times"):
+        k[key] = [d[key][i] for i in carbs]
+    k["time_to_calculate_at"] = t
+    return k
+
+
+@pytest.fixture(scope="module")
+def history():
+    return dense_history(days=1.5, seed=3)
+
+
+@pytest.fixture(scope="module")
+def table(history):
+    end = history["time_to_calculate_at"]
+    return replay(history, start=end - dt.timedelta(hours=6), end=end, step_minutes=30, as_dataframe=False)
+
+
+def test_columns_and_shapes(table):
+    assert list(table) == ["time", "glucose", "iob", "cob", "counteraction", "predicted_30", "predicted_60",
+                           "predicted_120", "temp_basal_rate", "temp_basal_duration", "bolus"]
+    assert len({len(v) for v in table.values()}) == 1 and len(table["time"]) == 13
+    for name in ("glucose", "iob", "cob", "counteraction", "predicted_30", "predicted_60", "predicted_120"):
+        assert np.all(np.isfinite(table[name]))
+
+
+@pytest.mark.parametrize("step", [0, 5, 12])
+def test_step_agrees_with_update_at_that_time(history, table, step):
+    """The replay reuses counteraction effects computed once over the history (Loop caches them);
+    update() recomputes everything from the truncated input. The results are the same."""
+    t = table["time"][step]
+    out = update(_known_at(history, t))
+    now = to_second(t)
+    pred_s = np.array([to_second(x) for x in out["predicted_glucose_dates"]])
+    for h in (30, 60, 120):
+        expected = np.interp(now + 60 * h, pred_s, out["predicted_glucose_values"])
+        assert table[f"predicted_{h}"][step] == pytest.approx(expected, abs=1e-9)
+    assert table["iob"][step] == pytest.approx(out["insulin_on_board"], abs=1e-9)
+    assert table["cob"][step] == pytest.approx(out["carbs_on_board"], abs=1e-9)
+    assert table["glucose"][step] == out["predicted_glucose_values"][0]
+    if out["recommended_temp_basal"] is None:
+        assert table["temp_basal_rate"][step] is None
+    else:
+        assert table["temp_basal_rate"][step] == out["recommended_temp_basal"][0]
+    assert table["bolus"][step] == pytest.approx(out["recommended_bolus"][0], abs=1e-9)
+
+
+def test_future_data_does_not_leak(history):
+    """Changing glucose after a step time leaves that step unchanged."""
+    end = history["time_to_calculate_at"]
+    start = end - dt.timedelta(hours=2)
+    before = replay(history, start=start, end=start, as_dataframe=False)
+    changed = copy.deepcopy(history)
+    changed["glucose_values"] = [v if x <= start else 300.0 for x, v in zip(history["glucose_dates"],
+                                                                          history["glucose_values"])]
+    after = replay(changed, start=start, end=start, as_dataframe=False)
+    for name in ("predicted_30", "predicted_60", "iob", "cob"):
+        assert before[name][0] == after[name][0]
+
+
+def test_dataframe_output(history):
+    pd = pytest.importorskip("pandas")
+    end = history["time_to_calculate_at"]
+    df = replay(history, start=end - dt.timedelta(hours=1), end=end)
+    assert isinstance(df, pd.DataFrame) and len(df) == 13
+
+
+def test_bad_step_is_an_error(history):
+    with pytest.raises(ValueError, match="step_minutes"):
+        replay(history, step_minutes=0)
