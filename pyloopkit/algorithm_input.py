@@ -37,15 +37,20 @@ from .loop_input import parse_input
 _EPOCH_MS = np.datetime64("2001-01-01T00:00:00", "ms")
 
 INSULIN_TYPE_PRESETS = {
-    "novolog": "adult",
-    "humalog": "adult",
-    "apidra": "adult",
+    "novolog": None,
+    "humalog": None,
+    "apidra": None,
     "fiasp": "fiasp",
     "lyumjev": "lyumjev",
     "afrezza": "afrezza",
 }
-"""LoopAlgorithm ``FixtureInsulinType`` -> exponential preset of :mod:`pyloopkit.insulin_models`
-(rapid-acting analogues other than Fiasp/Lyumjev/Afrezza use the adult curve)."""
+"""LoopAlgorithm ``InsulinType`` -> exponential preset of :mod:`pyloopkit.insulin_models`; None:
+the default rapid-acting model (LoopAlgorithm ``PresetInsulinModelProvider``), see
+:data:`RAPID_ACTING_MODELS`."""
+
+RAPID_ACTING_MODELS = {"rapidactingadult": "adult", "rapidactingchild": "child"}
+"""``defaultRapidActingModel`` (extension; Swift passes it to ``PresetInsulinModelProvider``) ->
+preset used for Novolog, Humalog, Apidra and doses without an insulin type. Default: adult."""
 
 CARB_MODELS = {
     "piecewiselinear": "piecewise_linear",
@@ -374,7 +379,12 @@ class AlgorithmInput:
     gradual_transitions_threshold: float = DEFAULT_GRADUAL_TRANSITIONS_THRESHOLD
     use_glucose_based_application_factor: bool = False
     momentum_velocity_maximum: float = DEFAULT_MOMENTUM_VELOCITY_MAXIMUM
+    default_rapid_acting_model: str = "adult"
     effects: frozenset = field(default_factory=lambda: frozenset(EFFECT_OPTION_BITS))
+
+    def model_preset(self, insulin_type: str | None) -> str:
+        """Name of the exponential preset for a LoopAlgorithm insulin type (None: rapid-acting)."""
+        return INSULIN_TYPE_PRESETS.get(insulin_type) or self.default_rapid_acting_model
 
     @property
     def max_active_insulin(self) -> float:
@@ -526,6 +536,7 @@ def _common(d: dict, problems: list[Problem], *, dosing: bool) -> dict:
                                               default=DEFAULT_GRADUAL_TRANSITIONS_THRESHOLD, minimum=0.0),
         momentum_velocity_maximum=_scalar(d, "momentumVelocityMaximum", problems,
                                           default=DEFAULT_MOMENTUM_VELOCITY_MAXIMUM, minimum=0.0),
+        default_rapid_acting_model=_choice(d, "defaultRapidActingModel", RAPID_ACTING_MODELS, "adult", problems),
     )
 
 

@@ -458,6 +458,33 @@ def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_
     return _unsort(effect, order)
 
 
+def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s) -> np.ndarray:
+    """Cumulative insulin effect (mg/dL) from the first date on, insulin absorbed at time t acting
+    with the ISF in force at t (LoopAlgorithm ``glucoseEffectsMidAbsorptionISF``).
+
+    With ``E1`` the effect for an ISF of 1 mg/dL/U (:func:`glucose_effects`), the effect at ``t``
+    is ``sum_m ISF_m (E1(min(t, end_m)) - E1(start_m))`` over the sensitivity items ``m`` that
+    split ``[first date, t]`` (Swift sums the same terms step by step over the 5-min grid); it is
+    0 at the first date. ``sensitivity`` is a :class:`~pyloopkit.schedule.DailySchedule` or any
+    object with the same ``split`` (e.g. an absolute timeline) covering the dates.
+    """
+    dates, order = _sorted_dates(dates_s)
+    if dates.size == 0:
+        return np.zeros(0)
+    _, seg_start, seg_end, isf = sensitivity.split(dates[:1], dates[-1:])
+    isf = np.asarray(isf, dtype=float)
+    bad = np.flatnonzero(~np.isfinite(isf) | (isf <= 0))
+    if bad.size:
+        raise InvalidInputError([Problem("sensitivity", None, float(isf[i]), "insulin sensitivity between "
+                                         "the dates must be finite and > 0") for i in bad])
+    n = seg_start.size
+    unit = glucose_effects(doses, model, DailySchedule.constant(1.0), np.concatenate((seg_start, seg_end, dates)))
+    at_start, at_end, at_date = unit[:n], unit[n:2 * n], unit[2 * n:]
+    accrued = np.concatenate(([0.0], np.cumsum(isf * (at_end - at_start))))
+    m = np.clip(np.searchsorted(seg_start, dates, side="right") - 1, 0, n - 1)
+    return _unsort(accrued[m] + isf[m] * (at_date - at_start[m]), order)
+
+
 # --------------------------------------------------------------------------- reservoir
 
 def doses_from_reservoir(dates_s, volumes_u) -> DoseArrays:
