@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +38,8 @@ import numpy as np
 from . import carb_math, carb_store, dose_math, glucose_math, insulin_math, loop_math
 from . import retrospective_correction as rc
 from .algorithm_input import (
-    BASAL_INCOMPLETE, CARB_RATIO_INCOMPLETE, FUTURE_BASAL_NOT_ALLOWED, GLUCOSE_TOO_OLD, INSULIN_TYPE_PRESETS,
-    INSULIN_ACTIVITY_DURATION_S, MISSING_GLUCOSE, MISSING_SUSPEND_THRESHOLD, SENSITIVITY_ENDS_TOO_EARLY, SENSITIVITY_INCOMPLETE,
+    BASAL_INCOMPLETE, CARB_RATIO_INCOMPLETE, FUTURE_BASAL_NOT_ALLOWED, GLUCOSE_TOO_OLD, INSULIN_ACTIVITY_DURATION_S,
+    MISSING_GLUCOSE, MISSING_SUSPEND_THRESHOLD, SENSITIVITY_ENDS_TOO_EARLY, SENSITIVITY_INCOMPLETE,
     SENSITIVITY_STARTS_TOO_LATE, TARGET_INCOMPLETE, AbsoluteTimeline, AlgorithmInput, Refusal, describe_interval,
     format_dates, from_algorithm_input, iso, parse_algorithm_input, parse_prediction_input, to_algorithm_input,
 )
@@ -72,23 +72,19 @@ GBAF_MIN_FACTOR, GBAF_MAX_FACTOR = 0.2, 0.8
 GBAF_MIN_DELTA_MGDL, GBAF_MAX_GLUCOSE_MGDL = 10.0, 200.0
 """Loop app's ``GlucoseBasedApplicationFactorStrategy`` constants."""
 
-_UNIT_ISF = AbsoluteTimeline(np.array([-math.inf]), np.array([math.inf]), np.array([1.0]), "unit")
-"""An ISF of 1 mg/dL/U at all times."""
-
-
 # --------------------------------------------------------------------------- refusals
 
-def _model_for(insulin_type: str | None):
-    """Exponential model of a LoopAlgorithm insulin type (None: the rapid-acting adult curve)."""
-    return PRESETS[INSULIN_TYPE_PRESETS[insulin_type or "novolog"]]
+def _model_for(inp: AlgorithmInput, insulin_type: str | None):
+    """Exponential model of a LoopAlgorithm insulin type (None: the default rapid-acting model)."""
+    return PRESETS[inp.model_preset(insulin_type)]
 
 
 def _dose_effect_end_s(inp: AlgorithmInput) -> np.ndarray:
     """End of each dose's action: its end plus its insulin model's effect duration."""
     types = set(inp.doses.insulin_type)
     if len(types) == 1:
-        return inp.doses.end_s + _model_for(types.pop()).effect_duration_min * 60.0
-    durations = np.array([_model_for(t).effect_duration_min * 60.0 for t in inp.doses.insulin_type])
+        return inp.doses.end_s + _model_for(inp, types.pop()).effect_duration_min * 60.0
+    durations = np.array([_model_for(inp, t).effect_duration_min * 60.0 for t in inp.doses.insulin_type])
     return inp.doses.end_s + durations
 
 
@@ -172,7 +168,7 @@ def refusals(inp: AlgorithmInput) -> list[Refusal]:
     if automated and basal_ends.size and basal_ends.max() > start:
         out.append(Refusal(FUTURE_BASAL_NOT_ALLOWED, f"a basal dose ends at {iso(basal_ends.max())}, after "
                                                      f"predictionStart; automated dosing must not see future basal"))
-    model = _model_for(inp.recommendation_insulin_type)
+    model = _model_for(inp, inp.recommendation_insulin_type)
     out += _coverage_refusals(inp, needed_sensitivity_interval(inp, model))
     effect_end = start + model.effect_duration_min * 60.0
     if inp.suspend_threshold is None and not inp.target.covered(start):
@@ -227,34 +223,9 @@ def relative_doses(inp: AlgorithmInput) -> list[tuple[object, DoseArrays]]:
     timeline boundaries; their net units are the volume minus the scheduled rate x duration."""
     groups = {}
     for i, t in enumerate(inp.doses.insulin_type):
-        groups.setdefault(INSULIN_TYPE_PRESETS[t or "novolog"], []).append(i)
+        groups.setdefault(inp.model_preset(t), []).append(i)
     return [(PRESETS[preset], insulin_math.annotate_with_basal(_dose_arrays(inp, np.array(rows)), inp.basal))
             for preset, rows in groups.items()]
-
-
-def _unit_effect(groups, times_s: np.ndarray) -> np.ndarray:
-    """Insulin effect (mg/dL) with an ISF of 1 mg/dL/U everywhere, at ``times_s``."""
-    return sum((insulin_math.glucose_effects(doses, model, _UNIT_ISF, times_s) for model, doses in groups),
-               np.zeros(times_s.size))
-
-
-def mid_absorption_insulin_effect(groups, sensitivity: AbsoluteTimeline, dates_s: np.ndarray) -> np.ndarray:
-    """Insulin effect (mg/dL) where insulin absorbed at time t acts with the ISF in force at t
-    (LoopAlgorithm ``glucoseEffectsMidAbsorptionISF``).
-
-    With ``E1`` the effect for an ISF of 1 everywhere, the effect accrued from the first date
-    ``t0`` to ``t`` is ``sum_m ISF_m (E1(min(t, end_m)) - E1(max(t0, start_m)))`` over the
-    sensitivity items ``m`` (Swift sums the same terms step by step over the 5-min grid).
-    """
-    t0, t1 = float(dates_s[0]), float(dates_s[-1])
-    seg_a = np.clip(sensitivity.start_s, t0, t1)
-    seg_b = np.clip(sensitivity.end_s, t0, t1)
-    e = _unit_effect(groups, np.concatenate((seg_a, seg_b, dates_s)))
-    n = seg_a.size
-    e_a, e_b, e_t = e[:n], e[n:2 * n], e[2 * n:]
-    done = np.concatenate(([0.0], np.cumsum(sensitivity.values * (e_b - e_a))))
-    m = np.clip(sensitivity.index_at(dates_s), 0, n - 1)
-    return done[m] + sensitivity.values[m] * (e_t - e_a[m])
 
 
 def _insulin(inp: AlgorithmInput, groups, use_mid_absorption_isf: bool):
@@ -269,11 +240,9 @@ def _insulin(inp: AlgorithmInput, groups, use_mid_absorption_isf: bool):
     if len(inp.glucose):
         lo, hi = min(lo, float(inp.glucose.date_s[0])), max(hi, float(inp.glucose.date_s[-1]))
     dates = grid(lo, hi)
-    if use_mid_absorption_isf:
-        return iob, (dates, mid_absorption_insulin_effect(groups, inp.sensitivity, dates))
-    effect = sum((insulin_math.glucose_effects(doses, model, inp.sensitivity, dates) for model, doses in groups),
-                 np.zeros(dates.size))
-    return iob, (dates, effect)
+    effects = insulin_math.mid_absorption_glucose_effects if use_mid_absorption_isf else insulin_math.glucose_effects
+    return iob, (dates, sum((effects(doses, model, inp.sensitivity, dates) for model, doses in groups),
+                            np.zeros(dates.size)))
 
 
 def _carbs(inp: AlgorithmInput, counteraction):
@@ -358,32 +327,6 @@ def predict(inp: AlgorithmInput) -> Prediction:
 
 # --------------------------------------------------------------------------- dosing
 
-@dataclass(frozen=True)
-class _TimelineWeightedModel:
-    """An insulin model whose 'remaining effect' is weighted by an ISF timeline, so that
-    ``dose_math.insulin_correction`` called with an ISF of 1 uses LoopAlgorithm's mid-absorption
-    effected sensitivity ``sum_m ISF_m (remaining(a_m) - remaining(b_m))`` over the ISF items
-    between the delivery and each prediction."""
-
-    model: object
-    sensitivity: AbsoluteTimeline
-    at_s: float
-
-    @property
-    def effect_duration_min(self) -> float:
-        return self.model.effect_duration_min
-
-    def percent_effect_remaining(self, t_min) -> np.ndarray:
-        t_s = np.atleast_1d(np.asarray(t_min, dtype=float)) * 60.0
-        s = self.sensitivity
-        a = np.clip(s.start_s[None, :] - self.at_s, 0.0, t_s[:, None])
-        b = np.clip(s.end_s[None, :] - self.at_s, 0.0, t_s[:, None])
-        per = self.model.percent_effect_remaining
-        effected = ((per(a / 60.0) - per(b / 60.0)) * s.values[None, :]).sum(axis=1)
-        out = 1.0 - effected
-        return out if np.ndim(t_min) else out[0]
-
-
 def glucose_based_application_factor(glucose_mgdl: float, lower_target_mgdl: float) -> float:
     """Loop's glucose-based partial application factor (``GlucoseBasedApplicationFactorStrategy``).
 
@@ -406,13 +349,13 @@ _DIRECTIONS = {"in_range": "neutral", "above_range": "increase", "entirely_below
 
 def _correction(inp: AlgorithmInput, prediction: Prediction, model, suspend_threshold: float):
     start = inp.prediction_start_s
+    effected = None
     if inp.use_mid_absorption_isf:
-        model, sensitivity = _TimelineWeightedModel(model, inp.sensitivity, start), _UNIT_ISF
-    else:
-        sensitivity = inp.sensitivity
+        effected = partial(dose_math.mid_absorption_effected_sensitivity, at_s=start, sensitivity=inp.sensitivity,
+                           model=model)
     correction = dose_math.insulin_correction(*prediction.glucose, at_s=start, target=inp.target,
-                                              suspend_threshold_mgdl=suspend_threshold, sensitivity=sensitivity,
-                                              model=model)
+                                              suspend_threshold_mgdl=suspend_threshold, sensitivity=inp.sensitivity,
+                                              model=model, effected_sensitivity=effected)
     return correction or dose_math.InsulinCorrection("in_range")
 
 
@@ -455,7 +398,7 @@ def recommend(inp: AlgorithmInput, prediction: Prediction) -> dict:
       (Swift's limit without the clamp at 0, which could give a negative rate).
     """
     start = inp.prediction_start_s
-    model = _model_for(inp.recommendation_insulin_type)
+    model = _model_for(inp, inp.recommendation_insulin_type)
     threshold = inp.suspend_threshold if inp.suspend_threshold is not None else float(inp.target.at(start)[0])
     correction = _correction(inp, prediction, model, threshold)
     if inp.recommendation_type == "manualBolus":
@@ -468,15 +411,14 @@ def recommend(inp: AlgorithmInput, prediction: Prediction) -> dict:
     if inp.recommendation_type == "tempBasal":
         limit = min(max_rate, scheduled) if correction.min_below_target else max_rate
         limit = min(limit, max(0.0, headroom * (60.0 / TEMP_BASAL_DURATION_MIN) + scheduled))
-        rate = dose_math._as_temp_basal_rate(correction, scheduled, limit, TEMP_BASAL_DURATION_MIN, None)
+        rate = dose_math.temp_basal_rate_for(correction, scheduled, limit, TEMP_BASAL_DURATION_MIN)
         return {"automatic": {"basalAdjustment": _temp_basal_json(rate), "direction": direction}}
     factor = inp.automatic_bolus_application_factor
     if inp.use_glucose_based_application_factor:
         factor = glucose_based_application_factor(float(inp.glucose.value_mgdl[-1]), float(inp.target.at(start)[0]))
     bolus_limit = 0.0 if correction.min_below_target else min(float(inp.max_bolus) * factor, max(0.0, headroom))
     bolus = min(max(0.0, correction.units * factor), bolus_limit)
-    rate = dose_math._as_temp_basal_rate(correction, scheduled, min(scheduled, max_rate), TEMP_BASAL_DURATION_MIN,
-                                         None)
+    rate = dose_math.temp_basal_rate_for(correction, scheduled, min(scheduled, max_rate), TEMP_BASAL_DURATION_MIN)
     return {"automatic": {"basalAdjustment": _temp_basal_json(rate), "direction": direction, "bolusUnits": bolus}}
 
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .date import ceil_to_grid, floor_to_grid, to_second
 from .dose import DoseType
-from .errors import InvalidInputError, MissingDataError, Problem
+from .errors import InvalidInputError, LoopWarning, MissingDataError, Problem
 from .glucose_math import GRADUAL_TRANSITION_THRESHOLD_MGDL
 from .insulin_math import reconcile
 from .insulin_models import PRESETS
@@ -658,26 +659,42 @@ def utc_datetime(seconds: float) -> _dt.datetime:
 
 # --------------------------------------------------------------------------- converters
 
-PRESET_INSULIN_TYPES = {"adult": "novolog", "fiasp": "fiasp", "afrezza": "afrezza"}
-"""Exponential preset -> the LoopAlgorithm insulin type that selects it (Lyumjev shares Fiasp's
-curve; the child curve has no LoopAlgorithm insulin type)."""
+PRESET_INSULIN_TYPES = {"adult": ("novolog", "rapidActingAdult"), "child": ("novolog", "rapidActingChild"),
+                        "fiasp": ("fiasp", None), "afrezza": ("afrezza", None)}
+"""Exponential preset -> (LoopAlgorithm insulin type, ``defaultRapidActingModel``) that select it
+(Lyumjev shares Fiasp's curve)."""
 
 _CARB_MODEL_NAMES = {"piecewise_linear": "piecewiseLinear", "linear": "linear", "parabolic": "parabolic",
                      "adaptive": "adaptiveRateNonlinear"}
 _DOSING = {"temp_basal": "tempBasal", "automatic_bolus": "automaticBolus"}
 
+NOT_CARRIED = ("rate_rounder", "bolus_rounder", "rounding", "momentum_data_interval", "recency_interval",
+               "retrospective_correction_integration_interval", "retrospective_correction_grouping_interval",
+               "carb_delay", "dynamic_carb_absorption_enabled")
+"""``update()`` settings without an ``AlgorithmInput`` counterpart (LoopAlgorithm fixes the intervals
+and delays, leaves rounding to the app and always absorbs carbs dynamically). Values different from
+PyLoopKit's defaults are listed under ``unconvertedSettings`` by :func:`to_algorithm_input`."""
 
-def _insulin_type_for(model_setting, delay_min: float) -> str:
-    """LoopAlgorithm insulin type of a PyLoopKit ``model`` setting, or InvalidInputError."""
+
+def _insulin_type_for(model_setting, delay_min: float) -> tuple[str, str | None]:
+    """(LoopAlgorithm insulin type, ``defaultRapidActingModel``) of a PyLoopKit ``model`` setting,
+    or InvalidInputError naming the setting."""
     values = tuple(float(x) for x in model_setting)
-    for preset, insulin_type in PRESET_INSULIN_TYPES.items():
+    field_name = "settings_dictionary.model"
+    if len(values) == 1:
+        raise InvalidInputError([Problem(field_name, None, list(model_setting),
+                                         "a Walsh insulin model has no LoopAlgorithm counterpart (LoopAlgorithm "
+                                         "has only the exponential presets)")])
+    for preset, selection in PRESET_INSULIN_TYPES.items():
         m = PRESETS[preset]
         if values == (m.action_duration_min, m.peak_activity_min) and delay_min == m.delay_min:
-            return insulin_type
-    raise InvalidInputError([Problem("settings_dictionary.model", None, list(model_setting),
-                                     "LoopAlgorithm inputs name an insulin type; only the exponential presets "
-                                     "[360, 75] (novolog), [360, 55] (fiasp) and [300, 29] (afrezza) with a "
-                                     "10-min delay can be converted")])
+            return selection
+    presets = ", ".join(f"[{PRESETS[p].action_duration_min:g}, {PRESETS[p].peak_activity_min:g}] ({p})"
+                        for p in PRESET_INSULIN_TYPES)
+    raise InvalidInputError([Problem(field_name, None, list(model_setting),
+                                     f"LoopAlgorithm inputs name an insulin type; only the exponential presets "
+                                     f"{presets} with insulin_delay 10 min can be converted "
+                                     f"(insulin_delay is {delay_min:g})")])
 
 
 def _schedule_items(schedule, start_s: float, end_s: float, value_keys=("value",)) -> list[dict]:
@@ -687,35 +704,64 @@ def _schedule_items(schedule, start_s: float, end_s: float, value_keys=("value",
     return timeline.to_json(value_keys)
 
 
-def to_algorithm_input(update_dict: dict) -> dict:
+def _not_carried(update_dict: dict, settings) -> dict:
+    """Settings of ``update_dict`` without an AlgorithmInput counterpart whose values differ from
+    PyLoopKit's defaults."""
+    defaults = type(settings)()
+    out = {k: getattr(settings, k) for k in NOT_CARRIED if getattr(settings, k) != getattr(defaults, k)}
+    if update_dict.get("last_temporary_basal"):
+        out["last_temporary_basal"] = [str(x) for x in update_dict["last_temporary_basal"]]
+    return out
+
+
+def to_algorithm_input(update_dict: dict, recommendation_type: str | None = None) -> dict:
     """Convert a PyLoopKit ``update()`` input dictionary to LoopAlgorithm's ``AlgorithmInput`` JSON.
 
     The dose history is reconciled (suspend/resume pairs become zero-volume basal doses, temp
     basals cut by later ones are trimmed, missing delivered units resolved as ``update()`` does),
     every basal-like dose becomes a ``basal`` dose of its delivered volume, and the daily
     schedules become absolute timelines from the first dose / glucose / carb entry to 6 h 10 min
-    after the later of the calculation time and the last dose end. Settings that have a
-    LoopAlgorithm counterpart are carried (``suspendThreshold``, ``maxBolus``, ``maxBasalRate``,
-    ``maxActiveInsulinMultiplier``, ``useIntegralRetrospectiveCorrection``,
-    ``carbAbsorptionModel``, ``recommendationType``, ``automaticBolusApplicationFactor``,
-    ``momentumVelocityMaximum``; RC switched off becomes ``algorithmEffectsOptions`` without
-    retrospection). Settings without a LoopAlgorithm counterpart are not carried: rate and bolus
-    rounders, ``last_temporary_basal``, the momentum / RC intervals, static carb absorption
-    (``dynamic_carb_absorption_enabled=False``) and ``include_positive_velocity_and_rc_in_bolus``.
+    after the later of the calculation time and the last dose end.
+
+    Carried settings: ``model`` / ``insulin_delay`` (``insulinType`` and
+    ``recommendationInsulinType``; the child curve as ``defaultRapidActingModel``),
+    ``suspend_threshold``, ``max_bolus``, ``max_basal_rate``, ``max_active_insulin``
+    (``maxActiveInsulinMultiplier``), ``retrospective_correction`` (integral or not),
+    ``retrospective_correction_enabled`` (``algorithmEffectsOptions``), ``carb_absorption_model``,
+    ``dosing_strategy`` (``recommendationType``), ``partial_application_factor``,
+    ``max_physiologic_slope`` (``momentumVelocityMaximum``), ``default_absorption_times`` (per
+    entry) and, for ``manualBolus``, ``include_positive_velocity_and_rc_in_bolus``
+    (``includePositiveVelocityAndRC``; ``update()``'s temp basals and automatic boluses use the
+    whole prediction, LoopAlgorithm's default, and an automated recommendation has no manual bolus
+    for the setting to act on). Settings without a counterpart
+    (:data:`NOT_CARRIED`, ``last_temporary_basal``) that differ from PyLoopKit's defaults are
+    listed under ``unconvertedSettings`` (ignored by :func:`parse_algorithm_input`).
+
+    Parameters
+    ----------
+    update_dict : dict
+        ``update()`` input (``settings_dictionary`` must give ``max_bolus`` and ``max_basal_rate``).
+    recommendation_type : ``"manualBolus"``, ``"automaticBolus"``, ``"tempBasal"`` or None
+        None: from ``dosing_strategy`` (``temp_basal`` -> ``tempBasal``, ``automatic_bolus`` ->
+        ``automaticBolus``).
 
     Raises
     ------
     InvalidInputError
-        When ``max_bolus`` or ``max_basal_rate`` is missing, or the insulin model is not one of
-        the LoopAlgorithm presets.
+        When ``max_bolus`` or ``max_basal_rate`` is missing, the recommendation type is unknown,
+        or the insulin model is a Walsh model or not one of the LoopAlgorithm presets.
     """
     inp = parse_input(update_dict)
     s = inp.settings
     problems = [Problem(f"settings_dictionary.{k}", None, None, "required by LoopAlgorithm inputs")
                 for k in ("max_bolus", "max_basal_rate") if getattr(s, k) is None]
+    if recommendation_type is not None and recommendation_type not in RECOMMENDATION_TYPES:
+        problems.append(Problem("recommendation_type", None, recommendation_type,
+                                f"must be one of {list(RECOMMENDATION_TYPES)}"))
     if problems:
         raise InvalidInputError(problems)
-    insulin_type = _insulin_type_for(s.model, s.insulin_delay)
+    insulin_type, rapid_acting = _insulin_type_for(s.model, s.insulin_delay)
+    kind = recommendation_type or _DOSING[s.dosing_strategy]
     doses = reconcile(inp.doses) if len(inp.doses) else inp.doses
     now = inp.now_s
     firsts = [now] + [float(a.min()) for a in (doses.start_s, inp.glucose_s, inp.carb_s) if a.size]
@@ -741,10 +787,13 @@ def to_algorithm_input(update_dict: dict) -> dict:
         "maxBolus": float(s.max_bolus),
         "maxBasalRate": float(s.max_basal_rate),
         "useIntegralRetrospectiveCorrection": s.retrospective_correction == "integral",
+        "includePositiveVelocityAndRC": s.include_positive_velocity_and_rc_in_bolus if kind == "manualBolus" else True,
         "carbAbsorptionModel": _CARB_MODEL_NAMES[s.carb_absorption_model],
         "recommendationInsulinType": insulin_type,
-        "recommendationType": _DOSING[s.dosing_strategy],
+        "recommendationType": kind,
     }
+    if rapid_acting is not None:
+        out["defaultRapidActingModel"] = rapid_acting
     if s.suspend_threshold is not None:
         out["suspendThreshold"] = float(s.suspend_threshold)
     if s.max_active_insulin is not None and s.max_bolus > 0:
@@ -755,6 +804,11 @@ def to_algorithm_input(update_dict: dict) -> dict:
         out["momentumVelocityMaximum"] = float(s.max_physiologic_slope)
     if not s.retrospective_correction_enabled:
         out["algorithmEffectsOptions"] = ["carbs", "insulin", "momentum"]
+    unconverted = _not_carried(update_dict, s)
+    if unconverted:
+        out["unconvertedSettings"] = unconverted
+        warnings.warn(f"settings without a LoopAlgorithm counterpart are not applied: {sorted(unconverted)}",
+                      LoopWarning, stacklevel=2)
     return out
 
 
@@ -806,19 +860,27 @@ def from_algorithm_input(algorithm_input) -> dict:
     duration, ``dose_delivered_units`` = volume) and boluses ``Bolus``; absolute timelines become
     daily schedules read in UTC (see :func:`_daily_lists`); absorption times become minutes
     (default 180); settings map to their ``settings_dictionary`` keys (``model`` from the
-    recommendation insulin type, ``max_active_insulin`` = maxBolus x multiplier, ...).
+    recommendation insulin type and ``defaultRapidActingModel``, ``max_active_insulin`` = maxBolus x
+    multiplier, ``include_positive_velocity_and_rc_in_bolus`` = ``includePositiveVelocityAndRC``, ...).
 
     Raises
     ------
     InvalidInputError
-        For malformed input, or a timeline that is not the same every day.
+        For malformed input, a timeline that is not the same every day, or doses whose insulin
+        curve differs from the recommendation insulin type's (``update()`` has one model).
     """
     inp = algorithm_input if isinstance(algorithm_input, AlgorithmInput) else parse_algorithm_input(algorithm_input)
     d = inp.doses
     hours = (d.end_s - d.start_s) / 3600.0
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(hours > 0, d.volume_u / np.where(hours > 0, hours, 1.0), 0.0)
-    model = PRESETS[INSULIN_TYPE_PRESETS[inp.recommendation_insulin_type]]
+    preset = inp.model_preset(inp.recommendation_insulin_type)
+    other = [i for i, t in enumerate(d.insulin_type) if inp.model_preset(t) != preset]
+    if other:
+        raise InvalidInputError([Problem("doses.insulinType", i, d.insulin_type[i], f"update() has one insulin model; "
+                                         f"this dose's curve differs from the recommendation's ({preset})")
+                                 for i in other])
+    model = PRESETS[preset]
     basal_t, basal_v = _daily_lists(inp.basal, "basal")
     isf_t, isf_v = _daily_lists(inp.sensitivity, "sensitivity")
     cr_t, cr_v = _daily_lists(inp.carb_ratio, "carbRatio")
@@ -838,6 +900,7 @@ def from_algorithm_input(algorithm_input) -> dict:
         "max_active_insulin": inp.max_active_insulin,
         "partial_application_factor": inp.automatic_bolus_application_factor,
         "max_physiologic_slope": inp.momentum_velocity_maximum,
+        "include_positive_velocity_and_rc_in_bolus": inp.include_positive_velocity_and_rc,
         "default_absorption_times": [120.0, 180.0, 240.0],
     }
     return {

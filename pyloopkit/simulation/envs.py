@@ -75,10 +75,8 @@ SHAPED_CEILING_MG_DL = 300.0
 _UNBOUNDED = float(np.finfo(np.float32).max)
 try:
     from gymnasium.vector import AutoresetMode
-
-    _SAME_STEP_AUTORESET = AutoresetMode.SAME_STEP
-except ImportError:  # gymnasium < 1.0 has no AutoresetMode; its vector envs always autoreset in the same step
-    _SAME_STEP_AUTORESET = "SameStep"
+except ImportError:  # gymnasium 0.29 has no AutoresetMode: its vector envs always autoreset in the same step
+    AutoresetMode = None
 
 
 @dataclass(frozen=True)
@@ -277,7 +275,7 @@ class _Core:
         self._zero_bolus = np.zeros(self.num_envs)
         self._build_action_space()
         self._build_observation_space()
-        self.reward_function = (_REWARD_FUNCTIONS[options.reward] if isinstance(options.reward, str) else options.reward)
+        self.reward_function = _REWARD_FUNCTIONS[options.reward] if isinstance(options.reward, str) else options.reward
         self._low_bg, self._high_bg = (float(v) for v in options.termination_bounds)
         self.all_true = np.ones(self.num_envs, dtype=bool)
         self.all_true.setflags(write=False)
@@ -402,7 +400,7 @@ class _Core:
             truncated = np.zeros(self.num_envs, dtype=bool)
         else:
             truncated = (self._elapsed_min >= options.max_episode_minutes) & ~terminated
-        self.previous_bg = bg
+        self.previous_bg = bg.copy()
         info = {"bg": bg, "cgm": cgm, "insulin_u": insulin_u, "carbs_g": carbs_g,
                 "episode_minutes": self._elapsed_min.copy()}
         return self._observe(), reward, terminated, truncated, info
@@ -490,6 +488,36 @@ class T1DEnv(gymnasium.Env):
         return observation[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), single
 
 
+def _masked(info: dict, mask: np.ndarray) -> dict:
+    """``info`` (arrays over the environments) with gymnasium's ``_key`` validity mask after every key."""
+    infos = {}
+    for key, value in info.items():
+        infos[key] = value
+        infos[f"_{key}"] = mask
+    return infos
+
+
+def _final_infos_gymnasium0(observations: np.ndarray, info: dict, done: np.ndarray) -> dict:
+    """gymnasium 0.29's keys for the finished environments: object arrays of observations and info dicts."""
+    final_observation = np.full(done.size, None, dtype=object)
+    final_info = np.full(done.size, None, dtype=object)
+    for j in np.flatnonzero(done):
+        final_observation[j] = observations[j]
+        final_info[j] = {key: value[j].item() for key, value in info.items()}
+    return {"final_observation": final_observation, "_final_observation": done,
+            "final_info": final_info, "_final_info": done.copy()}
+
+
+def _final_infos_gymnasium1(observations: np.ndarray, info: dict, done: np.ndarray) -> dict:
+    """gymnasium >= 1.0's same-step keys: ``final_obs`` (num_envs, d) and ``final_info``, a dict of
+    arrays with ``_key`` masks (what its ``VectorEnv._add_info`` builds)."""
+    return {"final_obs": observations, "_final_obs": done, "final_info": _masked(info, done),
+            "_final_info": done.copy()}
+
+
+_final_infos = _final_infos_gymnasium0 if AutoresetMode is None else _final_infos_gymnasium1
+
+
 class T1DVectorEnv(gymnasium.vector.VectorEnv):
     """``num_envs`` episodes stepping together in one simulator batch.
 
@@ -503,21 +531,30 @@ class T1DVectorEnv(gymnasium.vector.VectorEnv):
     **options
         Any field of :class:`EnvOptions`.
 
-    Autoreset follows gymnasium 0.29's vector environments: when environment
-    ``j`` terminates or is truncated, ``step`` returns the first observation of
-    its next episode in ``observations[j]``, and the last one in
-    ``infos["final_observation"][j]`` (with ``infos["final_info"][j]``; the masks
-    ``infos["_final_observation"]``, ``infos["_final_info"]`` say which are set).
-    The other environments are not touched. A new episode of one environment
-    starts at the current simulated time of day, from the patient's initial
-    state, and continues that environment's meal and sensor-noise streams; a
-    ``reset(seed=s)`` of the whole vector replays everything exactly.
-    Every other ``info`` key (``bg``, ``cgm``, ``insulin_u``, ``carbs_g``,
-    ``episode_minutes``) is an array over the environments with an all-true
-    ``_key`` mask.
+    Autoreset happens in the same step, as in gymnasium's vector environments
+    (0.29, and ``AutoresetMode.SAME_STEP`` of gymnasium >= 1.0, declared in
+    ``metadata["autoreset_mode"]``): when environment ``j`` terminates or is
+    truncated, ``step`` returns the first observation of its next episode in
+    ``observations[j]`` and the last one of the finished episode in the info:
+
+    * gymnasium 0.29: ``infos["final_observation"][j]`` and ``infos["final_info"][j]``
+      (object arrays; a dict of the step's ``info`` values of environment ``j``);
+    * gymnasium >= 1.0: ``infos["final_obs"][j]`` (an array (num_envs, d)) and
+      ``infos["final_info"]``, a dict of arrays over the environments, each ``key``
+      with its ``_key`` mask;
+
+    the masks ``_final_observation`` (``_final_obs``) and ``_final_info`` say
+    which environments finished. The other environments are not touched. A new
+    episode of one environment starts at the current simulated time of day, from
+    the patient's initial state, and continues that environment's meal and
+    sensor-noise streams; a ``reset(seed=s)`` of the whole vector replays
+    everything exactly. Every other ``info`` key (``bg``, ``cgm``, ``insulin_u``,
+    ``carbs_g``, ``episode_minutes``) is an array over the environments with a
+    ``_key`` mask; as in gymnasium, the entries of a restarted environment are
+    those of its reset: ``bg`` is its new BG, and the other keys are masked out.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": _SAME_STEP_AUTORESET}
+    metadata = {"render_modes": [], "autoreset_mode": "SameStep" if AutoresetMode is None else AutoresetMode.SAME_STEP}
 
     def __init__(self, patients="adult", num_envs: int | None = None, **options):
         self.options = _options(options)
@@ -534,6 +571,11 @@ class T1DVectorEnv(gymnasium.vector.VectorEnv):
         self.patient_names = self._core.patient_names
         self.observation_names = self._core.observation_names
 
+    @property
+    def simulator(self) -> Simulator:
+        """The simulator batch: member ``j`` is environment ``j`` (``simulator.n == num_envs``)."""
+        return self._core.sim
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Reset every environment; ``seed`` (one int) replays the whole batch exactly."""
         if seed is not None and not isinstance(seed, (int, np.integer)):
@@ -546,21 +588,16 @@ class T1DVectorEnv(gymnasium.vector.VectorEnv):
     def step(self, actions):
         rates = self._core.rates_for(actions)
         observations, rewards, terminated, truncated, info = self._core.step(rates)
-        infos = {}
-        for key, value in info.items():
-            infos[key] = value
-            infos[f"_{key}"] = self._core.all_true
         done = terminated | truncated
-        if done.any():
-            envs = np.flatnonzero(done)
-            final_observation = np.full(self.num_envs, None, dtype=object)
-            final_info = np.full(self.num_envs, None, dtype=object)
-            for j in envs:
-                final_observation[j] = observations[j].copy()
-                final_info[j] = {key: value[j].item() for key, value in info.items()}
-            observations[envs] = self._core.restart(envs)
-            infos.update(final_observation=final_observation, _final_observation=done,
-                         final_info=final_info, _final_info=done.copy())
+        if not done.any():
+            return observations, rewards, terminated, truncated, _masked(info, self._core.all_true)
+        envs = np.flatnonzero(done)
+        final_observations = observations.copy()
+        final_info = {key: value.copy() for key, value in info.items()}
+        observations[envs] = self._core.restart(envs)
+        infos = _masked(info, ~done)
+        infos.update(bg=self._core.previous_bg.copy(), _bg=self._core.all_true)
+        infos.update(_final_infos(final_observations, final_info, done))
         return observations, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs):

@@ -14,7 +14,7 @@ Sources of inputs and settings (read for facts):
 
 Aims: dates exact, IOB and curves 1e-6 relative, effects 0.01 mg/dL. Fixtures that an older Swift
 revision produced are checked two ways: exactly under the assumption that reproduces them, and
-against current Swift semantics within the Swift suite's own tolerance; docs/conformance_insulin.md
+against current Swift semantics within the Swift suite's own tolerance; docs/conformance.md
 gives the worst error of each.
 """
 from __future__ import annotations

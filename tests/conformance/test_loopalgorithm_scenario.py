@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from pyloopkit import algorithm as A
-from pyloopkit.algorithm_input import from_algorithm_input, parse_prediction_input, to_algorithm_input
+from pyloopkit import carb_math
+from pyloopkit.algorithm_input import format_dates, from_algorithm_input, parse_dates, to_algorithm_input
 from conftest import load_reference, reference_path
 
 SCENARIO = "loopalgorithm/suspend_scenario.json"
@@ -61,30 +62,159 @@ def test_update_path_also_suspends_on_the_converted_scenario():
     assert out["recommended_autobolus"] == 0.0
 
 
-def test_insulin_effect_of_dose_history_through_the_algorithm_input_path():
-    """LoopAlgorithm's testGlucoseEffectFromHistory: dose_history.json relative to an absolute basal
-    timeline of 1.0 U/h except 0.8 U/h over 18:30-19:00 and 20:30-21:00, ISF 40 mg/dL/U, adult
-    preset; here through AlgorithmInput parsing, basal annotation and the 5-min effect grid of
-    ``run``, within the Swift math tolerance (1e-7 mg/dL; reached: 3.4e-13). With one ISF value
-    the mid-absorption effect is the same timeline."""
-    def item(start, end, value):
-        return {"startDate": f"2015-10-15T{start}Z", "endDate": f"2015-10-{end}Z", "value": value}
+# --------------------------------------------------------------------------- unit fixtures through run()
+#
+# LoopAlgorithm's fixture set has one whole-algorithm scenario; its insulin and carb fixtures are
+# checked here through the whole run() path (JSON parsing, basal annotation, the 5-min effect grid,
+# ICE from glucose, the carb mapping with run()'s defaults) within the Swift math tolerance.
 
-    expected = load_reference("loopalgorithm/effect_from_history_output.json")
-    data = {
-        "glucoseHistory": [{"date": "2015-10-15T18:06:00Z", "value": 100.0}],
-        "doses": load_reference("loopalgorithm/dose_history.json"), "carbEntries": [],
-        "basal": [item("00:00:00", "15T18:30:00", 1.0), item("18:30:00", "15T19:00:00", 0.8),
+SWIFT_TOL = float(np.finfo(np.float32).eps)  # Float.ulpOfOne, the Swift suites' accuracy (1.19e-7)
+ALG = "loopalgorithm/"
+
+
+def _item(start: str, end: str, **values) -> dict:
+    return {"startDate": start, "endDate": end, **values}
+
+
+def _algorithm_input(day: str, prediction_start: str, glucose, doses=(), carbs=(), **settings) -> dict:
+    """A manual-bolus AlgorithmInput with LoopAlgorithm's test settings (ISF 40, CR 8, basal 1 U/h)
+    over ``day`` and the next one."""
+    start, end = f"{day}T00:00:00Z", format_dates([parse_dates([f"{day}T00:00:00Z"], "d", [])[0] + 2 * 86400])[0]
+    d = {"predictionStart": prediction_start, "glucoseHistory": list(glucose), "doses": list(doses),
+         "carbEntries": list(carbs), "basal": [_item(start, end, value=1.0)],
+         "sensitivity": [_item(start, end, value=40.0)], "carbRatio": [_item(start, end, value=8.0)],
+         "target": [_item(start, end, lowerBound=100.0, upperBound=110.0)],
+         "maxBolus": 10.0, "maxBasalRate": 5.0, "recommendationType": "manualBolus"}
+    d.update(settings)
+    return d
+
+
+def _series(relative: str, date_key: str = "date", value_key: str = "amount"):
+    rows = load_reference(relative)
+    dates = parse_dates([r[date_key] for r in rows], date_key, [])
+    return dates, np.array([r[value_key] for r in rows], dtype=float)
+
+
+def _worst(out_series: list[dict], dates, expected) -> float:
+    """Largest difference on the fixture's dates; every fixture date must be in the output."""
+    got = dict(zip(parse_dates([p["date"] for p in out_series], "date", []), (p["value"] for p in out_series)))
+    assert set(dates) <= set(got), "fixture dates missing from the run() output"
+    return float(np.max(np.abs(np.array([got[t] for t in dates]) - expected)))
+
+
+def test_effect_from_bolus_through_run():
+    """testGlucoseEffectFromBolus: 1.5 U at 12:02:37, ISF 40, adult preset (worst seen 2.1e-14)."""
+    dates, expected = _series(ALG + "effect_from_bolus_output.json")
+    bolus = {"type": "bolus", "startDate": "2015-07-13T12:02:37Z", "endDate": "2015-07-13T12:02:37Z", "volume": 1.5}
+    out = A.run(_algorithm_input("2015-07-13", "2015-07-13T12:30:00Z",
+                                 [{"date": "2015-07-13T12:30:00Z", "value": 120.0}], [bolus]))
+    assert parse_dates([p["date"] for p in out["effects"]["insulin"]], "d", []).tolist() == dates.tolist()
+    assert _worst(out["effects"]["insulin"], dates, expected) <= SWIFT_TOL
+
+
+def test_effect_from_basal_through_run():
+    """testGlucoseEffectFromTempBasal: 2 U/h over 12:00-13:00 against a scheduled 1 U/h (net 1 U),
+    ISF 40 (worst seen 1.4e-14); automated dosing accepts it (the basal ends at predictionStart)."""
+    dates, expected = _series(ALG + "effect_from_basal_output.json")
+    basal = {"type": "basal", "startDate": "2015-07-13T12:00:00Z", "endDate": "2015-07-13T13:00:00Z", "volume": 2.0}
+    out = A.run(_algorithm_input("2015-07-13", "2015-07-13T13:00:00Z",
+                                 [{"date": "2015-07-13T13:00:00Z", "value": 120.0}], [basal],
+                                 recommendationType="tempBasal"))
+    assert "errors" not in out
+    assert parse_dates([p["date"] for p in out["effects"]["insulin"]], "d", []).tolist() == dates.tolist()
+    assert _worst(out["effects"]["insulin"], dates, expected) <= SWIFT_TOL
+
+
+def test_effect_from_history_through_run():
+    """testGlucoseEffectFromHistory through run(): dose_history.json relative to 1.0 U/h except
+    0.8 U/h over 18:30-19:00 and 20:30-21:00, ISF 40 (worst seen 3.4e-13); with one ISF value the
+    mid-absorption effect is the same timeline."""
+    def item(start, end, value):
+        return _item(f"2015-10-15T{start}Z", f"2015-10-{end}Z", value=value)
+
+    dates, expected = _series(ALG + "effect_from_history_output.json")
+    d = _algorithm_input("2015-10-15", "2015-10-15T18:06:00Z", [{"date": "2015-10-15T18:06:00Z", "value": 100.0}],
+                         load_reference(ALG + "dose_history.json"))
+    d["basal"] = [item("00:00:00", "15T18:30:00", 1.0), item("18:30:00", "15T19:00:00", 0.8),
                   item("19:00:00", "15T20:30:00", 1.0), item("20:30:00", "15T21:00:00", 0.8),
-                  item("21:00:00", "16T06:00:00", 1.0)],
-        "sensitivity": [item("00:00:00", "16T06:00:00", 40.0)],
-        "carbRatio": [item("00:00:00", "16T06:00:00", 10.0)],
-    }
-    inp = parse_prediction_input(data)
-    groups = A.relative_doses(inp)
-    _, (dates, effect) = A._insulin(inp, groups, False)
-    assert A.format_dates(dates) == [e["date"] + "Z" for e in expected]
-    worst = float(np.max(np.abs(effect - np.array([e["amount"] for e in expected]))))
-    assert worst <= 1e-7
-    _, (_, mid) = A._insulin(inp, groups, True)
-    assert mid == pytest.approx(effect, abs=1e-9)
+                  item("21:00:00", "16T06:00:00", 1.0)]
+    out = A.run(d)
+    assert parse_dates([p["date"] for p in out["effects"]["insulin"]], "d", []).tolist() == dates.tolist()
+    assert _worst(out["effects"]["insulin"], dates, expected) <= SWIFT_TOL
+    mid = A.run({**d, "useMidAbsorptionISF": True})
+    assert _worst(mid["effects"]["insulin"], dates, expected) <= SWIFT_TOL
+
+
+def test_iob_timeline_through_run():
+    """testInsulinOnBoardTimeline: 2 U bolus delivered over 19:00-19:01; ``activeInsulin`` of run()
+    at every fixture date (76 runs) within the Swift tolerance (worst seen 6.7e-16 U)."""
+    dates, expected = _series(ALG + "iob_timeline.json", "startDate", "value")
+    bolus = {"type": "bolus", "startDate": "2015-10-15T19:00:00Z", "endDate": "2015-10-15T19:01:00Z", "volume": 2.0}
+    got = []
+    for when in format_dates(dates):
+        out = A.run(_algorithm_input("2015-10-15", when, [{"date": when, "value": 150.0}], [bolus]))
+        got.append(out["activeInsulin"])
+    assert float(np.max(np.abs(np.array(got) - expected))) <= SWIFT_TOL
+
+
+def _carb_input(ice_name: str, entry: int, prediction_start: str, model: str) -> dict:
+    """The fixture's ICE as glucose readings (no insulin, so the ICE run() derives are the
+    fixture's), one entry of carb_entry_input.json."""
+    rows = load_reference(f"{ALG}{ice_name}.json")
+    start = parse_dates([r["start_at"] for r in rows], "start_at", [])
+    end = parse_dates([r["end_at"] for r in rows], "end_at", [])
+    assert np.array_equal(start[1:], end[:-1]), "ICE intervals must be contiguous"
+    velocity = np.array([r["velocity"] for r in rows], dtype=float)
+    glucose = 100.0 + np.concatenate(([0.0], np.cumsum(velocity * (end - start) / 60.0)))
+    e = load_reference(f"{ALG}carb_entry_input.json")[entry]
+    carbs = [{"date": e["start_at"] + "Z", "grams": float(e["amount"]), "absorptionTime": e["absorption_time"] * 60.0}]
+    readings = [{"date": d, "value": float(v)} for d, v in zip(format_dates(np.append(start[:1], end)), glucose)]
+    return _algorithm_input("2015-10-15", prediction_start, readings, carbs=carbs, carbAbsorptionModel=model)
+
+
+# name: (ICE input, entry, predictionStart, remaining s, observed g (tolerance) or None, COB output)
+PIECEWISE_CASES = {
+    "none": ("ice_35_min_input", 2, "2015-10-15T22:10:00Z", 3 * 3600.0, None,
+             "ice_35_min_none_piecewiselinear_output"),
+    "partial": ("ice_35_min_input", 0, "2015-10-15T22:10:00Z", 7008.0, (18.0, SWIFT_TOL),
+                "ice_35_min_partial_piecewiselinear_output"),
+    "full": ("ice_1_hour_input", 0, "2015-10-15T23:05:00Z", 0.0, (44.0, 1.0), "ice_1_hour_output"),
+}
+
+
+@pytest.mark.parametrize("case", list(PIECEWISE_CASES))
+def test_piecewise_linear_carbs_through_run(case):
+    """LoopAlgorithm's piecewise-linear dynamic absorption (testDynamicAbsorptionPiecewiseLinear*,
+    the cases the Swift test maps with the defaults run() uses: 10-min delay, overruns 1.5/1.5):
+    run()'s ICE, carbStatus and activeCarbs, and the COB timeline of run()'s carb status, within
+    the Swift tolerance. Remaining times are the Swift test's whole seconds."""
+    ice_name, entry, start, remaining, observed, output = PIECEWISE_CASES[case]
+    d = _carb_input(ice_name, entry, start, "piecewiseLinear")
+    out = A.run(d)
+    rows = load_reference(f"{ALG}{ice_name}.json")
+    assert np.max(np.abs(np.array([r["velocity"] for r in rows])
+                         - [x["value"] for x in out["effects"]["insulinCounteraction"]])) <= 1e-12
+    status = out["effects"]["carbStatus"][0]
+    assert status["estimatedTimeRemaining"] == pytest.approx(remaining, abs=1.0)
+    if observed is not None:
+        assert status["observedGrams"] == pytest.approx(observed[0], abs=observed[1])
+    dates, expected = _series(f"{ALG}{output}.json")
+    at_start = float(expected[dates == parse_dates([start], "d", [])[0]][0])
+    assert out["activeCarbs"] == pytest.approx(at_start, abs=SWIFT_TOL)
+    cob = carb_math.dynamic_carbs_on_board(A.predict(A.parse_algorithm_input(d)).carb_status, dates)
+    assert float(np.max(np.abs(cob - expected))) <= SWIFT_TOL
+
+
+def test_linear_carb_effect_through_run():
+    """testDynamicGlucoseEffectAbsorptionFullyObserved (linear model with the default overruns and
+    10-min delay, the only effect fixture mapped with run()'s settings): run()'s carb effect,
+    which starts 180 min before predictionStart, on every fixture date it covers (21:30-23:15);
+    the fixture then stays at the value that ends run()'s effect (220 mg/dL = 44 g x 40/8)."""
+    dates, expected = _series(ALG + "dynamic_glucose_effect_fully_observed_output.json")
+    out = A.run(_carb_input("ice_1_hour_input", 0, "2015-10-15T23:05:00Z", "linear"))
+    effect = out["effects"]["carbs"]
+    last = parse_dates([effect[-1]["date"]], "d", [])[0]
+    covered = dates <= last
+    assert _worst(effect, dates[covered], expected[covered]) <= SWIFT_TOL
+    assert np.all(expected[~covered] == expected[-1])  # after run()'s last date the fixture stays at 220
+    assert effect[-1]["value"] == pytest.approx(expected[-1], abs=SWIFT_TOL)

@@ -8,7 +8,7 @@ discrepancies (raw and summed), retrospective effect, momentum, insulin effect
 and the prediction. Tolerances are the Swift suite's: ``Float.ulpOfOne``
 (1.19e-7 mg/dL) for predictions, 1e-10 for sums and differences; looser bounds
 are derived from the precision the fixture itself was printed with.
-Worst errors are listed in ``docs/conformance_loopmath.md``.
+Worst errors are listed in ``docs/conformance.md``.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import pyloopkit.simulation  # noqa: E402,F401  (registers pyloopkit/T1D-v0)
 from pyloopkit import metrics  # noqa: E402
 from pyloopkit.errors import InvalidInputError  # noqa: E402
 from pyloopkit.insulin_models import ExponentialInsulinModel  # noqa: E402
+from pyloopkit.simulation import envs as envs_module  # noqa: E402
 from pyloopkit.simulation.envs import COB_ABSORPTION_MIN, T1DEnv, T1DVectorEnv  # noqa: E402
 from pyloopkit.simulation.patients import load_patients  # noqa: E402
 
@@ -265,6 +266,25 @@ def test_vector_env_spaces_shapes_dtypes_and_contains():
     env.close()
 
 
+def test_vector_env_simulates_exactly_num_envs_members_each_with_its_own_streams():
+    """13 environments over 10 patients: 13 simulated members; env 10 is adolescent#001's episode 1
+    (other meals and noise than env 0), and every environment's trajectory is the same as in a
+    batch of 20 (a member does not depend on the rest of the batch)."""
+    def rollout(num_envs):
+        env = T1DVectorEnv("adolescent", num_envs=num_envs, max_episode_minutes=None,
+                           termination_bounds=(-np.inf, np.inf))
+        trace = [env.reset(seed=2)[0]]
+        trace += [env.step(np.full((num_envs, 1), 1.0, dtype=np.float32))[0] for _ in range(480)]
+        return env, np.array(trace)[..., 0]
+
+    env, cgm = rollout(13)
+    assert env.simulator.n == 13
+    np.testing.assert_array_equal(env.simulator.episode, [0] * 10 + [1] * 3)
+    assert not np.allclose(cgm[:, 0], cgm[:, 10])
+    assert len({tuple(np.round(cgm[:, j], 6)) for j in range(13)}) == 13
+    np.testing.assert_array_equal(cgm, rollout(20)[1][:, :13])
+
+
 def test_vector_env_discrete_and_seeding():
     def rollout(seed):
         env = T1DVectorEnv(["adult#001", "child#002"], num_envs=4, action="discrete")
@@ -293,10 +313,15 @@ def test_vector_env_with_one_env_equals_the_single_env():
         assert rewards[0] == reward
 
 
-def test_vector_autoreset_restarts_only_finished_envs():
+@pytest.mark.parametrize("gymnasium_major", [0, 1])
+def test_vector_autoreset_restarts_only_finished_envs(gymnasium_major, monkeypatch):
     """Same seed and actions, once without and once with a low-BG termination bound: envs that never
     terminate follow identical trajectories; a terminated env reports its last observation in
-    final_observation and restarts from the patient's initial state (noiseless: CGM = Gb)."""
+    final_observation (gymnasium 0.29) or final_obs (gymnasium 1.x, emulated here) and restarts from
+    the patient's initial state (noiseless: CGM = Gb); its main info entries are those of its reset."""
+    final = {0: envs_module._final_infos_gymnasium0, 1: envs_module._final_infos_gymnasium1}[gymnasium_major]
+    monkeypatch.setattr(envs_module, "_final_infos", final)
+    obs_key = "final_observation" if gymnasium_major == 0 else "final_obs"
     patients = ["adolescent#001", "adult#003", "child#005"]
     common = {"sensor": None, "pump": None, "max_basal_u_per_h": 10.0, "max_episode_minutes": None}
     free = T1DVectorEnv(patients, termination_bounds=(-np.inf, np.inf), **common)
@@ -307,17 +332,25 @@ def test_vector_autoreset_restarts_only_finished_envs():
     actions = np.array([[8.0], [0.0], [0.0]], dtype=np.float32)  # only env 0 gets much insulin
     restarted = False
     for _ in range(60):
-        free_obs, *_ = free.step(actions)
+        free_obs, *_, free_info = free.step(actions)
         obs, rewards, terminated, truncated, infos = bounded.step(actions)
         np.testing.assert_array_equal(obs[1:], free_obs[1:])
         if terminated[0]:
-            assert list(infos["_final_observation"]) == [True, False, False]
-            assert infos["final_observation"][0][0] < 130.0
-            assert infos["final_info"][0]["bg"] < 130.0
+            assert list(infos[f"_{obs_key}"]) == [True, False, False]
+            assert list(infos["_final_info"]) == [True, False, False]
+            assert infos[obs_key][0][0] < 130.0
+            if gymnasium_major == 0:
+                assert infos["final_info"][0]["bg"] < 130.0 and infos["final_info"][1] is None
+            else:
+                assert infos["final_info"]["bg"][0] < 130.0 and list(infos["final_info"]["_bg"]) == [1, 0, 0]
             assert obs[0, 0] == pytest.approx(gb[0], rel=1e-6)
+            assert infos["bg"][0] == pytest.approx(gb[0], rel=1e-6) and infos["_bg"].all()
+            assert list(infos["_cgm"]) == [False, True, True]
+            np.testing.assert_array_equal(infos["bg"][1:], free_info["bg"][1:])
             restarted = True
             break
-        assert "final_observation" not in infos
+        assert obs_key not in infos and "final_info" not in infos
+        np.testing.assert_array_equal(infos["bg"], free_info["bg"])
     assert restarted
     obs, *_, infos = bounded.step(actions)
     assert infos["episode_minutes"][0] == 3 and infos["episode_minutes"][1] > 3
@@ -372,7 +405,9 @@ def test_iob_is_the_direct_sum_over_past_deliveries():
 
 
 def test_vector_env_works_with_gymnasium_episode_statistics():
-    env = gymnasium.wrappers.RecordEpisodeStatistics(T1DVectorEnv("adult", num_envs=10, max_episode_minutes=30))
+    """gymnasium 0.29's RecordEpisodeStatistics takes vector envs; 1.x has gymnasium.wrappers.vector's."""
+    wrappers = getattr(gymnasium.wrappers, "vector", gymnasium.wrappers)
+    env = wrappers.RecordEpisodeStatistics(T1DVectorEnv("adult", num_envs=10, max_episode_minutes=30))
     env.reset(seed=0)
     for _ in range(10):
         *_, infos = env.step(env.action_space.sample())

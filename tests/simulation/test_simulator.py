@@ -60,6 +60,25 @@ def test_reset_without_seed_gives_new_episodes_and_episodes_differ():
     np.testing.assert_array_equal(again, first)
 
 
+def test_every_member_has_its_own_streams():
+    """A patient repeated in the list is another episode (its k-th appearance is episode k), with
+    other meals and noise; patients that share simglucose's ``i`` column (adolescent#001 and
+    adult#001 both have i = 1, child#001 and child#010 both 100) still get different streams."""
+    names = ["adult#001", "adolescent#001", "adult#001", "child#001", "child#010", "adult#001"]
+    sim = Simulator(names, sensor="Dexcom", scenario="random", seed=3)
+    np.testing.assert_array_equal(sim.episode, [0, 0, 1, 0, 0, 2])
+    results = _run(sim, 288)
+    meals = np.stack([r.carbs_g for r in results], axis=1) > 0
+    noise = sim.sensor.noise(sim._seeds(1), 50)
+    for a in range(len(names)):
+        for b in range(a):
+            assert not np.array_equal(meals[a], meals[b]), (names[a], names[b])
+            assert not np.allclose(noise[a], noise[b]), (names[a], names[b])
+    # The second appearance of adult#001 runs what n_episodes_per_patient=2 calls episode 1.
+    pair = Simulator("adult#001", sensor="Dexcom", scenario="random", seed=3, n_episodes_per_patient=2)
+    np.testing.assert_array_equal(_run(pair, 288)[-1].cgm[1], results[-1].cgm[2])
+
+
 def test_members_do_not_depend_on_the_rest_of_the_batch():
     alone = Simulator("child#004", seed=9)
     batch = Simulator(["adult#001", "child#004"], seed=9)
@@ -205,13 +224,23 @@ def test_restart_members_returns_them_to_the_initial_state():
     sim = Simulator(["adult#001", "adult#002", "child#001"], sensor=None, scenario=[(0, 40.0)], seed=0)
     for _ in range(20):
         result = sim.step(1.0, 0.0, minutes=5)
-    sim.restart_members([0, 2])
+    cgm, bg = sim.restart_members([0, 2])
     np.testing.assert_array_equal(sim._x[[0, 2]], sim.patients.x0[[0, 2]])
     assert not np.array_equal(sim._x[1], sim.patients.x0[1])
-    np.testing.assert_allclose(sim._cgm[[0, 2]], sim.patients.x0[[0, 2], 12] / sim.patients.Vg[[0, 2]])
+    initial_bg = sim.patients.x0[[0, 2], 12] / sim.patients.Vg[[0, 2]]  # Gs / Vg: Gb of vpatient_params.csv
+    np.testing.assert_allclose(bg, initial_bg)
+    np.testing.assert_allclose(sim.patients.Gb[[0, 2]], initial_bg, rtol=1e-4)
+    np.testing.assert_array_equal(cgm, bg)  # no sensor: CGM is BG
     assert sim._cgm[1] == result.cgm[1]
     after = sim.step(1.0, 0.0, minutes=5)
     assert after.time_min == 105.0 and np.isfinite(after.bg).all()
+    # With a sensor the new reading is the new BG plus the noise of the current sample.
+    sim = Simulator(["adult#001", "adult#002"], sensor="Dexcom", scenario=None, seed=6)
+    sim.step(1.0, 0.0, minutes=30)
+    cgm, bg = sim.restart_members(np.array([False, True]))
+    noise = sim.sensor.noise(sim._seeds(1), 11)[1, 30 // 3]
+    assert cgm[0] == pytest.approx(bg[0] + noise, rel=1e-12)
+    assert sim.step(1.0, 0.0, minutes=1).cgm[1] == cgm[0]  # held until the next sample at minute 33
 
 
 def test_without_numba_the_numpy_paths_give_the_same_simulation():
