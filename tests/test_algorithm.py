@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 
 from pyloopkit import algorithm as A
+from pyloopkit import dose_math, insulin_math
 from pyloopkit.algorithm_input import (
     AbsoluteTimeline, format_dates, from_algorithm_input, parse_dates, to_algorithm_input,
 )
-from pyloopkit.errors import InvalidInputError, MissingDataError
+from pyloopkit.dose import DoseArrays
+from pyloopkit.errors import InvalidInputError, LoopWarning, MissingDataError
 from pyloopkit.insulin_models import PRESETS
+from pyloopkit.schedule import DailySchedule
 
 T0 = parse_dates(["2024-01-01T12:00:00Z"], "t", [])[0]
 
@@ -241,6 +244,66 @@ def test_mid_absorption_isf_uses_the_isf_in_force_during_absorption():
     assert effect(mid, "insulin")[-1] == pytest.approx(-(50.0 * (1 - per) + 100.0 * per), abs=1e-9)
 
 
+def test_mid_absorption_effected_sensitivity_sums_every_isf_item():
+    adult = PRESETS["adult"]
+    rem = adult.percent_effect_remaining
+    t = np.array([0.0, 60.0, 120.0, 200.0, 370.0])
+    one = dose_math.mid_absorption_effected_sensitivity(t, at_s=T0, sensitivity=DailySchedule.constant(50.0),
+                                                        model=adult)
+    assert one == pytest.approx(50.0 * (1.0 - rem(t)), abs=1e-12)
+    # ISF 50 until 120 min after delivery, then 100 (absolute timeline and daily schedule alike)
+    expected = 50.0 * (1.0 - rem(np.minimum(t, 120.0))) + 100.0 * (rem(np.minimum(t, 120.0)) - rem(t))
+    timeline = AbsoluteTimeline(np.array([T0 - 3600.0, T0 + 7200.0]), np.array([T0 + 7200.0, T0 + 86400.0]),
+                                np.array([50.0, 100.0]))
+    daily = DailySchedule.from_lists(["00:00", "14:00"], [50.0, 100.0])  # T0 is 12:00 UTC
+    for sensitivity in (timeline, daily):
+        got = dose_math.mid_absorption_effected_sensitivity(t, at_s=T0, sensitivity=sensitivity, model=adult)
+        assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_mid_absorption_glucose_effects_with_a_daily_schedule():
+    # 1 U at T0 - 7 h; ISF 50 until T0 - 5 h (05:00 UTC), then 100: absorbed before 05:00 acts at 50
+    adult = PRESETS["adult"]
+    doses = DoseArrays.from_lists(["Bolus"], [T0 - 7 * 3600.0], [T0 - 7 * 3600.0], [1.0])
+    daily = DailySchedule.from_lists(["00:00", "07:00"], [50.0, 100.0])
+    dates = T0 + np.array([-7, -6, -5, -3, 0]) * 3600.0
+    got = insulin_math.mid_absorption_glucose_effects(doses, adult, daily, dates)
+    absorbed = 1.0 - adult.percent_effect_remaining(np.array([0.0, 60.0, 120.0, 240.0, 420.0]))
+    at_switch = absorbed[2]
+    expected = np.where(dates <= T0 - 5 * 3600.0, -50.0 * absorbed, -(50.0 * at_switch + 100.0 * (absorbed - at_switch)))
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_mid_absorption_dosing_uses_the_isf_during_absorption():
+    # flat 250 mg/dL, no insulin; ISF 50 now, 100 from 120 min on. The least insulin that brings a
+    # prediction to its target (suspend threshold 80 until half the 370-min effect, then linear to
+    # the 105 mg/dL middle of the range) over the 5-min grid, with the effected sensitivity above.
+    isf = timeline(50.0, -24 * 60, 120) + timeline(100.0, 120, 12 * 60)
+    d = scenario(flat(250), sensitivity=isf, suspendThreshold=80.0, useMidAbsorptionISF=True)
+    rem = PRESETS["adult"].percent_effect_remaining
+    t = np.arange(5.0, 371.0, 5.0)
+    effected = 50.0 * (1.0 - rem(np.minimum(t, 120.0))) + 100.0 * (rem(np.minimum(t, 120.0)) - rem(t))
+    goal = np.where(t <= 185.0, 80.0, 80.0 + (105.0 - 80.0) * (t / 370.0 - 0.5) / 0.5)
+    units = (250.0 - goal) / effected
+    expected = float(np.min(units[effected > 0]))
+    assert A.run(d)["recommendation"]["manual"]["amount"] == pytest.approx(min(expected, 10.0), rel=1e-12)
+    regular = A.run({**d, "useMidAbsorptionISF": False})["recommendation"]["manual"]["amount"]
+    assert regular == pytest.approx(float(np.min(((250.0 - goal) / (50.0 * (1.0 - rem(t))))[rem(t) < 1])),
+                                    rel=1e-12)
+
+
+def test_temp_basal_rate_for():
+    above = dose_math.InsulinCorrection("above_range", 1.0, min_mgdl=150.0, min_target_mgdl=100.0)
+    assert dose_math.temp_basal_rate_for(above, 1.0, 5.0, 30.0) == 3.0  # 1 U over 0.5 h + 1 U/h
+    assert dose_math.temp_basal_rate_for(above, 1.0, 2.5, 30.0) == 2.5
+    assert dose_math.temp_basal_rate_for(above, 1.0, 5.0, 40.0, rate_rounder=0.1) == 2.5  # 2.5 exactly
+    assert dose_math.temp_basal_rate_for(above, 1.05, 5.0, 40.0, rate_rounder=0.1, rounding="down") == 2.5
+    below = dose_math.InsulinCorrection("entirely_below_range", -1.0)
+    assert dose_math.temp_basal_rate_for(below, 1.0, 5.0, 30.0) == 0.0
+    suspend = dose_math.InsulinCorrection("suspend")
+    assert dose_math.temp_basal_rate_for(suspend, 1.0, 5.0, 30.0) == 0.0
+
+
 def test_mid_absorption_dosing_with_constant_isf_equals_regular_dosing():
     d = scenario(flat(250), doses=[("bolus", -60, -60, 1.0)])
     regular = A.run(d)
@@ -381,6 +444,56 @@ def test_converter_rejects_models_loopalgorithm_cannot_name():
     with pytest.raises(InvalidInputError) as e:
         to_algorithm_input(update_dict)
     assert e.value.problems[0].field == "settings_dictionary.model"
+    assert "Walsh" in e.value.problems[0].reason
+    update_dict["settings_dictionary"]["model"] = [300.0, 75.0]
+    with pytest.raises(InvalidInputError) as e:
+        to_algorithm_input(update_dict)
+    assert e.value.problems[0].field == "settings_dictionary.model" and "[360, 65] (child)" in e.value.problems[0].reason
+
+
+def test_child_model_converts_and_runs_with_the_child_curve():
+    d = scenario(flat(180), doses=[("bolus", -90, -90, 2.0)])
+    update_dict = from_algorithm_input(d)
+    update_dict["settings_dictionary"]["model"] = [360.0, 65.0]
+    converted = to_algorithm_input(update_dict)
+    assert converted["defaultRapidActingModel"] == "rapidActingChild"
+    assert converted["recommendationInsulinType"] == "novolog"
+    out = A.run(converted)
+    # IOB of 2 U given 90 min ago under the child curve (360/65 min, 10-min delay)
+    assert out["activeInsulin"] == pytest.approx(2.0 * float(PRESETS["child"].percent_effect_remaining(90.0)),
+                                                 abs=1e-12)
+    assert out["activeInsulin"] != pytest.approx(A.run(d)["activeInsulin"], abs=1e-3)
+    assert from_algorithm_input(converted)["settings_dictionary"]["model"] == [360.0, 65.0]
+    # Fiasp doses keep their own curve whatever the default rapid-acting model
+    fiasp = {**d, "defaultRapidActingModel": "rapidActingChild",
+             "doses": [{**d["doses"][0], "insulinType": "fiasp"}]}
+    assert A.run(fiasp)["activeInsulin"] == pytest.approx(
+        2.0 * float(PRESETS["fiasp"].percent_effect_remaining(90.0)), abs=1e-12)
+    with pytest.raises(InvalidInputError) as e:
+        from_algorithm_input(fiasp)  # update() has one insulin model
+    assert (e.value.problems[0].field, e.value.problems[0].index) == ("doses.insulinType", 0)
+
+
+def test_converter_lists_settings_without_counterpart_and_carries_the_bolus_flag():
+    update_dict = from_algorithm_input(scenario(flat(180)))
+    update_dict["settings_dictionary"].update(rate_rounder=0.05, momentum_data_interval=30.0,
+                                              include_positive_velocity_and_rc_in_bolus=False)
+    update_dict["last_temporary_basal"] = ["TempBasal", update_dict["time_to_calculate_at"],
+                                           update_dict["time_to_calculate_at"], 0.5]
+    with pytest.warns(LoopWarning, match="rate_rounder"):
+        converted = to_algorithm_input(update_dict)
+    assert converted["unconvertedSettings"]["rate_rounder"] == 0.05
+    assert converted["unconvertedSettings"]["momentum_data_interval"] == 30.0
+    assert "last_temporary_basal" in converted["unconvertedSettings"]
+    assert converted["includePositiveVelocityAndRC"] is True  # automated: the whole prediction
+    assert converted["recommendationType"] == "tempBasal"
+    with pytest.warns(LoopWarning):
+        manual = to_algorithm_input(update_dict, recommendation_type="manualBolus")
+    assert manual["includePositiveVelocityAndRC"] is False and manual["recommendationType"] == "manualBolus"
+    assert "recommendation" in A.run(manual)
+    with pytest.raises(InvalidInputError) as e:
+        to_algorithm_input(update_dict, recommendation_type="bolus")
+    assert e.value.problems[0].field == "recommendation_type"
 
 
 def test_scenario_cli_prints_json(tmp_path, capsys):
