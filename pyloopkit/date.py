@@ -118,6 +118,17 @@ def grid(start_s: float, end_s: float, interval_s: float = GRID_S) -> np.ndarray
     return first + interval_s * np.arange(max(n, 0), dtype=float)
 
 
+def overlaps(starts_s, ends_s, start_s: float | None = None, end_s: float | None = None) -> np.ndarray:
+    """Mask of intervals ``[starts_s, ends_s]`` touching ``[start_s, end_s]`` (either bound optional;
+    LoopKit's ``filterDateRange``: ``end >= start_s`` and ``start <= end_s``)."""
+    keep = np.ones(np.shape(starts_s), dtype=bool)
+    if start_s is not None:
+        keep &= np.asarray(ends_s) >= start_s
+    if end_s is not None:
+        keep &= np.asarray(starts_s) <= end_s
+    return keep
+
+
 def time_of_day_s(seconds, offset_s: float = 0.0) -> np.ndarray:
     """Local time of day in seconds [0, 86400) for UTC seconds and a local offset."""
     return np.mod(np.asarray(seconds, dtype=float) + offset_s, SECONDS_PER_DAY)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .date import overlaps
 from .errors import Problem, raise_if
 
 MOMENTUM_DATA_INTERVAL_S = 900.0
@@ -95,12 +96,7 @@ class GlucoseArrays:
 
     def between(self, start_s: float | None = None, end_s: float | None = None) -> "GlucoseArrays":
         """Samples with ``start_s <= date <= end_s`` (either bound optional)."""
-        keep = np.ones(len(self), dtype=bool)
-        if start_s is not None:
-            keep &= self.date_s >= start_s
-        if end_s is not None:
-            keep &= self.date_s <= end_s
-        return self.take(keep)
+        return self.take(overlaps(self.date_s, self.date_s, start_s, end_s))
 
 
 def as_glucose(glucose) -> GlucoseArrays:

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .date import GRID_S, grid
+from .date import GRID_S, grid, overlaps
 from .dose import DoseArrays, DoseType
 from .errors import InvalidInputError, Problem
 from .schedule import DailySchedule
@@ -164,12 +164,7 @@ def trim(doses: DoseArrays, start_s=None, end_s=None) -> DoseArrays:
 
 def filter_date_range(doses: DoseArrays, start_s: float | None = None, end_s: float | None = None) -> DoseArrays:
     """Doses overlapping ``[start_s, end_s]`` (LoopKit ``filterDateRange``: end >= start_s and start <= end_s)."""
-    keep = np.ones(len(doses), dtype=bool)
-    if start_s is not None:
-        keep &= doses.end_s >= start_s
-    if end_s is not None:
-        keep &= doses.start_s <= end_s
-    return doses.take(keep)
+    return doses.take(overlaps(doses.start_s, doses.end_s, start_s, end_s))
 
 
 # --------------------------------------------------------------------------- reconciliation

@@ -57,9 +57,7 @@ import numpy as np
 from .date import parse_time_of_day
 from .dose import DoseType
 from .errors import InvalidInputError, LoopWarning, MissingDataError, Problem
-
-MG_DL_PER_MMOL_L = 18.01559
-"""mg/dL in one mmol/L of glucose (LoopKit's conversion factor)."""
+from .input_validation import MMOL_TO_MGDL
 
 _LOOP_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
@@ -193,7 +191,7 @@ def _to_mg_dl(value: float, unit, field: str, index: int | None) -> float:
     if u.lower() == "mg/dl":
         return value
     if u.lower() == "mmol/l":
-        return value * MG_DL_PER_MMOL_L
+        return value * MMOL_TO_MGDL
     raise InvalidInputError([Problem(field, index, unit, "unknown glucose unit (expected mg/dL or mmol/L)")])
 
 

@@ -284,12 +284,13 @@ def test_mid_absorption_dosing_uses_the_isf_during_absorption():
     t = np.arange(5.0, 371.0, 5.0)
     effected = 50.0 * (1.0 - rem(np.minimum(t, 120.0))) + 100.0 * (rem(np.minimum(t, 120.0)) - rem(t))
     goal = np.where(t <= 185.0, 80.0, 80.0 + (105.0 - 80.0) * (t / 370.0 - 0.5) / 0.5)
-    units = (250.0 - goal) / effected
-    expected = float(np.min(units[effected > 0]))
+    acting = rem(t) < 1.0  # after the 10-min delay
+    expected = float(np.min((250.0 - goal[acting]) / effected[acting]))
     assert A.run(d)["recommendation"]["manual"]["amount"] == pytest.approx(min(expected, 10.0), rel=1e-12)
     regular = A.run({**d, "useMidAbsorptionISF": False})["recommendation"]["manual"]["amount"]
-    assert regular == pytest.approx(float(np.min(((250.0 - goal) / (50.0 * (1.0 - rem(t))))[rem(t) < 1])),
+    assert regular == pytest.approx(float(np.min((250.0 - goal[acting]) / (50.0 * (1.0 - rem(t[acting]))))),
                                     rel=1e-12)
+    assert expected < regular  # the higher ISF later makes each unit count more
 
 
 def test_temp_basal_rate_for():
@@ -475,7 +476,7 @@ def test_child_model_converts_and_runs_with_the_child_curve():
 
 
 def test_converter_lists_settings_without_counterpart_and_carries_the_bolus_flag():
-    update_dict = from_algorithm_input(scenario(flat(180)))
+    update_dict = from_algorithm_input(scenario(flat(180), recommendationType="tempBasal"))
     update_dict["settings_dictionary"].update(rate_rounder=0.05, momentum_data_interval=30.0,
                                               include_positive_velocity_and_rc_in_bolus=False)
     update_dict["last_temporary_basal"] = ["TempBasal", update_dict["time_to_calculate_at"],

@@ -95,6 +95,14 @@ def _series(relative: str, date_key: str = "date", value_key: str = "amount"):
     return dates, np.array([r[value_key] for r in rows], dtype=float)
 
 
+def _check_insulin_effect(out: dict, relative: str) -> None:
+    """run()'s insulin effect has exactly the fixture's dates and its values within the Swift tolerance."""
+    dates, expected = _series(relative)
+    effect = out["effects"]["insulin"]
+    assert parse_dates([p["date"] for p in effect], "date", []).tolist() == dates.tolist()
+    assert _worst(effect, dates, expected) <= SWIFT_TOL
+
+
 def _worst(out_series: list[dict], dates, expected) -> float:
     """Largest difference on the fixture's dates; every fixture date must be in the output."""
     got = dict(zip(parse_dates([p["date"] for p in out_series], "date", []), (p["value"] for p in out_series)))
@@ -104,25 +112,21 @@ def _worst(out_series: list[dict], dates, expected) -> float:
 
 def test_effect_from_bolus_through_run():
     """testGlucoseEffectFromBolus: 1.5 U at 12:02:37, ISF 40, adult preset (worst seen 2.1e-14)."""
-    dates, expected = _series(ALG + "effect_from_bolus_output.json")
     bolus = {"type": "bolus", "startDate": "2015-07-13T12:02:37Z", "endDate": "2015-07-13T12:02:37Z", "volume": 1.5}
     out = A.run(_algorithm_input("2015-07-13", "2015-07-13T12:30:00Z",
                                  [{"date": "2015-07-13T12:30:00Z", "value": 120.0}], [bolus]))
-    assert parse_dates([p["date"] for p in out["effects"]["insulin"]], "d", []).tolist() == dates.tolist()
-    assert _worst(out["effects"]["insulin"], dates, expected) <= SWIFT_TOL
+    _check_insulin_effect(out, ALG + "effect_from_bolus_output.json")
 
 
 def test_effect_from_basal_through_run():
     """testGlucoseEffectFromTempBasal: 2 U/h over 12:00-13:00 against a scheduled 1 U/h (net 1 U),
     ISF 40 (worst seen 1.4e-14); automated dosing accepts it (the basal ends at predictionStart)."""
-    dates, expected = _series(ALG + "effect_from_basal_output.json")
     basal = {"type": "basal", "startDate": "2015-07-13T12:00:00Z", "endDate": "2015-07-13T13:00:00Z", "volume": 2.0}
     out = A.run(_algorithm_input("2015-07-13", "2015-07-13T13:00:00Z",
                                  [{"date": "2015-07-13T13:00:00Z", "value": 120.0}], [basal],
                                  recommendationType="tempBasal"))
     assert "errors" not in out
-    assert parse_dates([p["date"] for p in out["effects"]["insulin"]], "d", []).tolist() == dates.tolist()
-    assert _worst(out["effects"]["insulin"], dates, expected) <= SWIFT_TOL
+    _check_insulin_effect(out, ALG + "effect_from_basal_output.json")
 
 
 def test_effect_from_history_through_run():
@@ -132,17 +136,14 @@ def test_effect_from_history_through_run():
     def item(start, end, value):
         return _item(f"2015-10-15T{start}Z", f"2015-10-{end}Z", value=value)
 
-    dates, expected = _series(ALG + "effect_from_history_output.json")
     d = _algorithm_input("2015-10-15", "2015-10-15T18:06:00Z", [{"date": "2015-10-15T18:06:00Z", "value": 100.0}],
                          load_reference(ALG + "dose_history.json"))
     d["basal"] = [item("00:00:00", "15T18:30:00", 1.0), item("18:30:00", "15T19:00:00", 0.8),
                   item("19:00:00", "15T20:30:00", 1.0), item("20:30:00", "15T21:00:00", 0.8),
                   item("21:00:00", "16T06:00:00", 1.0)]
     out = A.run(d)
-    assert parse_dates([p["date"] for p in out["effects"]["insulin"]], "d", []).tolist() == dates.tolist()
-    assert _worst(out["effects"]["insulin"], dates, expected) <= SWIFT_TOL
-    mid = A.run({**d, "useMidAbsorptionISF": True})
-    assert _worst(mid["effects"]["insulin"], dates, expected) <= SWIFT_TOL
+    _check_insulin_effect(out, ALG + "effect_from_history_output.json")
+    _check_insulin_effect(A.run({**d, "useMidAbsorptionISF": True}), ALG + "effect_from_history_output.json")
 
 
 def test_iob_timeline_through_run():
