@@ -5,11 +5,13 @@ LoopAlgorithm's ``suspend_scenario.json`` from ``../shared/reference/loopalgorit
 glucose readings, 105 doses, 2 carb entries, automatic bolus dosing); without it, a synthetic
 scenario of the same size is used. Figures: median (and min/max) of 50 timed ``run()`` calls on
 the already-loaded dict after 5 warm-up calls, plus the median of each stage (parsing and
-checks, prediction, dose recommendation, JSON output). Target: median <= 3 ms.
+checks, prediction, dose recommendation, JSON output) and the 1-min load average (other processes
+competing for the CPUs lengthen the wall times). Target: median <= 3 ms.
 """
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -79,7 +81,8 @@ def main(argv: list[str]) -> int:
         "dose recommendation": lambda: A.recommend(inp, prediction),
         "JSON output (effects, dates)": lambda: A._effects_json(prediction),
     }
-    print(f"run() on {name}: {len(inp.glucose)} glucose, {len(inp.doses)} doses, {len(inp.carbs)} carb entries")
+    print(f"run() on {name}: {len(inp.glucose)} glucose, {len(inp.doses)} doses, {len(inp.carbs)} carb entries; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"  median {statistics.median(total):.3f} ms  (min {min(total):.3f}, max {max(total):.3f}; "
           f"{RUNS} runs, target <= 3 ms)")
     for label, function in stages.items():

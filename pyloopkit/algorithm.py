@@ -56,7 +56,8 @@ TEMP_BASAL_DURATION_MIN = dose_math.TEMP_BASAL_DURATION_MIN
 """Duration of recommended temp basals, 30 min (``tempBasalDuration``)."""
 
 CARB_EFFECT_LOOKBACK_S = rc.RETROSPECTION_INTERVAL_MIN * 60.0
-"""Carb effects start 180 min before the prediction start (``IntegralRetrospectiveCorrection.retrospectionInterval``)."""
+"""Carb effects start 180 min before the prediction start
+(``IntegralRetrospectiveCorrection.retrospectionInterval``)."""
 
 DEFAULT_CARB_ABSORPTION_S = 3 * 3600.0
 """Absorption time of a carb entry that gives none (``CarbMath.defaultAbsorptionTime``)."""

@@ -270,7 +270,8 @@ def test_mid_absorption_glucose_effects_with_a_daily_schedule():
     got = insulin_math.mid_absorption_glucose_effects(doses, adult, daily, dates)
     absorbed = 1.0 - adult.percent_effect_remaining(np.array([0.0, 60.0, 120.0, 240.0, 420.0]))
     at_switch = absorbed[2]
-    expected = np.where(dates <= T0 - 5 * 3600.0, -50.0 * absorbed, -(50.0 * at_switch + 100.0 * (absorbed - at_switch)))
+    expected = np.where(dates <= T0 - 5 * 3600.0, -50.0 * absorbed,
+                        -(50.0 * at_switch + 100.0 * (absorbed - at_switch)))
     assert got == pytest.approx(expected, abs=1e-12)
 
 
@@ -449,7 +450,8 @@ def test_converter_rejects_models_loopalgorithm_cannot_name():
     update_dict["settings_dictionary"]["model"] = [300.0, 75.0]
     with pytest.raises(InvalidInputError) as e:
         to_algorithm_input(update_dict)
-    assert e.value.problems[0].field == "settings_dictionary.model" and "[360, 65] (child)" in e.value.problems[0].reason
+    problem = e.value.problems[0]
+    assert problem.field == "settings_dictionary.model" and "[360, 65] (child)" in problem.reason
 
 
 def test_child_model_converts_and_runs_with_the_child_curve():
@@ -473,6 +475,9 @@ def test_child_model_converts_and_runs_with_the_child_curve():
     with pytest.raises(InvalidInputError) as e:
         from_algorithm_input(fiasp)  # update() has one insulin model
     assert (e.value.problems[0].field, e.value.problems[0].index) == ("doses.insulinType", 0)
+    with pytest.raises(InvalidInputError) as e:
+        A.run({**d, "defaultRapidActingModel": "rapidActingTeen"})
+    assert (e.value.problems[0].field, e.value.problems[0].value) == ("defaultRapidActingModel", "rapidActingTeen")
 
 
 def test_converter_lists_settings_without_counterpart_and_carries_the_bolus_flag():

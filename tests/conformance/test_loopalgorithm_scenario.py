@@ -4,11 +4,14 @@
 novolog, piecewise-linear carbs); Swift's ``LoopAlgorithm.run`` recommends exactly
 ``loopalgorithm/suspend_recommendation.json`` (Swift's scenario tests compare recommendations
 exactly). The fixture set has no whole-forecast output, so the forecast itself is checked for
-self-consistency (the prediction-only path, the format converters and ``update()`` agree).
+self-consistency (the prediction-only path, the format converters and ``update()`` agree), and
+the insulin (effects, IOB timeline), carb (piecewise-linear COB, linear effect) and momentum fixtures that
+match run()'s settings are reproduced through run() (docs/algorithm.md, "Conformance").
 """
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ import pytest
 from pyloopkit import algorithm as A
 from pyloopkit import carb_math
 from pyloopkit.algorithm_input import format_dates, from_algorithm_input, parse_dates, to_algorithm_input
+from pyloopkit.date import ceil_to_grid
 from conftest import load_reference, reference_path
 
 SCENARIO = "loopalgorithm/suspend_scenario.json"
@@ -219,3 +223,37 @@ def test_linear_carb_effect_through_run():
     assert _worst(effect, dates[covered], expected[covered]) <= SWIFT_TOL
     assert np.all(expected[~covered] == expected[-1])  # after run()'s last date the fixture stays at 220
     assert effect[-1]["value"] == pytest.approx(expected[-1], abs=SWIFT_TOL)
+
+
+def _momentum_run(stem: str) -> tuple[float, list[dict]]:
+    """predictionStart (the last reading) and run()'s momentum effect for a momentum fixture's
+    readings. Some LoopAlgorithm copies carry trailing commas, stripped as in test_glucosekit."""
+    text = reference_path(f"{ALG}momentum_effect_{stem}_input.json").read_text()
+    rows = json.loads(re.sub(r",(\s*[}\]])", r"\1", text))
+    readings = [{"date": r["date"] + "Z", "value": float(r["amount"]),
+                 "isCalibration": str(r.get("display_only", False)).lower() == "true",
+                 "provenanceIdentifier": r.get("provenance_identifier", "")} for r in rows]
+    last = max(r["date"] for r in readings)
+    return parse_dates([last], "d", [])[0], A.run(_algorithm_input("2015-10-25", last, readings))["effects"]["momentum"]
+
+
+@pytest.mark.parametrize("stem, output", [("rising_glucose", "rising"), ("rising_glucose_double_entries", "rising"),
+                                          ("falling_glucose", "falling"), ("stable_glucose", "stable"),
+                                          ("bouncing_glucose", "bouncing")])
+def test_momentum_through_run(stem, output):
+    """GlucoseMathTests' momentum fixtures hold 30-min effects; run() projects 15 min (LoopAlgorithm's
+    momentumDuration) on the 5-min grid, so its effect is the fixture's beginning, up to the grid
+    date at or after 15 min past the last reading (slopes below the 4 mg/dL/min cap; worst seen 0)."""
+    start, effect = _momentum_run(stem)
+    dates, expected = _series(f"{ALG}momentum_effect_{output}_glucose_output.json")
+    got = parse_dates([p["date"] for p in effect], "date", [])
+    assert got[-1] == ceil_to_grid(start + 15 * 60.0)
+    assert got.tolist() == dates[:got.size].tolist()
+    assert _worst(effect, got, expected[:got.size]) <= SWIFT_TOL
+
+
+@pytest.mark.parametrize("stem", ["duplicate_glucose", "incomplete_glucose", "display_only_glucose",
+                                  "mixed_provenance_glucose"])
+def test_momentum_refused_through_run(stem):
+    """Readings at one date, with a gap, a calibration, or from two sources give no momentum."""
+    assert _momentum_run(stem)[1] == []

@@ -1,0 +1,351 @@
+"""Loop as a closed-loop controller: :func:`pyloopkit.update` run for every member at every decision.
+
+:class:`LoopController` drives :class:`~pyloopkit.simulation.simulator.Simulator` the way
+the Loop app drives a pump. At each decision (every :meth:`Simulator.step`, 5 min by
+default) it adds the new CGM reading to each member's history, enters announced meals
+as carb entries, runs ``update()`` on the member's PyLoopKit input dictionary, and
+enacts the recommendation:
+
+- temp basals follow Loop's pump semantics: a recommended ``(rate, 30 min)`` starts a
+  temp basal programmed for 30 min, truncating the running one at ``now``; ``(0, 0)``
+  cancels the running temp basal (back to the scheduled rate); ``None`` leaves the
+  pump as it is; a temp basal whose programmed end has passed has expired;
+- when a meal is announced, a bolus (Loop's ``recommended_bolus``, or ``grams / CR``)
+  is given now, and ``update()`` runs again with the bolus in the history before the
+  temp basal is chosen, as Loop re-runs its loop after a bolus;
+- with ``dosing_strategy="automatic_bolus"`` (Loop 3's automatic bolus) the
+  ``recommended_autobolus`` is given at every decision.
+
+Loop sees only what the app would see: the CGM readings (dated at the sensor's sample
+times), the doses it commanded and the announced carbs. The history passed to
+``update()`` is bounded to the last 24 h (glucose) and 24 h plus one insulin action
+(doses, carbs), which is all Loop uses, so long runs keep a constant cost per step.
+
+Therapy settings come from the patient (simglucose ``Quest.csv``): carb ratio ``CR``
+(g/U), insulin sensitivity ``CF`` (mg/dL/U), and the steady basal ``u2ss * BW / 6000``
+U/min (x 60 U/h) rounded to the pump's increment, as a pump would be programmed.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import warnings
+from collections import deque
+
+import numpy as np
+
+from pyloopkit.errors import InvalidInputError, LoopWarning, Problem
+from pyloopkit.insulin_models import PRESETS
+from pyloopkit.loop_data_manager import HISTORY_S, update
+from pyloopkit.simulation.patients import PatientParams
+
+TEMP_BASAL_DURATION_MIN = 30.0
+"""Duration Loop programs every temp basal for (minutes)."""
+
+BOLUS_DELIVERY_MIN = 1.0
+"""The simulator delivers a bolus within the first minute of a step (minutes)."""
+
+DEFAULT_MAX_BASAL_SCALE = 4.0
+"""Default maximum basal rate: this multiple of the scheduled basal rate (Loop recommends 2.1-6.4)."""
+
+DEFAULT_MAX_BOLUS_MEAL_G = 100.0
+"""Default maximum bolus: the carb-ratio bolus for a meal of this size (g), within 10-30 U."""
+
+DEFAULT_MAX_BOLUS_LIMITS_U = (10.0, 30.0)
+
+MEAL_BOLUS_MODES = ("recommended", "carb_ratio", None)
+DOSING_STRATEGIES = ("temp_basal", "automatic_bolus")
+
+GLUCOSE_HISTORY_MIN = HISTORY_S / 60.0 + 10.0
+"""Glucose kept for ``update()``: Loop's 24 h of counteraction history plus the reading before it."""
+
+DEFAULT_START = _dt.datetime(2026, 1, 1)
+
+
+def _per_member(name: str, value, default: np.ndarray, problems: list[Problem]) -> np.ndarray:
+    """A scalar or (n,) setting as an (n,) float array; ``None`` takes ``default``."""
+    if value is None:
+        return default
+    array = np.broadcast_to(np.asarray(value, dtype=np.float64), default.shape).copy()
+    for i in np.flatnonzero(~(np.isfinite(array) & (array > 0))):
+        problems.append(Problem(name, int(i), float(array[i]), "must be finite and > 0"))
+    return array
+
+
+def _floor_to(value: np.ndarray, increment: float) -> np.ndarray:
+    """Round down to a multiple of ``increment`` (no rounding when it is 0); 1e-9 guards float error."""
+    return value if increment == 0 else np.floor(value / increment + 1e-9) * increment
+
+
+class LoopController:
+    """Loop (``pyloopkit.update()``) driving every member of a simulated batch.
+
+    Parameters
+    ----------
+    patients : PatientParams
+        The batch (``Simulator.patients``), one row per member: ``CR`` (g/U) is the carb
+        ratio, ``CF`` (mg/dL/U) the insulin sensitivity, ``basal_u_per_min * 60`` the
+        scheduled basal rate (U/h), all flat over the day.
+    target_range_mg_dl : (float, float)
+        Correction range (mg/dL), Loop's recommended 100-110 by default.
+    suspend_threshold_mg_dl : float
+        Glucose safety limit (mg/dL).
+    max_basal_u_per_h : float, array (n,) or None
+        Maximum basal rate (U/h); ``None``: 4 x the scheduled rate, rounded down to the
+        rate increment.
+    max_bolus_u : float, array (n,) or None
+        Maximum bolus (U); ``None``: the bolus for 100 g (``100 / CR``) rounded up to 1 U,
+        within 10-30 U.
+    insulin_model : str
+        Exponential insulin model preset of :data:`pyloopkit.insulin_models.PRESETS`
+        (``"adult"``, ``"child"``, ``"fiasp"``, ``"lyumjev"``, ``"afrezza"``).
+    retrospective_correction, dynamic_carb_absorption : bool
+        Loop's retrospective correction and dynamic carb absorption.
+    meal_bolus : "recommended", "carb_ratio" or None
+        At an announced meal: Loop's ``recommended_bolus`` (carbs, correction, pending
+        insulin, safety), the plain ``grams / CR`` (U, limited to the maximum bolus,
+        rounded down to the increment), or no bolus (the carbs are still entered).
+    carb_absorption_time_min : float
+        Absorption time of the carb entries (minutes); Loop's medium, 180, by default.
+    dosing_strategy : "temp_basal" or "automatic_bolus"
+        Loop's dosing strategy (``automatic_bolus``: the automatic bolus at every decision).
+    rate_increment_u_per_h, bolus_increment_u : float
+        Pump increments (U/h, U) Loop rounds to (Insulet: 0.05, 0.05); 0 for none.
+    cgm_sample_time_min : int or None
+        Sensor sample time (min): a reading is dated at the last multiple of it, and a
+        reading already seen is not added again; ``None``: dated at the decision time.
+    start : datetime
+        Date of simulated minute 0 (naive; the schedules are flat, so only the dates
+        in ``update()``'s input depend on it).
+    settings : dict or None
+        Further ``settings_dictionary`` keys for ``update()`` (see ``docs/update.md``);
+        they override the ones built from the arguments above.
+
+    Attributes
+    ----------
+    scheduled_basal_u_per_h, max_basal_u_per_h, max_bolus_u : ndarray (n,)
+        The settings in use.
+    warnings : list of set of str
+        Distinct ``update()`` warnings (guardrails, data quality) seen per member; they
+        are collected here instead of being issued at every decision.
+    """
+
+    def __init__(self, patients: PatientParams, *, target_range_mg_dl: tuple[float, float] = (100.0, 110.0),
+                 suspend_threshold_mg_dl: float = 75.0, max_basal_u_per_h=None, max_bolus_u=None,
+                 insulin_model: str = "adult", retrospective_correction: bool = True,
+                 dynamic_carb_absorption: bool = True, meal_bolus: str | None = "recommended",
+                 carb_absorption_time_min: float = 180.0, dosing_strategy: str = "temp_basal",
+                 rate_increment_u_per_h: float = 0.05, bolus_increment_u: float = 0.05,
+                 cgm_sample_time_min: int | None = None, start: _dt.datetime = DEFAULT_START,
+                 settings: dict | None = None):
+        problems = []
+        if insulin_model not in PRESETS:
+            problems.append(Problem("insulin_model", None, insulin_model, f"must be one of {sorted(PRESETS)}"))
+        if meal_bolus not in MEAL_BOLUS_MODES:
+            problems.append(Problem("meal_bolus", None, meal_bolus, f"must be one of {MEAL_BOLUS_MODES}"))
+        if dosing_strategy not in DOSING_STRATEGIES:
+            problems.append(Problem("dosing_strategy", None, dosing_strategy, f"must be one of {DOSING_STRATEGIES}"))
+        low, high = (float(v) for v in target_range_mg_dl)
+        if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
+            problems.append(Problem("target_range_mg_dl", None, target_range_mg_dl, "must be finite, 0 < min <= max"))
+        for name, value in (("rate_increment_u_per_h", rate_increment_u_per_h),
+                            ("bolus_increment_u", bolus_increment_u)):
+            if not (np.isfinite(value) and value >= 0):
+                problems.append(Problem(name, None, value, "must be finite and >= 0"))
+        if not (np.isfinite(carb_absorption_time_min) and carb_absorption_time_min > 0):
+            problems.append(Problem("carb_absorption_time_min", None, carb_absorption_time_min,
+                                    "must be finite and > 0"))
+        if cgm_sample_time_min is not None and not (float(cgm_sample_time_min).is_integer()
+                                                    and cgm_sample_time_min >= 1):
+            problems.append(Problem("cgm_sample_time_min", None, cgm_sample_time_min, "must be an integer >= 1"))
+        if start.tzinfo is not None:
+            problems.append(Problem("start", None, start, "must be a naive datetime"))
+        if problems:
+            raise InvalidInputError(problems)
+        self.patients = patients
+        self.n = patients.n
+        self.carb_ratio_g_per_u = np.asarray(patients.CR, dtype=np.float64)
+        self.sensitivity_mg_dl_per_u = np.asarray(patients.CF, dtype=np.float64)
+        steady = patients.basal_u_per_min * 60.0
+        self.scheduled_basal_u_per_h = (steady if rate_increment_u_per_h == 0
+                                        else np.round(steady / rate_increment_u_per_h) * rate_increment_u_per_h)
+        default_max_bolus = np.clip(np.ceil(DEFAULT_MAX_BOLUS_MEAL_G / self.carb_ratio_g_per_u),
+                                    *DEFAULT_MAX_BOLUS_LIMITS_U)
+        self.max_basal_u_per_h = _per_member(
+            "max_basal_u_per_h", max_basal_u_per_h,
+            _floor_to(DEFAULT_MAX_BASAL_SCALE * self.scheduled_basal_u_per_h, rate_increment_u_per_h), problems)
+        self.max_bolus_u = _per_member("max_bolus_u", max_bolus_u, default_max_bolus, problems)
+        if problems:
+            raise InvalidInputError(problems)
+        self.meal_bolus = meal_bolus
+        self.dosing_strategy = dosing_strategy
+        self.bolus_increment_u = float(bolus_increment_u)
+        self.carb_absorption_time_min = float(carb_absorption_time_min)
+        self.cgm_sample_time_min = None if cgm_sample_time_min is None else int(cgm_sample_time_min)
+        self.start = start
+        model = PRESETS[insulin_model]
+        self.dose_history_min = GLUCOSE_HISTORY_MIN + model.effect_duration_min
+        common = {
+            "model": [model.action_duration_min, model.peak_activity_min],
+            "insulin_delay": model.delay_min,
+            "suspend_threshold": float(suspend_threshold_mg_dl),
+            "dynamic_carb_absorption_enabled": bool(dynamic_carb_absorption),
+            "retrospective_correction_enabled": bool(retrospective_correction),
+            "rate_rounder": float(rate_increment_u_per_h) or None,
+            "bolus_rounder": float(bolus_increment_u) or None,
+            "dosing_strategy": dosing_strategy,
+        }
+        midnight = _dt.time(0)
+        self._static = [{
+            "sensitivity_ratio_start_times": [midnight], "sensitivity_ratio_end_times": [midnight],
+            "sensitivity_ratio_values": [float(self.sensitivity_mg_dl_per_u[i])],
+            "carb_ratio_start_times": [midnight], "carb_ratio_values": [float(self.carb_ratio_g_per_u[i])],
+            "basal_rate_start_times": [midnight], "basal_rate_minutes": [1440.0],
+            "basal_rate_values": [float(self.scheduled_basal_u_per_h[i])],
+            "target_range_start_times": [midnight], "target_range_end_times": [midnight],
+            "target_range_minimum_values": [low], "target_range_maximum_values": [high],
+            "settings_dictionary": {**common, "max_basal_rate": float(self.max_basal_u_per_h[i]),
+                                    "max_bolus": float(self.max_bolus_u[i]), **(settings or {})},
+        } for i in range(self.n)]
+        self.reset()
+
+    @classmethod
+    def for_simulator(cls, simulator, **settings) -> "LoopController":
+        """A controller for ``simulator``'s batch, with its sensor's sample time, its pump's
+        increments and its start hour; ``settings`` as in the constructor."""
+        pump = simulator.pump
+        defaults = {
+            "cgm_sample_time_min": 1 if simulator.sensor is None else simulator.sensor.sample_time_min,
+            "rate_increment_u_per_h": pump.basal_increment_u_per_h,
+            "bolus_increment_u": pump.bolus_increment_u,
+            "start": DEFAULT_START + _dt.timedelta(hours=simulator.start_hour),
+        }
+        return cls(simulator.patients, **{**defaults, **settings})
+
+    def reset(self) -> None:
+        """Forget every history (call with :meth:`Simulator.reset`)."""
+        self.time_min = -math.inf
+        self._glucose = deque()  # (minute, datetime, (n,) readings), shared by the batch
+        self._doses = [deque() for _ in range(self.n)]  # [type, start dt, end dt, value, start min, end min]
+        self._carbs = [deque() for _ in range(self.n)]  # (datetime, g, minute)
+        self._temp = [None] * self.n  # the running temp basal's entry in _doses
+        self.warnings = [set() for _ in range(self.n)]
+
+    # --- history --------------------------------------------------------------------------------
+    def _date(self, minute: float) -> _dt.datetime:
+        return self.start + _dt.timedelta(minutes=minute)
+
+    def _record_glucose(self, now_min: float, cgm: np.ndarray) -> None:
+        sample = now_min if self.cgm_sample_time_min is None else (
+            math.floor(now_min / self.cgm_sample_time_min) * self.cgm_sample_time_min)
+        if not self._glucose or self._glucose[-1][0] < sample:
+            self._glucose.append((sample, self._date(sample), np.array(cgm, dtype=np.float64)))
+        while self._glucose[0][0] < now_min - GLUCOSE_HISTORY_MIN:
+            self._glucose.popleft()
+
+    def _trim(self, i: int, now_min: float) -> None:
+        doses, carbs = self._doses[i], self._carbs[i]
+        while doses and doses[0][5] < now_min - self.dose_history_min:
+            doses.popleft()
+        while carbs and carbs[0][2] < now_min - self.dose_history_min:
+            carbs.popleft()
+
+    def _start_temp(self, i: int, now_min: float, now: _dt.datetime, rate_u_per_h: float,
+                    duration_min: float) -> None:
+        """Truncate the running temp basal at ``now``; start a new one unless ``duration_min`` is 0."""
+        self._stop_temp(i, now_min, now)
+        if duration_min > 0:
+            end_min = now_min + duration_min
+            entry = ["TempBasal", now, self._date(end_min), float(rate_u_per_h), now_min, end_min]
+            self._doses[i].append(entry)
+            self._temp[i] = entry
+
+    def _stop_temp(self, i: int, now_min: float, now: _dt.datetime) -> None:
+        entry = self._temp[i]
+        if entry is not None and entry[5] > now_min:
+            entry[2], entry[5] = now, now_min
+        self._temp[i] = None
+
+    def _bolus(self, i: int, now_min: float, now: _dt.datetime, units: float) -> None:
+        end_min = now_min + BOLUS_DELIVERY_MIN
+        self._doses[i].append(["Bolus", now, self._date(end_min), float(units), now_min, end_min])
+
+    def input_dict(self, i: int, now_min: float) -> dict:
+        """Member ``i``'s ``update()`` input at minute ``now_min`` from the history seen so far."""
+        doses, carbs, temp = self._doses[i], self._carbs[i], self._temp[i]
+        running = temp is not None and temp[5] > now_min
+        return {
+            **self._static[i],
+            "time_to_calculate_at": self._date(now_min),
+            "glucose_dates": [g[1] for g in self._glucose],
+            "glucose_values": [float(g[2][i]) for g in self._glucose],
+            "dose_types": [d[0] for d in doses],
+            "dose_start_times": [d[1] for d in doses],
+            "dose_end_times": [d[2] for d in doses],
+            "dose_values": [d[3] for d in doses],
+            "carb_dates": [c[0] for c in carbs],
+            "carb_values": [c[1] for c in carbs],
+            "carb_absorption_times": [self.carb_absorption_time_min] * len(carbs),
+            "last_temporary_basal": list(temp[:4]) if running else [],
+        }
+
+    def _run(self, i: int, now_min: float) -> dict:
+        result = update(self.input_dict(i, now_min))
+        self.warnings[i].update(result["warnings"])
+        return result
+
+    # --- control --------------------------------------------------------------------------------
+    def _meal_bolus_u(self, i: int, grams: float, result: dict) -> float:
+        if self.meal_bolus == "recommended":
+            recommended = result["recommended_bolus"]
+            return 0.0 if recommended is None else recommended[0]
+        if self.meal_bolus == "carb_ratio":
+            units = min(grams / self.carb_ratio_g_per_u[i], self.max_bolus_u[i])
+            return float(_floor_to(np.float64(units), self.bolus_increment_u))
+        return 0.0
+
+    def act(self, step) -> tuple[np.ndarray, np.ndarray]:
+        """``(basal_u_per_h (n,), bolus_u (n,))`` for the next step, from a :class:`StepResult`.
+
+        Raises
+        ------
+        InvalidInputError
+            When ``step.time_min`` is not after the previous step's (call :meth:`reset`
+            when the simulator is reset) or a CGM reading is not finite.
+        """
+        now_min = float(step.time_min)
+        cgm = np.asarray(step.cgm, dtype=np.float64)
+        problems = [] if now_min > self.time_min else [
+            Problem("step.time_min", None, now_min, f"must be after the previous step ({self.time_min}); "
+                                                    "call reset() after Simulator.reset()")]
+        problems += [Problem("step.cgm", int(i), float(cgm[i]), "must be finite")
+                     for i in np.flatnonzero(~np.isfinite(cgm))]
+        if problems:
+            raise InvalidInputError(problems)
+        self.time_min = now_min
+        now = self._date(now_min)
+        self._record_glucose(now_min, cgm)
+        meals_g = np.asarray(step.meal_announcement_g, dtype=np.float64)
+        bolus_u = np.zeros(self.n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LoopWarning)
+            for i in range(self.n):
+                self._trim(i, now_min)
+                if self._temp[i] is not None and self._temp[i][5] <= now_min:
+                    self._temp[i] = None
+                if meals_g[i] > 0:
+                    self._carbs[i].append((now, float(meals_g[i]), now_min))
+                result = self._run(i, now_min)
+                bolus_u[i] = self._meal_bolus_u(i, meals_g[i], result) if meals_g[i] > 0 else 0.0
+                if bolus_u[i] > 0:
+                    self._bolus(i, now_min, now, bolus_u[i])
+                    result = self._run(i, now_min)
+                elif self.dosing_strategy == "automatic_bolus" and result["recommended_autobolus"]:
+                    bolus_u[i] = result["recommended_autobolus"]
+                    self._bolus(i, now_min, now, bolus_u[i])
+                temp_basal = result["recommended_temp_basal"]
+                if temp_basal is not None:
+                    self._start_temp(i, now_min, now, *temp_basal)
+        basal_u_per_h = np.array([t[3] if t is not None else s
+                                  for t, s in zip(self._temp, self.scheduled_basal_u_per_h)])
+        return basal_u_per_h, bolus_u
