@@ -67,11 +67,7 @@ MOMENTUM_DURATION_MIN = 15.0
 readings used are those of the last ``glucose_store.MOMENTUM_DATA_INTERVAL_S`` (15 min)."""
 
 __all__ = ["run", "generate_prediction", "to_algorithm_input", "from_algorithm_input", "predict", "recommend",
-           "refusals", "glucose_based_application_factor", "scenario_main"]
-
-GBAF_MIN_FACTOR, GBAF_MAX_FACTOR = 0.2, 0.8
-GBAF_MIN_DELTA_MGDL, GBAF_MAX_GLUCOSE_MGDL = 10.0, 200.0
-"""Loop app's ``GlucoseBasedApplicationFactorStrategy`` constants."""
+           "refusals", "scenario_main"]
 
 # --------------------------------------------------------------------------- refusals
 
@@ -328,22 +324,6 @@ def predict(inp: AlgorithmInput) -> Prediction:
 
 # --------------------------------------------------------------------------- dosing
 
-def glucose_based_application_factor(glucose_mgdl: float, lower_target_mgdl: float) -> float:
-    """Loop's glucose-based partial application factor (``GlucoseBasedApplicationFactorStrategy``).
-
-    0.2 up to 10 mg/dL above the lower target bound, rising linearly to 0.8 at 200 mg/dL:
-    ``min(0.2 + max(g - (lower + 10), 0) x 0.6 / (200 - (lower + 10)), 0.8)``.
-    """
-    floor_mgdl = lower_target_mgdl + GBAF_MIN_DELTA_MGDL
-    excess = max(glucose_mgdl - floor_mgdl, 0.0)
-    if excess == 0.0:
-        return GBAF_MIN_FACTOR
-    span = GBAF_MAX_GLUCOSE_MGDL - floor_mgdl
-    if span <= 0:
-        return GBAF_MAX_FACTOR
-    return min(GBAF_MIN_FACTOR + excess * (GBAF_MAX_FACTOR - GBAF_MIN_FACTOR) / span, GBAF_MAX_FACTOR)
-
-
 _DIRECTIONS = {"in_range": "neutral", "above_range": "increase", "entirely_below_range": "decrease",
                "suspend": "decrease"}
 
@@ -416,7 +396,7 @@ def recommend(inp: AlgorithmInput, prediction: Prediction) -> dict:
         return {"automatic": {"basalAdjustment": _temp_basal_json(rate), "direction": direction}}
     factor = inp.automatic_bolus_application_factor
     if inp.use_glucose_based_application_factor:
-        factor = glucose_based_application_factor(float(inp.glucose.value_mgdl[-1]), float(inp.target.at(start)[0]))
+        factor = dose_math.glucose_based_application_factor(float(inp.glucose.value_mgdl[-1]), float(inp.target.at(start)[0]))
     bolus_limit = 0.0 if correction.min_below_target else min(float(inp.max_bolus) * factor, max(0.0, headroom))
     bolus = min(max(0.0, correction.units * factor), bolus_limit)
     rate = dose_math.temp_basal_rate_for(correction, scheduled, min(scheduled, max_rate), TEMP_BASAL_DURATION_MIN)

@@ -894,7 +894,7 @@ def from_algorithm_input(algorithm_input) -> dict:
         "retrospective_correction_enabled": "retrospection" in inp.effects,
         "retrospective_correction": "integral" if inp.use_integral_retrospective_correction else "standard",
         "carb_absorption_model": inp.carb_absorption_model,
-        "dosing_strategy": "temp_basal" if inp.recommendation_type == "tempBasal" else "automatic_bolus",
+        "dosing_strategy": "automatic_bolus" if inp.recommendation_type == "automaticBolus" else "temp_basal",
         "max_basal_rate": inp.max_basal_rate,
         "max_bolus": inp.max_bolus,
         "max_active_insulin": inp.max_active_insulin,

@@ -44,6 +44,10 @@ from .schedule import DailySchedule
 ULP_OF_ONE = float(np.finfo(float).eps)
 """Swift's ``Double.ulpOfOne``: the tolerance of ``matchesRate`` and the floor of the effected fraction."""
 
+GBAF_MIN_FACTOR, GBAF_MAX_FACTOR = 0.2, 0.8
+GBAF_MIN_DELTA_MGDL, GBAF_MAX_GLUCOSE_MGDL = 10.0, 200.0
+"""Loop app's ``GlucoseBasedApplicationFactorStrategy`` constants."""
+
 TEMP_BASAL_DURATION_MIN = 30.0
 CONTINUATION_INTERVAL_MIN = 11.0
 USE_SUSPEND_TARGET_UNTIL_FRACTION = 0.5
@@ -312,12 +316,13 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
                            rate_rounder: float | None = None, duration_min: float = TEMP_BASAL_DURATION_MIN,
                            continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
                            max_iob_headroom_u: float | None = None,
-                           basal_schedule_override_active: bool = False, rounding: str = "nearest") -> dict | None:
+                           basal_schedule_override_active: bool = False, rounding: str = "nearest",
+                           effected_sensitivity=None) -> dict | None:
     """Loop's ``recommendedTempBasal``: a temp basal that conforms the prediction to the target.
 
     Parameters
     ----------
-    pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model
+    pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model, effected_sensitivity
         See :func:`insulin_correction`.
     basal : scheduled basal rate schedule (U/h), read at ``at_s``
     max_basal_rate_u_per_h : U/h; the recommendation never exceeds it
@@ -340,7 +345,7 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
                     rate_rounder=rate_rounder)
     correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
                                     suspend_threshold_mgdl=suspend_threshold_mgdl,
-                                    sensitivity=sensitivity, model=model)
+                                    sensitivity=sensitivity, model=model, effected_sensitivity=effected_sensitivity)
     if correction is None:
         return None
     _check_value("duration_min", duration_min, positive=True)
@@ -369,12 +374,12 @@ def _bolus_notice(correction: InsulinCorrection, first_s: float, first_mgdl: flo
 def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
                       suspend_threshold_mgdl: float | None, sensitivity: DailySchedule, model,
                       pending_insulin_u: float, max_bolus_u: float, volume_rounder: float | None = None,
-                      rounding: str = "nearest") -> dict:
+                      rounding: str = "nearest", effected_sensitivity=None) -> dict:
     """Loop's ``recommendedBolus``: a correction bolus for the prediction.
 
     Parameters
     ----------
-    pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model
+    pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model, effected_sensitivity
         See :func:`insulin_correction`.
     pending_insulin_u : U already scheduled but not in the prediction (subtracted)
     max_bolus_u : U; the amount never exceeds it
@@ -394,7 +399,7 @@ def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySche
     empty = {"amount": 0.0, "pending_insulin": float(pending_insulin_u), "notice": None}
     correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
                                     suspend_threshold_mgdl=suspend_threshold_mgdl,
-                                    sensitivity=sensitivity, model=model)
+                                    sensitivity=sensitivity, model=model, effected_sensitivity=effected_sensitivity)
     if correction is None:
         return empty
     units = min(float(max_bolus_u), max(0.0, correction.units - pending_insulin_u))
@@ -402,6 +407,22 @@ def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySche
     return {"amount": _round_within(units, volume_rounder, float(max_bolus_u), rounding),
             "pending_insulin": float(pending_insulin_u),
             "notice": _bolus_notice(correction, first_s, first_mgdl, target)}
+
+
+def glucose_based_application_factor(glucose_mgdl: float, lower_target_mgdl: float) -> float:
+    """Loop's glucose-based partial application factor (``GlucoseBasedApplicationFactorStrategy``).
+
+    0.2 up to 10 mg/dL above the lower target bound, rising linearly to 0.8 at 200 mg/dL:
+    ``min(0.2 + max(g - (lower + 10), 0) x 0.6 / (200 - (lower + 10)), 0.8)``.
+    """
+    floor_mgdl = lower_target_mgdl + GBAF_MIN_DELTA_MGDL
+    excess = max(glucose_mgdl - floor_mgdl, 0.0)
+    if excess == 0.0:
+        return GBAF_MIN_FACTOR
+    span = GBAF_MAX_GLUCOSE_MGDL - floor_mgdl
+    if span <= 0:
+        return GBAF_MAX_FACTOR
+    return min(GBAF_MIN_FACTOR + excess * (GBAF_MAX_FACTOR - GBAF_MIN_FACTOR) / span, GBAF_MAX_FACTOR)
 
 
 def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
@@ -414,7 +435,7 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
                                 duration_min: float = TEMP_BASAL_DURATION_MIN,
                                 continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
                                 basal_schedule_override_active: bool = False,
-                                rounding: str = "nearest") -> dict | None:
+                                rounding: str = "nearest", effected_sensitivity=None) -> dict | None:
     """Loop's ``recommendedAutomaticDose``: a partial correction bolus for highs, a low temp basal for lows.
 
     The bolus is ``partial_application_factor * units`` clamped to ``[0, max_automatic_bolus_u]``
@@ -438,7 +459,7 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
                     volume_rounder=volume_rounder, rate_rounder=rate_rounder)
     correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
                                     suspend_threshold_mgdl=suspend_threshold_mgdl,
-                                    sensitivity=sensitivity, model=model)
+                                    sensitivity=sensitivity, model=model, effected_sensitivity=effected_sensitivity)
     if correction is None:
         return None
     _check_value("duration_min", duration_min, positive=True)

@@ -98,9 +98,11 @@ NUMERIC_SETTINGS = {
     "partial_application_factor": (0.0, True, 1.0, True),
     "max_physiologic_slope": (0.0, False, None, True),
     "max_active_insulin": (0.0, True, None, True),
+    "gradual_transitions_threshold": (0.0, False, None, True),
 }
 BOOLEAN_SETTINGS = ("dynamic_carb_absorption_enabled", "retrospective_correction_enabled",
-                    "include_positive_velocity_and_rc_in_bolus")
+                    "include_positive_velocity_and_rc_in_bolus", "use_mid_absorption_isf",
+                    "use_glucose_based_application_factor")
 CHOICE_SETTINGS = {
     "retrospective_correction": ("standard", "integral"),
     "carb_absorption_model": ("parabolic", "linear", "piecewise_linear", "adaptive"),

@@ -15,6 +15,7 @@ PyLoopKit ports), with the corrections current Loop made (see ``docs/update.md``
 """
 from __future__ import annotations
 
+import functools
 import warnings as _warnings
 from dataclasses import dataclass
 
@@ -120,7 +121,8 @@ def compute_effects(inp: LoopInput, model, iob_timeline: bool = True) -> Effects
         _active_since(doses, now - duration_s), model, inp, now))
     momentum = _injected_or(inp, "momentum", lambda: _momentum(inp, now))
     carb, cob = _carbs(inp, counteraction)
-    retrospective = _retrospective(inp, counteraction, carb) if s.retrospective_correction_enabled else EMPTY
+    use_rc = s.retrospective_correction_enabled and _gradual(inp, s.retrospective_correction_grouping_interval)
+    retrospective = _retrospective(inp, counteraction, carb) if use_rc else EMPTY
     iob, iob_now_u = _iob(doses, model, now, iob_timeline)
     return Effects(momentum, insulin, counteraction, carb, retrospective, cob, iob, iob_now_u)
 
@@ -137,12 +139,15 @@ def _active_since(doses, start_s: float):
 
 def _insulin_effect(doses, model, inp: LoopInput, start_s: float):
     """Insulin effect (mg/dL) on the 5-min grid from ``start_s`` (floored, as the Loop app reports it)
-    to the end of the last dose's action."""
+    to the end of the last dose's action; with ``use_mid_absorption_isf`` insulin acts with the ISF in
+    force when it is absorbed (LoopAlgorithm), else with the ISF at each dose's start (Loop 2019)."""
     if len(doses) == 0:
         return EMPTY
     end_s = float(np.max(doses.end_s)) + model.effect_duration_min * 60.0
     dates = grid(start_s, max(end_s, start_s))
-    return dates, insulin_math.glucose_effects(doses, model, inp.sensitivity, dates)
+    effects = (insulin_math.mid_absorption_glucose_effects if inp.settings.use_mid_absorption_isf
+               else insulin_math.glucose_effects)
+    return dates, effects(doses, model, inp.sensitivity, dates)
 
 
 def _iob(doses, model, now_s: float, timeline: bool):
@@ -159,8 +164,20 @@ def _iob(doses, model, now_s: float, timeline: bool):
     return (np.array([now_s]), values), float(values[-1])
 
 
+def _gradual(inp: LoopInput, window_min: float) -> bool:
+    """False when ``gradual_transitions_threshold`` is set and two consecutive readings of the last
+    ``window_min`` minutes differ by more than it (LoopAlgorithm then drops momentum / RC)."""
+    threshold = inp.settings.gradual_transitions_threshold
+    if threshold is None:
+        return True
+    recent = inp.glucose_mgdl[inp.glucose_s >= inp.now_s - window_min * 60.0]
+    return glucose_math.has_gradual_transitions(recent, threshold)
+
+
 def _momentum(inp: LoopInput, now_s: float):
     window_s = inp.settings.momentum_data_interval * 60.0
+    if not _gradual(inp, inp.settings.momentum_data_interval):
+        return EMPTY
     keep = inp.glucose_s >= now_s - window_s
     return glucose_math.momentum_effect(
         (inp.glucose_s[keep], inp.glucose_mgdl[keep]),
@@ -245,8 +262,10 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     s = inp.settings
     if glucose_is_stale(float(inp.glucose_s[-1]), inp.now_s):
         return {"temp_basal": None, "bolus": None, "autobolus": None}
+    effected = (functools.partial(dose_math.mid_absorption_effected_sensitivity, at_s=inp.now_s,
+                                  sensitivity=inp.sensitivity, model=model) if s.use_mid_absorption_isf else None)
     common = dict(at_s=inp.now_s, target=inp.target, suspend_threshold_mgdl=s.suspend_threshold,
-                  sensitivity=inp.sensitivity, model=model, rounding=s.rounding)
+                  sensitivity=inp.sensitivity, model=model, rounding=s.rounding, effected_sensitivity=effected)
     pending = pending_insulin_u(inp)
     headroom = _iob_headroom(inp, effects, pending)
     temp_basal = dose_math.recommended_temp_basal(
@@ -257,7 +276,7 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
         volume_rounder=s.bolus_rounder, **common)
     autobolus = None
     if s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None:
-        factor = AUTOMATIC_BOLUS_FACTOR if s.partial_application_factor is None else s.partial_application_factor
+        factor = _application_factor(inp)
         automatic = dose_math.recommended_automatic_bolus(
             *prediction, basal=inp.basal, max_automatic_bolus_u=s.max_bolus, partial_application_factor=factor,
             last_temp_basal=inp.last_temp_basal, volume_rounder=s.bolus_rounder, rate_rounder=s.rate_rounder,
@@ -268,6 +287,16 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     return {"temp_basal": None if temp_basal is None else (temp_basal["rate"], temp_basal["duration"]),
             "bolus": (bolus["amount"], bolus["pending_insulin"], bolus["notice"]),
             "autobolus": autobolus}
+
+
+def _application_factor(inp: LoopInput) -> float:
+    """The automatic bolus's share of the correction: the app's glucose-based factor when
+    ``use_glucose_based_application_factor`` is set, else ``partial_application_factor`` (0.4)."""
+    s = inp.settings
+    if s.use_glucose_based_application_factor:
+        lower = float(inp.target.at(np.array([inp.now_s]))[0][0])
+        return dose_math.glucose_based_application_factor(float(inp.glucose_mgdl[-1]), lower)
+    return AUTOMATIC_BOLUS_FACTOR if s.partial_application_factor is None else s.partial_application_factor
 
 
 def _iob_headroom(inp: LoopInput, effects: Effects, pending_u: float):

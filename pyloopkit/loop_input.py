@@ -48,6 +48,9 @@ class LoopSettings:
     carb_absorption_model: str = "parabolic"
     dosing_strategy: str = "temp_basal"
     max_active_insulin: float | None = None
+    use_mid_absorption_isf: bool = False
+    gradual_transitions_threshold: float | None = None
+    use_glucose_based_application_factor: bool = False
 
     @classmethod
     def from_dict(cls, settings: dict | None) -> "LoopSettings":

@@ -369,9 +369,9 @@ def test_automatic_bolus_is_application_factor_times_correction():
 
 
 def test_glucose_based_application_factor():
-    assert A.glucose_based_application_factor(105.0, 100.0) == 0.2
-    assert A.glucose_based_application_factor(150.0, 100.0) == pytest.approx(0.2 + 40.0 * 0.6 / 90.0, rel=1e-12)
-    assert A.glucose_based_application_factor(250.0, 100.0) == 0.8
+    assert dose_math.glucose_based_application_factor(105.0, 100.0) == 0.2
+    assert dose_math.glucose_based_application_factor(150.0, 100.0) == pytest.approx(0.2 + 40.0 * 0.6 / 90.0, rel=1e-12)
+    assert dose_math.glucose_based_application_factor(250.0, 100.0) == 0.8
     d = scenario(flat(300), recommendationType="automaticBolus")
     constant = A.run(d)["recommendation"]["automatic"]["bolusUnits"]
     sliding = A.run({**d, "useGlucoseBasedApplicationFactor": True})["recommendation"]["automatic"]["bolusUnits"]

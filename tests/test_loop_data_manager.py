@@ -226,3 +226,42 @@ def test_max_physiologic_slope_caps_rising_momentum():
     dates, values = out["momentum_effect_dates"], out["momentum_effect_values"]
     minutes = (dates[-1] - dates[0]).total_seconds() / 60.0
     assert values[-1] - values[0] <= 4.0 * minutes + 1e-9
+
+
+def test_gradual_transition_check_drops_momentum_and_rc():
+    """A +45 mg/dL jump between readings (threshold 40, LoopAlgorithm's) disables momentum and RC."""
+    d = _rising_with_basal(gradual_transitions_threshold=40.0)
+    d["glucose_values"][-1] = d["glucose_values"][-2] + 45.0
+    out = update(d)
+    assert out["momentum_effect_values"] == [] and out["retrospective_effect_values"] == []
+    d["settings_dictionary"]["gradual_transitions_threshold"] = None
+    out = update(d)
+    assert out["momentum_effect_values"] and out["retrospective_effect_values"]
+
+
+def test_mid_absorption_isf_only_matters_when_isf_changes():
+    """With one ISF all day the two ISF rules agree; when the ISF halves during absorption,
+    mid-absorption ISF (LoopAlgorithm) gives a smaller insulin effect than ISF-at-dose-start."""
+    d = with_bolus(flat_input(), 2.0, minutes_ago=30)
+    same = np.diff(update(d)["insulin_effect_values"])  # mid-absorption effects start at 0: compare steps
+    mid_same = np.diff(update(with_bolus(flat_input(use_mid_absorption_isf=True), 2.0, minutes_ago=30))[
+        "insulin_effect_values"])
+    np.testing.assert_allclose(mid_same, same, rtol=0, atol=1e-9)
+    change = (NOW + dt.timedelta(hours=1)).time().replace(second=0, microsecond=0)
+    for key, value in (("sensitivity_ratio_start_times", [dt.time(0), change]),
+                       ("sensitivity_ratio_end_times", [change, dt.time(0)]),
+                       ("sensitivity_ratio_values", [50.0, 25.0])):
+        d[key] = value
+    start_isf = update(d)["insulin_effect_values"]
+    d["settings_dictionary"]["use_mid_absorption_isf"] = True
+    mid = update(d)["insulin_effect_values"]
+    assert mid[-1] - mid[0] > start_isf[-1] - start_isf[0]  # less negative
+
+
+def test_glucose_based_application_factor_for_automatic_bolus():
+    """Loop's glucose-based factor: 0.2 up to 10 mg/dL above the lower target, 0.8 from 200 mg/dL."""
+    low = update(flat_input(glucose=150.0, dosing_strategy="automatic_bolus", partial_application_factor=0.8))
+    gbaf = update(flat_input(glucose=150.0, dosing_strategy="automatic_bolus",
+                             use_glucose_based_application_factor=True))
+    factor = 0.2 + (150.0 - 110.0) * 0.6 / (200.0 - 110.0)
+    assert gbaf["recommended_autobolus"] == pytest.approx(low["recommended_autobolus"] * factor / 0.8, rel=1e-6)

@@ -181,7 +181,7 @@ def _mutate_doses(d: dict, draw, history_start: dt.datetime, now: dt.datetime) -
     when = st.floats(0.0, span_min)
 
     def at(offset_min):
-        return history_start + _minutes(offset_min)
+        return min(now, history_start + _minutes(offset_min))
 
     for _ in range(draw(st.integers(0, 4))):  # overlapping / superseding temp basals, some zero-length
         s = at(draw(when))
@@ -200,7 +200,7 @@ def _mutate_doses(d: dict, draw, history_start: dt.datetime, now: dt.datetime) -
         rows.append([_spell(DoseType.BASAL, draw), s, s + _minutes(draw(st.floats(0.0, 180.0))), rate, None])
     for _ in range(draw(st.integers(0, 2))):  # suspend/resume pairs
         s = at(draw(when))
-        r = min(now, s + _minutes(draw(st.floats(0.0, 90.0))))
+        r = max(s, min(now, s + _minutes(draw(st.floats(0.0, 90.0)))))
         rows.append([_spell(DoseType.SUSPEND, draw), s, s, 0.0, None])
         rows.append([_spell(DoseType.RESUME, draw), r, r, 0.0, None])
     if draw(st.integers(0, 4)) == 0:  # a trailing suspend, never resumed
