@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .date import SECONDS_PER_DAY, parse_datetime, parse_time_of_day, to_second, to_seconds
-from .dose import DoseType
+from .dose import DoseType, type_codes
 from .errors import Problem, raise_if
 
 
@@ -283,9 +283,13 @@ def _cached_dose_type(kind: type, value) -> bool:
 
 
 def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
-    for i, t in enumerate(_list(d, "dose_types")):
-        if not (_cached_dose_type(type(t), t) if isinstance(t, (str, int)) else _is_dose_type(t)):
-            problems.append(Problem("dose_types", i, t, "unknown dose type"))
+    types = _list(d, "dose_types")
+    try:
+        type_codes(types)
+    except (ValueError, TypeError):
+        for i, t in enumerate(types):
+            if not (_cached_dose_type(type(t), t) if isinstance(t, (str, int)) else _is_dose_type(t)):
+                problems.append(Problem("dose_types", i, t, "unknown dose type"))
     start = dates.many(d, "dose_start_times")
     end = dates.many(d, "dose_end_times")
     n = min(start.size, end.size)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pyloopkit import replay, update
@@ -65,7 +65,8 @@ TIMELINES = ("predicted_glucose", "insulin_effect", "momentum_effect", "carb_eff
 # ------------------------------------------------------------------ strategies
 
 def _minutes(x: float) -> dt.timedelta:
-    return dt.timedelta(minutes=float(x))
+    """A duration of ``x`` minutes in whole seconds (see the xfail test on sub-second dates below)."""
+    return dt.timedelta(seconds=round(60.0 * float(x)))
 
 
 @st.composite
@@ -171,7 +172,7 @@ def _mutate_glucose(d: dict, draw) -> None:
     d.pop("glucose_units", None)
 
 
-def _mutate_doses(d: dict, draw, history_start: dt.datetime, now: dt.datetime) -> None:
+def _mutate_doses(d: dict, draw, history_start: dt.datetime, now: dt.datetime, suspends: bool = True) -> None:
     """Extra temp basals (overlapping, superseding, zero-length), boluses during them, suspend/resume
     pairs and a trailing suspend, scheduled basal entries; delivered units set or None; shuffled."""
     rows = [list(r) for r in zip(*(d.get(k) or [None] * len(d["dose_types"]) for k in DOSE_KEYS))]
@@ -198,12 +199,12 @@ def _mutate_doses(d: dict, draw, history_start: dt.datetime, now: dt.datetime) -
         s = at(draw(when))
         rate = draw(st.floats(0.0, 3.0))
         rows.append([_spell(DoseType.BASAL, draw), s, s + _minutes(draw(st.floats(0.0, 180.0))), rate, None])
-    for _ in range(draw(st.integers(0, 2))):  # suspend/resume pairs
+    for _ in range(draw(st.integers(0, 2 if suspends else 0))):  # suspend/resume pairs
         s = at(draw(when))
         r = max(s, min(now, s + _minutes(draw(st.floats(0.0, 90.0)))))
         rows.append([_spell(DoseType.SUSPEND, draw), s, s, 0.0, None])
         rows.append([_spell(DoseType.RESUME, draw), r, r, 0.0, None])
-    if draw(st.integers(0, 4)) == 0:  # a trailing suspend, never resumed
+    if suspends and draw(st.integers(0, 4)) == 0:  # a trailing suspend, never resumed
         s = now - _minutes(draw(st.floats(0.0, 60.0)))
         rows.append([_spell(DoseType.SUSPEND, draw), s, s, 0.0, None])
     if draw(st.booleans()):
@@ -260,12 +261,12 @@ def _last_temp_basal(d: dict, draw, now: dt.datetime) -> list:
     return d.get("last_temporary_basal") or []
 
 
-def _mutate(d: dict, draw, *, replace_schedules: bool, replace_settings: bool) -> dict:
+def _mutate(d: dict, draw, *, replace_schedules: bool, replace_settings: bool, suspends: bool = True) -> dict:
     d = copy.deepcopy(d)
     now = d["time_to_calculate_at"]
     history_start = min(d["glucose_dates"][0], now - dt.timedelta(hours=6))
     _mutate_glucose(d, draw)
-    _mutate_doses(d, draw, history_start, now)
+    _mutate_doses(d, draw, history_start, now, suspends)
     _mutate_carbs(d, draw, history_start, now)
     if replace_schedules:
         for key in [k for k in d if k.endswith("_value_units")]:
@@ -288,12 +289,12 @@ def _mutate(d: dict, draw, *, replace_schedules: bool, replace_settings: bool) -
 
 
 @st.composite
-def synthetic_inputs(draw) -> dict:
+def synthetic_inputs(draw, suspends: bool = True) -> dict:
     tz = draw(st.sampled_from(ZONES))
     start = dt.datetime(2026, 3, 2, draw(st.integers(0, 23)), draw(st.integers(0, 59)), 37)
     base = dense_history(days=draw(st.sampled_from([0.3, 1.0, 1.4])), seed=draw(st.integers(0, 5)),
                          start=start, tz=tz)
-    return _mutate(base, draw, replace_schedules=draw(st.booleans()), replace_settings=True)
+    return _mutate(base, draw, replace_schedules=draw(st.booleans()), replace_settings=True, suspends=suspends)
 
 
 # ------------------------------------------------------------------ properties
@@ -421,23 +422,17 @@ def _known_at(d: dict, t: dt.datetime) -> dict:
 
 @st.composite
 def replay_inputs(draw) -> dict:
-    d = draw(synthetic_inputs())
-    # replay's start defaults to one hour after the first glucose; give it glucose before the steps
-    d["time_to_calculate_at"] = max(d["time_to_calculate_at"], d["glucose_dates"][-1])
+    """Synthetic inputs without suspend/resume events, every dose over by ``time_to_calculate_at``
+    (the three xfail tests below show where replay and update() part otherwise)."""
+    d = draw(synthetic_inputs(suspends=False))
+    now = d["time_to_calculate_at"]
+    d["dose_end_times"] = [min(e, now) for e in d["dose_end_times"]]
+    d["last_temporary_basal"] = []
     return d
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-@given(d=replay_inputs(), step=st.sampled_from([5.0, 10.0]), n_steps=st.integers(1, 4), pick=st.integers(0, 3))
-def test_replay_step_agrees_with_update(d, step, n_steps, pick):
-    end = d["time_to_calculate_at"]
-    start = max(end - _minutes(step * (n_steps - 1)), d["glucose_dates"][0])
-    table = replay(d, start=start, end=end, step_minutes=step, as_dataframe=False)
-    assert len({len(v) for v in table.values()}) == 1
-    i = min(pick, len(table["time"]) - 1)
+def _assert_replay_step_matches(table: dict, i: int, out: dict) -> None:
     t = table["time"][i]
-    out = update(_known_at(d, t))
-    check_properties(_known_at(d, t), out)
     assert table["iob"][i] == pytest.approx(out["insulin_on_board"], abs=1e-9)
     assert table["cob"][i] == pytest.approx(out["carbs_on_board"], abs=1e-9)
     assert table["glucose"][i] == pytest.approx(out["predicted_glucose_values"][0], rel=1e-12)
@@ -446,18 +441,111 @@ def test_replay_step_agrees_with_update(d, step, n_steps, pick):
     now_min = (t - t0).total_seconds() / 60.0
     for h in (30, 60, 120):
         expected = np.interp(now_min + h, pred_min, out["predicted_glucose_values"])
-        assert table[f"predicted_{h}"][i] == pytest.approx(expected, abs=1e-6)
+        assert table[f"predicted_{h}"][i] == pytest.approx(expected, abs=1e-9), h
     temp = out["recommended_temp_basal"]
     assert table["temp_basal_rate"][i] == (None if temp is None else temp[0])
     bolus = out["recommended_bolus"]
     assert table["bolus"][i] == (None if bolus is None else pytest.approx(bolus[0], abs=1e-9))
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(d=replay_inputs(), step=st.sampled_from([5.0, 10.0]), n_steps=st.integers(1, 4))
+def test_replay_step_agrees_with_update(d, step, n_steps):
+    """The last step of a short replay equals update() run on the data known then."""
+    end = d["time_to_calculate_at"]
+    start = max(end - _minutes(step * (n_steps - 1)), d["glucose_dates"][0])
+    assume(any(x <= start for x in d["dose_start_times"]))  # xfail test below: no dose known yet
+    table = replay(d, start=start, end=end, step_minutes=step, as_dataframe=False)
+    assert len({len(v) for v in table.values()}) == 1
+    for name in ("glucose", "iob", "cob", "counteraction", "predicted_30", "predicted_60", "predicted_120"):
+        assert np.all(np.isfinite(table[name].astype(float))), name
+    i = len(table["time"]) - 1
+    known = _known_at(d, table["time"][i])
+    out = update(known)
+    check_properties(known, out)
+    _assert_replay_step_matches(table, i, out)
+
+
+def _plain_history(model=(2.0,)) -> dict:
+    """Seven hours of dense_history (naive dates), no carbs, RC on, zero insulin delay."""
+    d = dense_history(days=0.3, seed=0, start=dt.datetime(2026, 3, 2, 0, 0, 37), tz=None)
+    d.update(carb_dates=[], carb_values=[], carb_absorption_times=[], last_temporary_basal=[])
+    d["settings_dictionary"] = {"model": list(model), "insulin_delay": 0.0, "momentum_data_interval": 5.0,
+                                "max_basal_rate": 4.0, "max_bolus": 10.0, "dynamic_carb_absorption_enabled": False,
+                                "retrospective_correction_enabled": True}
+    return d
+
+
+@pytest.mark.xfail(strict=True, reason="loop_replay.known_at keeps doses by their own end time before "
+                   "reconciling: a suspend that began before the dose window but was resumed inside it is "
+                   "dropped, so the replay counts the suspended basal that update() does not")
+def test_replay_keeps_a_suspend_resumed_inside_its_dose_window():
+    d = _plain_history(model=(120.0, 50.0))
+    now = d["time_to_calculate_at"]
+    s, r = now - _minutes(150), now - _minutes(100)  # effect duration 120 min: suspend outside, resume inside
+    for key, extra in zip(DOSE_KEYS, (["PumpSuspend", "PumpResume"], [s, r], [s, r], [0.0, 0.0], [None, None])):
+        d[key] = d[key] + extra
+    d["dose_end_times"] = [min(e, now) for e in d["dose_end_times"]]
+    table = replay(d, start=now, end=now, as_dataframe=False)
+    _assert_replay_step_matches(table, 0, update(_known_at(d, now)))
+
+
+@pytest.mark.xfail(strict=True, reason="replay precomputes counteraction with every dose up to its end, so a "
+                   "step before the first dose gets counteraction (and RC) that update() on the data known then "
+                   "does not compute (update() needs an insulin effect for counteraction)")
+def test_replay_step_before_the_first_dose():
+    d = _plain_history()
+    now = d["time_to_calculate_at"]
+    for key, value in zip(DOSE_KEYS, (["PumpSuspend"], [now], [now], [0.0], [None])):
+        d[key] = value
+    t = now - _minutes(5)
+    table = replay(d, start=t, end=now, as_dataframe=False)
+    _assert_replay_step_matches(table, 0, update(_known_at(d, t)))
+
+
+@pytest.mark.xfail(strict=True, reason="with a temp basal running at a step, replay's counteraction reconciles "
+                   "the whole temp basal then trims it at the step (delivered units prorated from the rounded "
+                   "30-min units) while its IOB/insulin effect and update() on the data known then round the "
+                   "units of the part delivered so far: the predictions differ by ~0.06 mg/dL")
+def test_replay_step_with_a_running_temp_basal():
+    d = _plain_history()
+    now = d["time_to_calculate_at"]
+    table = replay(d, start=now, end=now, as_dataframe=False)
+    _assert_replay_step_matches(table, 0, update(_known_at(d, now)))
+
+
+@pytest.mark.xfail(strict=True, reason="date.to_seconds converts an aware fixed-offset list as "
+                   "seconds(first) + (d - first): the same datetime gets different floats in different lists, "
+                   "so a zero-length dose with sub-second times 'ends before the dose starts'")
+def test_zero_length_dose_with_sub_second_times_is_valid():
+    d = _plain_history()
+    tz = dt.timezone(dt.timedelta(hours=-7))
+    for key in ("glucose_dates", "dose_start_times", "dose_end_times"):
+        d[key] = [x.replace(tzinfo=tz) for x in d[key]]
+    d["time_to_calculate_at"] = d["time_to_calculate_at"].replace(tzinfo=tz)
+    a = dt.datetime(2026, 3, 2, 4, 14, 11, 801105, tzinfo=tz)
+    d["dose_types"] = ["Bolus", "Bolus"] + d["dose_types"][2:]
+    d["dose_start_times"] = [dt.datetime(2026, 3, 2, 4, 14, 19, 398438, tzinfo=tz), a] + d["dose_start_times"][2:]
+    d["dose_end_times"] = [dt.datetime(2026, 3, 2, 4, 15, 26, 546876, tzinfo=tz), a] + d["dose_end_times"][2:]
+    update(d)
+
+
+@pytest.mark.xfail(strict=True, reason="docs/update.md: 'Only a missing key or None takes the default', but "
+                   "input_validation rejects None for the interval and delay settings")
+@pytest.mark.parametrize("key", NONE_REJECTED)
+def test_none_setting_takes_the_default(key):
+    d = _plain_history()
+    d["settings_dictionary"][key] = None
+    update(d)
+
+
 # ------------------------------------------------------------------ invalid input
 
 def _valid_small(tz) -> dict:
     d = dense_history(days=0.3, seed=1, tz=tz)
-    d["carb_absorption_times"] = [None] + d["carb_absorption_times"][1:]
+    now = d["time_to_calculate_at"]
+    d.update(carb_dates=[now - _minutes(200), now - _minutes(40)], carb_values=[30.0, 12.5],
+             carb_absorption_times=[None, 120.0])
     d["dose_delivered_units"] = [None if i % 2 else v for i, v in enumerate(d["dose_values"])]
     return d
 
@@ -531,5 +619,5 @@ def test_invalid_input_raises_invalid_input_error_naming_the_field(case):
         if field is None:
             assert any("mixed" in p.reason for p in problems), problems
         else:
-            assert any(p.field == field and (index is None or p.index == index) for p in problems), \
-                (field, index, problems)
+            assert any((p.field == field or f"{field}:" in p.reason) and (index is None or p.index == index)
+                       for p in problems), (field, index, problems)

@@ -35,6 +35,7 @@ from collections import deque
 import numpy as np
 
 from pyloopkit.errors import InvalidInputError, LoopWarning, Problem
+from pyloopkit.input_validation import MAX_BASAL_CARB_RATIO_NUMERATOR
 from pyloopkit.insulin_models import PRESETS
 from pyloopkit.loop_data_manager import HISTORY_S, update
 from pyloopkit.simulation.patients import PatientParams
@@ -46,7 +47,8 @@ BOLUS_DELIVERY_MIN = 1.0
 """The simulator delivers a bolus within the first minute of a step (minutes)."""
 
 DEFAULT_MAX_BASAL_SCALE = 4.0
-"""Default maximum basal rate: this multiple of the scheduled basal rate (Loop recommends 2.1-6.4)."""
+"""Default maximum basal rate: this multiple of the scheduled basal rate (Loop recommends 2.1-6.4),
+at most Loop's absolute limit ``70 / CR`` U/h."""
 
 DEFAULT_MAX_BOLUS_MEAL_G = 100.0
 """Default maximum bolus: the carb-ratio bolus for a meal of this size (g), within 10-30 U."""
@@ -91,8 +93,8 @@ class LoopController:
     suspend_threshold_mg_dl : float
         Glucose safety limit (mg/dL).
     max_basal_u_per_h : float, array (n,) or None
-        Maximum basal rate (U/h); ``None``: 4 x the scheduled rate, rounded down to the
-        rate increment.
+        Maximum basal rate (U/h); ``None``: 4 x the scheduled rate, at most Loop's absolute
+        limit 70 / CR, rounded down to the rate increment.
     max_bolus_u : float, array (n,) or None
         Maximum bolus (U); ``None``: the bolus for 100 g (``100 / CR``) rounded up to 1 U,
         within 10-30 U.
@@ -118,8 +120,8 @@ class LoopController:
         Date of simulated minute 0 (naive; the schedules are flat, so only the dates
         in ``update()``'s input depend on it).
     settings : dict or None
-        Further ``settings_dictionary`` keys for ``update()`` (see ``docs/update.md``);
-        they override the ones built from the arguments above.
+        Further ``settings_dictionary`` keys for ``update()`` (see ``docs/update.md``), e.g.
+        ``max_active_insulin``; keys set by the keywords above are refused.
 
     Attributes
     ----------
@@ -162,7 +164,6 @@ class LoopController:
             problems.append(Problem("start", None, start, "must be a naive datetime"))
         if problems:
             raise InvalidInputError(problems)
-        self.patients = patients
         self.n = patients.n
         self.carb_ratio_g_per_u = np.asarray(patients.CR, dtype=np.float64)
         self.sensitivity_mg_dl_per_u = np.asarray(patients.CF, dtype=np.float64)
@@ -173,7 +174,9 @@ class LoopController:
                                     *DEFAULT_MAX_BOLUS_LIMITS_U)
         self.max_basal_u_per_h = _per_member(
             "max_basal_u_per_h", max_basal_u_per_h,
-            _floor_to(DEFAULT_MAX_BASAL_SCALE * self.scheduled_basal_u_per_h, rate_increment_u_per_h), problems)
+            _floor_to(np.minimum(DEFAULT_MAX_BASAL_SCALE * self.scheduled_basal_u_per_h,
+                                 MAX_BASAL_CARB_RATIO_NUMERATOR / self.carb_ratio_g_per_u), rate_increment_u_per_h),
+            problems)
         self.max_bolus_u = _per_member("max_bolus_u", max_bolus_u, default_max_bolus, problems)
         if problems:
             raise InvalidInputError(problems)
@@ -195,6 +198,10 @@ class LoopController:
             "bolus_rounder": float(bolus_increment_u) or None,
             "dosing_strategy": dosing_strategy,
         }
+        owned = sorted((set(common) | {"max_basal_rate", "max_bolus"}) & set(settings or {}))
+        if owned:
+            raise InvalidInputError([Problem("settings", None, key, "is set by a constructor keyword")
+                                     for key in owned])
         midnight = _dt.time(0)
         self._static = [{
             "sensitivity_ratio_start_times": [midnight], "sensitivity_ratio_end_times": [midnight],

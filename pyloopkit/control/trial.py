@@ -38,7 +38,10 @@ def run_trial(simulator, controller, days: float, seed: int | None = None, step_
         (before pump rounding); ``insulin_u``, ``carbs_g`` (n, steps): delivered insulin (U) and
         CHO eaten (g) per step; ``metrics`` and ``cgm_metrics``: :func:`pyloopkit.metrics.summary`
         of ``bg`` and ``cgm`` (dict of (n,) arrays: ``time_in_70_180``, ``time_below_54``,
-        ``mean_mg_dl``, ``cv``, ``gmi_percent``, ``lbgi``, ``hbgi``, ``gri``, ...).
+        ``mean_mg_dl``, ``cv``, ``gmi_percent``, ``lbgi``, ``hbgi``, ``gri``, ...); ``bg_valid``
+        (n,) bool: BG and CGM stayed at or above 1 mg/dL. Below that the model has left any
+        physiological range and the risk scale is undefined (:data:`metrics.RISK_MINIMUM_MG_DL`):
+        a member with ``bg_valid`` False has metrics of its readings before the first such value.
     """
     if not (isinstance(step_minutes, (int, np.integer)) and step_minutes >= 1):
         raise InvalidInputError([Problem("step_minutes", None, step_minutes, "must be an integer >= 1")])
@@ -59,8 +62,19 @@ def run_trial(simulator, controller, days: float, seed: int | None = None, step_
         step = simulator.step(basal[:, k], bolus[:, k], minutes=step_minutes)
         cgm[:, k + 1], bg[:, k + 1] = step.cgm, step.bg
         insulin[:, k], carbs[:, k] = step.insulin_u, step.carbs_g
+    in_domain = (bg >= metrics.RISK_MINIMUM_MG_DL) & (cgm >= metrics.RISK_MINIMUM_MG_DL)
+    readings = np.where(in_domain.all(axis=1), steps + 1, np.argmin(in_domain, axis=1))
     return {
         "time_min": step_minutes * np.arange(steps + 1, dtype=np.float64),
         "cgm": cgm, "bg": bg, "basal_u_per_h": basal, "bolus_u": bolus, "insulin_u": insulin, "carbs_g": carbs,
-        "metrics": metrics.summary(bg), "cgm_metrics": metrics.summary(cgm),
+        "bg_valid": readings == steps + 1,
+        "metrics": _summaries(bg, readings), "cgm_metrics": _summaries(cgm, readings),
     }
+
+
+def _summaries(glucose: np.ndarray, readings: np.ndarray) -> dict:
+    """:func:`metrics.summary` of each row's first ``readings[i]`` values, as (n,) arrays."""
+    if np.all(readings == glucose.shape[1]):
+        return metrics.summary(glucose)
+    rows = [metrics.summary(row[:count]) for row, count in zip(glucose, readings)]
+    return {key: np.array([row[key] for row in rows]) for key in rows[0]}
