@@ -53,23 +53,42 @@ def _seconds(d: _dt.datetime) -> float:
     return (d - REFERENCE_DATE).total_seconds()
 
 
+MIXED_ZONES = object()
+
+
+def common_zone(items: list):
+    """The tzinfo shared by a list of datetime objects (None for naive), or ``MIXED_ZONES`` when an
+    item is not a datetime or the zones differ (one pass)."""
+    if not items or type(items[0]) is not _dt.datetime:
+        return MIXED_ZONES
+    tz = items[0].tzinfo
+    return tz if all(type(d) is _dt.datetime and d.tzinfo is tz for d in items) else MIXED_ZONES
+
+
+def same_zone_seconds(items: list, tz) -> np.ndarray:
+    """:func:`to_seconds` for datetimes that all carry the tzinfo ``tz`` (see :func:`common_zone`)."""
+    if tz is None:
+        return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(float) / 1e6
+    if isinstance(tz, _dt.timezone):
+        # One fixed offset: differences of same-zone datetimes ignore the zone (fast, exact).
+        first = items[0]
+        return _seconds(first) + np.array([(d - first).total_seconds() for d in items], dtype=float)
+    return np.array([_seconds(d) for d in items], dtype=float)
+
+
 def to_seconds(dates: Iterable) -> np.ndarray:
     """Seconds since 2001-01-01T00:00:00Z (float64 array) for datetimes or date strings.
 
     Aware datetimes count in UTC, naive ones as wall-clock time; a list of datetimes of one
-    kind is converted in C (``datetime.timestamp`` or numpy's datetime64)."""
-    items = [d if type(d) is _dt.datetime else parse_datetime(d) for d in dates]
-    if not items:
-        return np.empty(0)
-    first = items[0]
-    tz = first.tzinfo
-    if all(d.tzinfo is tz for d in items):
-        if tz is None:
-            return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(float) / 1e6
-        if isinstance(tz, _dt.timezone):
-            # One fixed offset: differences of same-zone datetimes ignore the zone (fast, exact).
-            return _seconds(first) + np.array([(d - first).total_seconds() for d in items], dtype=float)
-    return np.array([_seconds(d) for d in items], dtype=float)
+    zone is converted in bulk (numpy's datetime64, or differences within one fixed offset)."""
+    items = dates if isinstance(dates, list) else list(dates)
+    tz = common_zone(items)
+    if tz is MIXED_ZONES:
+        items = [d if type(d) is _dt.datetime else parse_datetime(d) for d in items]
+        tz = common_zone(items)
+        if tz is MIXED_ZONES:
+            return np.array([_seconds(d) for d in items], dtype=float)
+    return same_zone_seconds(items, tz)
 
 
 def to_second(date) -> float:

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from .date import SECONDS_PER_DAY, parse_datetime, parse_time_of_day, to_second, to_seconds
+from .date import (MIXED_ZONES, SECONDS_PER_DAY, common_zone, parse_datetime, parse_time_of_day, same_zone_seconds,
+                   to_second, to_seconds)
 from .dose import DoseType, type_codes
 from .errors import Problem, raise_if
 
@@ -211,7 +212,11 @@ class _DateCollector:
 
     def many(self, d: dict, key: str) -> np.ndarray:
         values = _list(d, key)
-        if values and all(type(v) is _dt.datetime for v in values):
+        tz = common_zone(values)
+        if tz is not MIXED_ZONES:
+            self._note(key, 0, values[0], tz is not None and values[0].utcoffset() is not None)
+            out = same_zone_seconds(values, tz)
+        elif values and all(type(v) is _dt.datetime for v in values):
             out = self._datetimes(key, values)
         else:
             out = np.array([self.one(key, i, v) for i, v in enumerate(values)], dtype=float)
@@ -219,11 +224,7 @@ class _DateCollector:
         return out
 
     def _datetimes(self, key: str, values: list) -> np.ndarray:
-        """Fast path for a list of plain datetimes (the common case from Python callers)."""
-        tz = values[0].tzinfo
-        if all(v.tzinfo is tz for v in values):
-            self._note(key, 0, values[0], tz is not None and values[0].utcoffset() is not None)
-            return to_seconds(values)
+        """Datetimes in several zones: note where naive and aware ones mix."""
         aware = [v.tzinfo is not None and v.utcoffset() is not None for v in values]
         self._note(key, 0, values[0], aware[0])
         if not all(a == aware[0] for a in aware):

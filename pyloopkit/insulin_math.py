@@ -191,6 +191,12 @@ def reconcile(doses: DoseArrays) -> DoseArrays:
     """
     validate_doses(doses)
     d = doses.sorted()
+    suspends = np.isin(d.type, (int(DoseType.SUSPEND), int(DoseType.RESUME))).any()
+    return _from_records(d, *(_state_machine_records(d) if suspends else _basal_records(d)))
+
+
+def _state_machine_records(d: DoseArrays):
+    """LoopKit's reconciliation state machine over sorted doses: ``(source, start, end, mode)`` arrays."""
     kinds = d.type.tolist()
     starts = d.start_s.tolist()
     ends = d.end_s.tolist()
@@ -227,16 +233,43 @@ def reconcile(doses: DoseArrays) -> DoseArrays:
     elif last_basal is not None and last_basal[2] > last_basal[1]:
         records.append(last_basal)
     if not records:
-        return DoseArrays()
+        return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), np.empty(0, dtype=np.int64)
     source, new_start, new_end, mode = (np.array(c) for c in zip(*records))
-    picked = d.take(source.astype(np.int64))
+    return source.astype(np.int64), new_start.astype(float), new_end.astype(float), mode
+
+
+def _basal_records(d: DoseArrays):
+    """:func:`_state_machine_records` for histories without suspend or resume, on arrays:
+    boluses as they are; each basal or temp basal ends at the next one's start at the latest, and
+    is dropped when that leaves it empty. Records keep the order the state machine emits them in."""
+    n = len(d)
+    index = np.arange(n)
+    is_basal = (d.type == int(DoseType.BASAL)) | (d.type == int(DoseType.TEMP_BASAL))
+    basal = index[is_basal]
+    next_start = np.append(d.start_s[basal][1:], np.inf)
+    basal_end = np.minimum(d.end_s[basal], next_start)
+    emitted_at = np.append(basal[1:], n)  # a basal is emitted when the next one arrives (or at the end)
+    keep = basal_end > d.start_s[basal]
+    bolus = index[d.type == int(DoseType.BOLUS)]
+    source = np.concatenate((bolus, basal[keep]))
+    order = np.argsort(np.concatenate((bolus, emitted_at[keep])), kind="stable")
+    source = source[order]
+    new_end = np.concatenate((d.end_s[bolus], basal_end[keep]))[order]
+    return source, d.start_s[source], new_end, np.full(source.size, _KEEP_DELIVERY)
+
+
+def _from_records(d: DoseArrays, source, new_start, new_end, mode) -> DoseArrays:
+    """Reconciled doses from state-machine records ``(source index, start, end, delivery mode)``."""
+    if source.size == 0:
+        return DoseArrays()
+    picked = d.take(source)
     fresh = mode == _NO_DELIVERY
     # Copies built from scratch in Swift (suspend/resume branches) carry no delivered units nor schedule.
     picked = picked.with_(
         start_s=np.where(fresh, new_start, picked.start_s),
         delivered_units=np.where(fresh, np.nan, picked.delivered_units),
         scheduled_rate=np.where(fresh, np.nan, picked.scheduled_rate))
-    out = _trimmed(picked, picked.start_s, new_end.astype(float))
+    out = _trimmed(picked, picked.start_s, new_end)
     return _resolve_delivery(out).sorted()
 
 

@@ -372,3 +372,19 @@ def test_is_continuous_without_values():
     assert not im.is_continuous([], [], None, 1000.0, 1800.0)
     assert im.is_continuous([0.0, 600.0], [10.0, 9.0], None, 600.0, 1800.0)
     assert not im.is_continuous([0.0, 2400.0], [10.0, 9.0], None, 2400.0, 1800.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([DoseType.BASAL, DoseType.TEMP_BASAL, DoseType.BOLUS]),
+                          st.integers(0, 40), st.sampled_from([0.0, 17.0]),
+                          st.sampled_from([0.0, 60.0, 300.0, 600.0, 1800.0, 3600.0])), max_size=14))
+def test_vectorised_reconciliation_equals_the_state_machine(rows):
+    """Without suspends, reconcile() takes an array path; it must emit exactly the state machine's records."""
+    rows = sorted(rows, key=lambda r: r[1] * 300.0 + r[2])
+    starts = np.array([r[1] * 300.0 + r[2] for r in rows])
+    doses = DoseArrays.from_lists([r[0] for r in rows], starts, starts + np.array([r[3] for r in rows]),
+                                  np.ones(len(rows)))
+    fast = im._basal_records(doses)
+    slow = im._state_machine_records(doses)
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
