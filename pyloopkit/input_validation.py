@@ -101,6 +101,8 @@ NUMERIC_SETTINGS = {
     "max_active_insulin": (0.0, True, None, True),
     "gradual_transitions_threshold": (0.0, False, None, True),
 }
+REQUIRED_SETTINGS = ("max_basal_rate", "max_bolus")
+"""Settings without a default: Loop will not dose without its limits."""
 BOOLEAN_SETTINGS = ("dynamic_carb_absorption_enabled", "retrospective_correction_enabled",
                     "include_positive_velocity_and_rc_in_bolus", "use_mid_absorption_isf",
                     "use_glucose_based_application_factor")
@@ -393,8 +395,12 @@ def _check_settings(settings, problems: list[Problem]) -> dict:
     if not isinstance(settings, dict):
         problems.append(Problem("settings_dictionary", None, settings, "must be a dict"))
         return {}
+    for key in REQUIRED_SETTINGS:
+        if settings.get(key) is None:
+            problems.append(Problem(f"settings_dictionary.{key}", None, settings.get(key),
+                                    "required: no recommendation may exceed it"))
     for key, (low, low_ok, high, none_ok) in NUMERIC_SETTINGS.items():
-        if key not in settings:
+        if key not in settings or key in REQUIRED_SETTINGS and settings[key] is None:
             continue
         v = settings[key]
         field = f"settings_dictionary.{key}"

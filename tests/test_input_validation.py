@@ -286,3 +286,12 @@ def test_garbage_never_crashes(top_level, in_settings):
         assert err.problems and all(p.field and p.reason for p in err.problems)
     else:
         assert all(isinstance(w, str) for w in warnings)
+
+
+@pytest.mark.parametrize("key", ["max_basal_rate", "max_bolus"])
+def test_dose_limits_are_required(key):
+    d = base_input()
+    d["settings_dictionary"] = {k: v for k, v in d["settings_dictionary"].items() if k != key}
+    with pytest.raises(InvalidInputError) as err:
+        validate_input(d)
+    assert any(p.field == f"settings_dictionary.{key}" for p in err.value.problems)
