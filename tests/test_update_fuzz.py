@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from pyloopkit import replay, update
 from pyloopkit.dose import DoseType
+from pyloopkit.dose_math import ULP_OF_ONE
 from pyloopkit.errors import InvalidInputError
 from pyloopkit.input_validation import MMOL_TO_MGDL
 from pyloopkit.insulin_models import model_from_setting
@@ -37,7 +38,7 @@ from conftest import REFERENCE_DIR
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
 REPORTS = [REFERENCE_DIR / "issue_reports" / f"example_issue_report_{i}.json" for i in range(1, 5)]
 
 ZONES = [None, dt.timezone.utc, dt.timezone(dt.timedelta(hours=-5)), dt.timezone(dt.timedelta(hours=5, minutes=30)),
@@ -71,7 +72,7 @@ def _minutes(x: float) -> dt.timedelta:
 
 @st.composite
 def schedules(draw) -> dict:
-    """ISF, carb ratio, basal and target schedules of 1-5 items; when the first item does not start at
+    """ISF, carb ratio, basal and target schedules of 1-12 items; when the first item does not start at
     midnight the last one runs over midnight into the next day."""
     n = draw(st.integers(1, 12))
     slots = sorted(draw(st.lists(st.integers(0, 47), min_size=n, max_size=n, unique=True)))
@@ -233,7 +234,8 @@ def _mutate_doses(d: dict, draw, history_start: dt.datetime, now: dt.datetime, s
 
 
 def _mutate_carbs(d: dict, draw, history_start: dt.datetime, now: dt.datetime) -> None:
-    """Extra meals (0-150 g), absorption unknown or 30-480 min, some after the last dose or after now."""
+    """Extra meals (0-150 g), absorption unknown or 1-480 min, some after the last dose or after now;
+    entries duplicated or out of order."""
     rows = [list(r) for r in zip(*(d.get(k) or [] for k in CARB_KEYS))]
     if draw(st.integers(0, 5)) == 0:
         rows = []
@@ -356,6 +358,11 @@ def _running_temp_rate(d: dict) -> float | None:
     return float(ltb[3])
 
 
+def _rises(values: list) -> bool:
+    """An effect timeline that ends above where it starts (the bolus prediction drops it)."""
+    return bool(values) and values[-1] > values[0]
+
+
 def check_properties(d: dict, out: dict) -> None:
     """The safety and shape promises of docs/update.md for one run."""
     for key, value in out.items():
@@ -404,11 +411,15 @@ def check_properties(d: dict, out: dict) -> None:
         v < threshold for t, v in zip(out["predicted_glucose_dates"], out["predicted_glucose_values"])
         if now <= t <= horizon)
     if low:
-        assert bolus is not None and bolus[0] == 0.0, (bolus, threshold)
+        if s.get("include_positive_velocity_and_rc_in_bolus") or not (
+                _rises(out["momentum_effect_values"]) or _rises(out["retrospective_effect_values"])):
+            # the bolus uses this same prediction (otherwise: the xfail test on a dropped rising momentum)
+            assert bolus is not None and bolus[0] == 0.0, (bolus, threshold)
         assert temp is None or temp[0] == 0.0, (temp, threshold)
-        if temp is None:  # "no change" is only safe when nothing is being delivered
+        if temp is None:  # "no change" is only safe when nothing is being delivered (Loop's rate match)
             running = _running_temp_rate(d)
-            assert running == 0.0 or (running is None and scheduled == 0.0), (running, scheduled)
+            delivering = scheduled if running is None else running
+            assert abs(delivering) < ULP_OF_ONE, (running, scheduled)
         assert auto is None or auto == 0.0, (auto, threshold)
 
 
@@ -444,7 +455,7 @@ def reports():
     return [parse_report(p) for p in _reports()]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_update_on_mutated_issue_reports_keeps_its_promises(reports, data):
     base = data.draw(st.sampled_from(reports))
@@ -514,7 +525,7 @@ def _assert_replay_step_matches(table: dict, i: int, out: dict) -> None:
     assert table["bolus"][i] == (None if bolus is None else pytest.approx(bolus[0], abs=1e-9))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(d=replay_inputs(), step=st.sampled_from([5.0, 10.0]), n_steps=st.integers(1, 4))
 def test_replay_step_agrees_with_update(d, step, n_steps):
     """The last step of a short replay equals update() run on the data known then."""
@@ -582,7 +593,7 @@ def test_replay_step_before_the_first_dose():
 @pytest.mark.xfail(strict=True, reason="with a temp basal running at a step, replay's counteraction reconciles "
                    "the whole temp basal then trims it at the step (delivered units prorated from the rounded "
                    "30-min units) while its IOB/insulin effect and update() on the data known then round the "
-                   "units of the part delivered so far: the predictions differ by ~0.06 mg/dL")
+                   "units of the part delivered so far: the predictions differ (here by 0.002 mg/dL)")
 def test_replay_step_with_a_running_temp_basal():
     d = _plain_history()
     now = d["time_to_calculate_at"]
@@ -590,20 +601,43 @@ def test_replay_step_with_a_running_temp_basal():
     _assert_replay_step_matches(table, 0, update(_known_at(d, now)))
 
 
-@pytest.mark.xfail(strict=True, reason="date.to_seconds converts an aware fixed-offset list as "
-                   "seconds(first) + (d - first): the same datetime gets different floats in different lists, "
-                   "so a zero-length dose with sub-second times 'ends before the dose starts'")
-def test_zero_length_dose_with_sub_second_times_is_valid():
-    d = _plain_history()
+@pytest.mark.xfail(strict=True, reason="date.same_zone_seconds converts an aware fixed-offset list as "
+                   "seconds(first) + (d - first) and to_second a single date via timestamp(): the same datetime "
+                   "gets different floats in different lists, so valid sub-second dates are rejected")
+@pytest.mark.parametrize("case", ["zero_length_dose", "now_at_last_glucose"])
+def test_sub_second_aware_dates_are_valid(case):
     tz = dt.timezone(dt.timedelta(hours=-7))
-    for key in ("glucose_dates", "dose_start_times", "dose_end_times"):
-        d[key] = [x.replace(tzinfo=tz) for x in d[key]]
-    d["time_to_calculate_at"] = d["time_to_calculate_at"].replace(tzinfo=tz)
-    a = dt.datetime(2026, 3, 2, 4, 14, 11, 801105, tzinfo=tz)
-    d["dose_types"] = ["Bolus", "Bolus"] + d["dose_types"][2:]
-    d["dose_start_times"] = [dt.datetime(2026, 3, 2, 4, 14, 19, 398438, tzinfo=tz), a] + d["dose_start_times"][2:]
-    d["dose_end_times"] = [dt.datetime(2026, 3, 2, 4, 15, 26, 546876, tzinfo=tz), a] + d["dose_end_times"][2:]
+    d = dense_history(days=0.2, tz=tz)
+    if case == "zero_length_dose":  # 'dose_end_times[1] ... ends before the dose starts'
+        a = d["dose_start_times"][1].replace(microsecond=801105)
+        d["dose_start_times"][:2] = [d["dose_start_times"][0].replace(microsecond=398438), a]
+        d["dose_end_times"][:2] = [d["dose_end_times"][0].replace(microsecond=546876), a]
+    else:  # 'time_to_calculate_at ...: before the last glucose date'
+        d["glucose_dates"][-1] = d["glucose_dates"][-1].replace(microsecond=380113)
+        d["time_to_calculate_at"] = d["glucose_dates"][-1]
     update(d)
+
+
+@pytest.mark.xfail(strict=True, reason="loop_data_manager.recommend: the manual bolus uses a prediction without "
+                   "the rising momentum; momentum blending had replaced part of the early carb rise, so that "
+                   "prediction is HIGHER and stays above the suspend threshold while the prediction the temp basal "
+                   "uses (and update() returns) dips below it: temp basal suspends, bolus 0.12 U")
+def test_no_bolus_when_the_returned_prediction_is_below_the_suspend_threshold():
+    now = dt.datetime(2026, 3, 2, 12, 0, 20)
+    dates = [now - _minutes(5 * (24 - i)) for i in range(25)]
+    d = {k: v for k, v in dense_history().items() if k.startswith(("carb_ratio", "target_range"))}
+    d.update(time_to_calculate_at=now, glucose_dates=dates,
+             glucose_values=[104.0 - min(5.0 * (24 - i), 15.0) for i in range(25)],  # flat 89, then +1 mg/dL/min
+             dose_types=["Bolus"], dose_start_times=[now], dose_end_times=[now], dose_values=[5.0],
+             carb_dates=[now - _minutes(63)], carb_values=[62.0], carb_absorption_times=[180.0],
+             sensitivity_ratio_start_times=[dt.time(0)], sensitivity_ratio_end_times=[dt.time(0)],
+             sensitivity_ratio_values=[50.0], basal_rate_start_times=[dt.time(0)], basal_rate_minutes=[1440.0],
+             basal_rate_values=[1.0], last_temporary_basal=[],
+             settings_dictionary={"model": [360.0, 75.0], "max_basal_rate": 4.0, "max_bolus": 10.0,
+                                  "suspend_threshold": 100.0, "dynamic_carb_absorption_enabled": False})
+    out = update(d)
+    assert min(out["predicted_glucose_values"]) < 100.0 and out["recommended_temp_basal"] == (0.0, 30.0)
+    assert out["recommended_bolus"][0] == 0.0
 
 
 @pytest.mark.xfail(strict=True, reason="docs/update.md: 'Only a missing key or None takes the default', but "
@@ -707,7 +741,7 @@ def corruptions(draw):
     return d, f"settings_dictionary.{key}", None
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=corruptions())
 def test_invalid_input_raises_invalid_input_error_naming_the_field(case):
     d, field, index = case
