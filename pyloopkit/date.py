@@ -47,10 +47,20 @@ _REFERENCE_POSIX_S = REFERENCE_DATE.replace(tzinfo=_dt.timezone.utc).timestamp()
 _REFERENCE_64 = np.datetime64("2001-01-01T00:00:00", "us")
 
 
-def _seconds(d: _dt.datetime) -> float:
+_US = _dt.timedelta(microseconds=1)
+_REFERENCE_UTC = REFERENCE_DATE.replace(tzinfo=_dt.timezone.utc)
+
+
+def _micros(d: _dt.datetime) -> int:
+    """Whole microseconds since the reference date (UTC for aware datetimes, wall clock for naive)."""
     if d.tzinfo is not None and d.utcoffset() is not None:
-        return d.timestamp() - _REFERENCE_POSIX_S
-    return (d - REFERENCE_DATE).total_seconds()
+        return (d - _REFERENCE_UTC) // _US
+    return (d - REFERENCE_DATE) // _US
+
+
+def _seconds(d: _dt.datetime) -> float:
+    """Seconds since the reference date: whole microseconds / 1e6, so every path gives the same float."""
+    return _micros(d) / 1e6
 
 
 MIXED_ZONES = object()
@@ -68,11 +78,12 @@ def common_zone(items: list):
 def same_zone_seconds(items: list, tz) -> np.ndarray:
     """:func:`to_seconds` for datetimes that all carry the tzinfo ``tz`` (see :func:`common_zone`)."""
     if tz is None:
-        return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(float) / 1e6
+        return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(np.int64) / 1e6
     if isinstance(tz, _dt.timezone):
         # One fixed offset: differences of same-zone datetimes ignore the zone (fast, exact).
         first = items[0]
-        return _seconds(first) + np.array([(d - first).total_seconds() for d in items], dtype=float)
+        offsets_us = np.round(np.array([(d - first).total_seconds() for d in items]) * 1e6).astype(np.int64)
+        return (offsets_us + _micros(first)) / 1e6
     return np.array([_seconds(d) for d in items], dtype=float)
 
 

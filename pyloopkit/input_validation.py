@@ -83,17 +83,17 @@ EFFECT_LISTS = (
     ("carb_effect_dates", "carb_effect_values"),
 )
 
-# setting: (lower bound, lower bound allowed, upper bound or None, None allowed)
+# setting: (lower bound, lower bound allowed, upper bound or None, None allowed: None takes the default)
 NUMERIC_SETTINGS = {
-    "momentum_data_interval": (0.0, False, None, False),
+    "momentum_data_interval": (0.0, False, None, True),
     "suspend_threshold": (0.0, True, None, True),
-    "retrospective_correction_integration_interval": (0.0, False, None, False),
-    "recency_interval": (0.0, False, None, False),
-    "retrospective_correction_grouping_interval": (0.0, False, None, False),
+    "retrospective_correction_integration_interval": (0.0, False, None, True),
+    "recency_interval": (0.0, False, None, True),
+    "retrospective_correction_grouping_interval": (0.0, False, None, True),
     "max_basal_rate": (0.0, True, None, True),
     "max_bolus": (0.0, True, None, True),
-    "insulin_delay": (0.0, True, None, False),
-    "carb_delay": (0.0, True, None, False),
+    "insulin_delay": (0.0, True, None, True),
+    "carb_delay": (0.0, True, None, True),
     "rate_rounder": (0.0, False, None, True),
     "bolus_rounder": (0.0, False, None, True),
     "partial_application_factor": (0.0, True, 1.0, True),

@@ -274,6 +274,8 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     bolus = dose_math.recommended_bolus(
         *predict(inp, effects, model, for_bolus=True), pending_insulin_u=pending, max_bolus_u=s.max_bolus,
         volume_rounder=s.bolus_rounder, **common)
+    if bolus["amount"] > 0:
+        bolus = _no_bolus_while_suspending(bolus, prediction, common)
     autobolus = None
     if s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None:
         factor = _application_factor(inp)
@@ -287,6 +289,18 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     return {"temp_basal": None if temp_basal is None else (temp_basal["rate"], temp_basal["duration"]),
             "bolus": (bolus["amount"], bolus["pending_insulin"], bolus["notice"]),
             "autobolus": autobolus}
+
+
+def _no_bolus_while_suspending(bolus: dict, prediction, correction_args: dict) -> dict:
+    """Zero a manual bolus when the returned prediction (the temp basal's) falls below the suspend
+    threshold. Current Loop checks only the bolus's own prediction, which drops rising momentum and
+    RC and can stay above the threshold while the full prediction dips below it: a documented
+    safety deviation (a recommendation is zero whenever the prediction is below the threshold)."""
+    args = {k: v for k, v in correction_args.items() if k != "rounding"}
+    correction = dose_math.insulin_correction(*prediction, **args)
+    if correction is None or correction.kind != "suspend":
+        return bolus
+    return {**bolus, "amount": 0.0, "notice": ("glucoseBelowSuspendThreshold", correction.min_mgdl)}
 
 
 def _application_factor(inp: LoopInput) -> float:
