@@ -32,7 +32,7 @@ import numpy as np
 
 from .date import ceil_to_grid, floor_to_grid
 from .errors import Problem, raise_if
-from .glucose_math import jit
+from .jit import jit
 
 DEFAULT_DELAY_S = 600.0
 """Carb effect delay (LoopKit ``CarbMath.defaultEffectDelay``): 10 min."""

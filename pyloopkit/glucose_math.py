@@ -21,17 +21,7 @@ import numpy as np
 from .date import ceil_to_grid, floor_to_grid
 from .errors import Problem, raise_if
 from .glucose_store import GlucoseArrays, as_glucose
-
-try:  # numba is optional (extra ``fast``); the kernels also run as plain Python.
-    from numba import njit as _njit
-
-    def jit(function):
-        """Compile ``function`` with numba (cached) when numba is installed."""
-        return _njit(cache=True)(function)
-except ImportError:  # pragma: no cover - exercised only without numba
-    def jit(function):
-        """numba is not installed: run ``function`` as plain Python."""
-        return function
+from .jit import jit
 
 COUNTERACTION_MIN_INTERVAL_S = 240.0
 """Glucose changes over 4 minutes or less are skipped (LoopKit ``counteractionEffects``)."""
@@ -207,5 +197,5 @@ def counteraction_effects(glucose, effect_dates_s, effect_values_mgdl
 
 __all__ = [
     "GlucoseArrays", "counteraction_effects", "momentum_effect", "is_continuous",
-    "has_single_provenance", "has_gradual_transitions", "linear_regression_slope", "jit",
+    "has_single_provenance", "has_gradual_transitions", "linear_regression_slope",
 ]

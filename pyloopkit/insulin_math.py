@@ -29,6 +29,8 @@ import numpy as np
 from .date import GRID_S, grid, overlaps
 from .dose import DoseArrays, DoseType
 from .errors import InvalidInputError, Problem
+from .insulin_models import WALSH_COEFFICIENTS, ExponentialInsulinModel, WalshInsulinModel
+from .jit import HAVE_NUMBA, jit
 from .schedule import DailySchedule
 
 MOMENTARY_FACTOR = 1.05
@@ -394,11 +396,26 @@ def _slices(doses: DoseArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 
 def _window_sum(dates_s: np.ndarray, slice_start_s: np.ndarray, window_start_s: np.ndarray,
-                weight: np.ndarray, curve: Callable[[np.ndarray], np.ndarray], window_end_s: float,
+                weight: np.ndarray, model, absorbed: bool, window_end_s: float,
                 tail: np.ndarray | None) -> np.ndarray:
-    """``out[j] = sum_i weight_i curve((dates_j - slice_start_i) / 60)`` over slices ``i`` with
+    """``out[j] = sum_i weight_i c((dates_j - slice_start_i) / 60)`` over slices ``i`` with
     ``window_start_i <= dates_j < slice_start_i + window_end_s``, plus ``tail_i`` for every date at or
-    after ``slice_start_i + window_end_s``. ``dates_s`` must be sorted."""
+    after ``slice_start_i + window_end_s``; ``c`` is the model's remaining fraction, or the absorbed
+    fraction ``1 - remaining`` when ``absorbed``. ``dates_s`` must be sorted. A compiled loop runs
+    for the exponential and Walsh models when numba is installed, else a blocked numpy evaluation."""
+    spec = _curve_spec(model)
+    if HAVE_NUMBA and spec is not None and dates_s.size and slice_start_s.size:
+        no_tail = np.zeros(slice_start_s.size) if tail is None else tail
+        return _window_sum_compiled(dates_s, slice_start_s, window_start_s, weight, float(window_end_s), no_tail,
+                                    absorbed, *spec)
+    remaining = model.percent_effect_remaining
+    curve = (lambda tau_min: 1.0 - remaining(tau_min)) if absorbed else remaining
+    return _window_sum_numpy(dates_s, slice_start_s, window_start_s, weight, curve, window_end_s, tail)
+
+
+def _window_sum_numpy(dates_s, slice_start_s, window_start_s, weight, curve: Callable[[np.ndarray], np.ndarray],
+                      window_end_s: float, tail: np.ndarray | None) -> np.ndarray:
+    """:func:`_window_sum` with any vectorised curve: slices x window blocks summed with ``np.bincount``."""
     n = dates_s.size
     out = np.zeros(n)
     if n == 0 or slice_start_s.size == 0:
@@ -419,6 +436,56 @@ def _window_sum(dates_s: np.ndarray, slice_start_s: np.ndarray, window_start_s: 
             out += np.bincount(index.ravel(), values.ravel(), minlength=n)
     if tail is not None:
         out += np.cumsum(np.bincount(stop, tail, minlength=n + 1)[:n])
+    return out
+
+
+_EXPONENTIAL, _WALSH = 0, 1
+
+
+def _curve_spec(model):
+    """``(kind, parameters)`` of the closed-form curves the compiled loop knows, else None."""
+    if isinstance(model, ExponentialInsulinModel):
+        return _EXPONENTIAL, np.array([model.delay_min, model.action_duration_min, model._tau, model._a, model._s])
+    if isinstance(model, WalshInsulinModel):
+        nearest = model.nearest_modeled_duration_h
+        return _WALSH, np.array([model.delay_min, model.action_duration_min, nearest / model.action_duration_h,
+                                 *WALSH_COEFFICIENTS[nearest]])
+    return None
+
+
+@jit
+def _remaining(tau_min, kind, p):
+    """Remaining fraction of one slice ``tau_min`` minutes after its start, the same arithmetic as
+    ``ExponentialInsulinModel`` / ``WalshInsulinModel.percent_effect_remaining``."""
+    t = tau_min - p[0]
+    if t <= 0.0:
+        return 1.0
+    if t >= p[1]:
+        return 0.0
+    if kind == 0:
+        td, tau, a, s = p[1], p[2], p[3], p[4]
+        return 1.0 - s * (1.0 - a) * ((t * t / (tau * td * (1.0 - a)) - t / tau - 1.0) * np.exp(-t / tau) + 1.0)
+    m = t * p[2]
+    return (((p[3] * m + p[4]) * m + p[5]) * m + p[6]) * m + p[7]
+
+
+@jit
+def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, tail, absorbed, kind, p):
+    """Compiled :func:`_window_sum`: one pass over each slice's window, then the tails' running sum."""
+    n = dates.size
+    out = np.zeros(n)
+    after = np.zeros(n + 1)
+    first = np.searchsorted(dates, window_start)
+    stop = np.searchsorted(dates, slice_start + window_end)
+    for i in range(slice_start.size):
+        for j in range(first[i], stop[i]):
+            r = _remaining((dates[j] - slice_start[i]) / 60.0, kind, p)
+            out[j] += weight[i] * ((1.0 - r) if absorbed else r)
+        after[stop[i]] += tail[i]
+    total = 0.0
+    for j in range(n):
+        total += after[j]
+        out[j] += total
     return out
 
 
@@ -455,8 +522,8 @@ def insulin_on_board(doses: DoseArrays, model, dates_s) -> np.ndarray:
     _, dose_start, slice_start, units = _slices(doses)
     delay_s = model.delay_min * 60.0
     window_start = np.maximum(dose_start, slice_start - delay_s)
-    iob = _window_sum(dates, slice_start, window_start, units, model.percent_effect_remaining,
-                      model.effect_duration_min * 60.0, tail=None)
+    iob = _window_sum(dates, slice_start, window_start, units, model, False, model.effect_duration_min * 60.0,
+                      tail=None)
     return _unsort(iob, order)
 
 
@@ -478,11 +545,8 @@ def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_
                                  for i in bad])
     weight = -isf_at_start[dose_index] * units
 
-    def absorbed(tau_min):
-        return 1.0 - model.percent_effect_remaining(tau_min)
-
-    effect = _window_sum(dates, slice_start, slice_start, weight, absorbed,
-                         model.effect_duration_min * 60.0, tail=weight)
+    effect = _window_sum(dates, slice_start, slice_start, weight, model, True, model.effect_duration_min * 60.0,
+                         tail=weight)
     return _unsort(effect, order)
 
 

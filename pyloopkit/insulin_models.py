@@ -110,7 +110,7 @@ class ExponentialInsulinModel:
         return np.where(inside, s / (tau * tau) * ti * (1.0 - ti / td) * np.exp(-ti / tau), 0.0)
 
 
-_WALSH_COEFFICIENTS = {
+WALSH_COEFFICIENTS = {
     # nearest modelled duration (h): coefficients of minutes^4 .. minutes^0 (LoopKit / GlucoDyn fits)
     3: (-3.2030e-9, 1.354e-6, -1.759e-4, 9.255e-4, 0.99951),
     4: (-3.310e-10, 2.530e-7, -5.510e-5, -9.086e-4, 0.99950),
@@ -170,7 +170,7 @@ class WalshInsulinModel:
         nearest = self.nearest_modeled_duration_h
         inside = (t > 0.0) & (t < td)
         minutes = np.where(inside, t, 0.0) * (nearest / self.action_duration_h)
-        curve = np.polyval(_WALSH_COEFFICIENTS[nearest], minutes)
+        curve = np.polyval(WALSH_COEFFICIENTS[nearest], minutes)
         return np.where(inside, curve, np.where(t <= 0.0, 1.0, 0.0))
 
     def percent_activity(self, t_min) -> np.ndarray:
@@ -181,7 +181,7 @@ class WalshInsulinModel:
         scale = nearest / self.action_duration_h
         inside = (t > 0.0) & (t < td)
         minutes = np.where(inside, t, 0.0) * scale
-        slope = np.polyval(np.polyder(_WALSH_COEFFICIENTS[nearest]), minutes) * scale
+        slope = np.polyval(np.polyder(WALSH_COEFFICIENTS[nearest]), minutes) * scale
         return np.where(inside, -slope, 0.0)
 
 

@@ -1,19 +1,21 @@
 """Replay: run the Loop algorithm at every step over a history, as Loop would have run.
 
 At each step time ``t`` only data known at ``t`` is used: glucose dated at or
-before ``t``, doses started at or before ``t`` (a dose still running at ``t`` is
-cut at ``t``: what was delivered so far; the temp basal running at ``t`` becomes
-``last_temporary_basal``), carb entries dated at or before ``t``. The input is
-validated and converted to arrays once; each step slices those arrays.
+before ``t``, doses started at or before ``t`` (as recorded; a dose still running
+at ``t`` counts only up to ``t``, as in ``update()``, and the temp basal running at
+``t`` becomes ``last_temporary_basal``), carb entries dated at or before ``t``. Each
+step gives what ``update()`` gives on that data. The input is validated and converted
+to arrays once; each step slices those arrays, and the counteraction effects are
+computed once and reused while no dose acting on them is still running.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import glucose_math, insulin_math
-from .date import from_seconds, grid, to_second
+from .date import ceil_to_grid, from_seconds, grid, to_second
 from .dose import DoseType
 from .input_validation import convert_glucose_units, glucose_is_stale, validate_input
 from .insulin_models import model_from_setting
@@ -66,33 +68,88 @@ def replay(input_dict: dict, start=None, end=None, step_minutes: float = 5.0, as
 
 def _run_steps(inp: LoopInput, times: np.ndarray) -> dict:
     model = model_from_setting(list(inp.settings.model), inp.settings.insulin_delay)
-    counteraction = history_counteraction(inp, model, float(times[0]) - HISTORY_S, float(times[-1]))
+    cache = history_counteraction(inp, model, float(times[0]) - HISTORY_S, float(times[-1]))
     n = times.size
     floats = {c: np.zeros(n) for c in ("glucose", "iob", "cob", "counteraction",
                                         "predicted_30", "predicted_60", "predicted_120")}
     objects = {c: np.full(n, None, dtype=object) for c in ("temp_basal_rate", "temp_basal_duration", "bolus")}
     for i, t in enumerate(times):
-        step = known_at(inp, float(t), model, counteraction)
+        step = known_at(inp, float(t), model, cache)
         if step is None:
             raise ValueError(f"no glucose at or before step {i} ({from_seconds([t])[0]})")
         _fill_step(step, model, i, floats, objects)
     return {**floats, **objects}
 
 
-def history_counteraction(inp: LoopInput, model, start_s: float, end_s: float):
-    """Counteraction effects (mg/dL/min) over the whole replay, computed once.
+@dataclass(frozen=True)
+class CounteractionCache:
+    """Counteraction effects over the whole replay, computed once, with the reconciled doses' starts
+    and running maximum of their ends (to know how far ``update()``'s insulin effect reaches)."""
 
-    An interval between two glucose samples depends only on the glucose and on the insulin
-    delivered before its end, so the interval ending at or before a step time is the same at
-    every later step (LoopKit caches them the same way). Doses are prepared once, cut at ``end_s``.
+    start_s: np.ndarray
+    end_s: np.ndarray
+    velocity: np.ndarray
+    dose_start_s: np.ndarray
+    dose_end_max_s: np.ndarray
+
+
+def history_counteraction(inp: LoopInput, model, start_s: float, end_s: float) -> CounteractionCache:
+    """Counteraction effects (mg/dL/min) over the whole replay, computed once (the cache).
+
+    An interval between two glucose samples depends on the glucose and on the insulin delivered
+    before its end; once every dose acting on it has ended, it is the same at every later step
+    (LoopKit caches them the same way). :func:`step_counteraction` recomputes the recent ones.
     """
     doses = prepare_doses(inp.doses, inp.basal, start_s=start_s - model.effect_duration_min * 60.0, end_s=end_s)
     keep = (inp.glucose_s >= start_s) & (inp.glucose_s <= end_s)
+    empty = np.empty(0)
     if len(doses) == 0 or np.count_nonzero(keep) < 2:
-        return np.empty(0), np.empty(0), np.empty(0)
+        return CounteractionCache(empty, empty, empty, doses.start_s, np.maximum.accumulate(doses.end_s))
     effect_dates = grid(start_s, float(np.max(doses.end_s)) + model.effect_duration_min * 60.0)
     effect = insulin_math.glucose_effects(doses, model, inp.sensitivity, effect_dates)
-    return glucose_math.counteraction_effects((inp.glucose_s[keep], inp.glucose_mgdl[keep]), effect_dates, effect)
+    ice = glucose_math.counteraction_effects((inp.glucose_s[keep], inp.glucose_mgdl[keep]), effect_dates, effect)
+    return CounteractionCache(*ice, doses.start_s, np.maximum.accumulate(doses.end_s))
+
+
+def step_counteraction(inp: LoopInput, model, t: float, cache: CounteractionCache):
+    """What ``update()`` computes at ``t`` from the doses started by ``t``: the counteraction
+    effects, and the doses it needs (reconciled, annotated, cut at ``t``) from one insulin action
+    before the earliest date they are needed for.
+
+    Without a dose running at ``t``, the effects are the cached intervals of the last 24 h that the
+    insulin effect at ``t`` reaches (it ends one action after the last dose). Otherwise the cached
+    intervals are reused up to the start of the earliest running dose and the later ones recomputed
+    from the doses known at ``t``, from the sample that ended the last reused interval, so the
+    sample pairing is the cache's.
+    """
+    duration_s = model.effect_duration_min * 60.0
+    window_s = t - HISTORY_S
+    d = inp.doses
+    known = d.start_s <= t
+    running = known & (d.end_s > t)
+    if not np.any(known & (d.end_s >= window_s - duration_s)):
+        kept, first_s = (np.empty(0), np.empty(0), np.empty(0)), t
+    else:
+        if running.any():
+            reach_s, pending_s = t, float(np.min(d.start_s[running]))
+        else:
+            last = int(np.searchsorted(cache.dose_start_s, t, side="right")) - 1
+            reach_s = float(ceil_to_grid(cache.dose_end_max_s[last] + duration_s)) if last >= 0 else -np.inf
+            pending_s = t
+        keep = (cache.end_s <= min(pending_s, reach_s)) & (cache.start_s >= window_s)
+        kept = (cache.start_s[keep], cache.end_s[keep], cache.velocity[keep])
+        first_s = float(kept[1][-1]) if keep.any() and running.any() else t
+    from_s = min(first_s, t) - duration_s
+    doses = d.take(_dose_window(d, t, from_s))
+    prepared = prepare_doses(doses, inp.basal, start_s=from_s, end_s=t)
+    lo = int(np.searchsorted(inp.glucose_s, first_s, side="left"))
+    hi = int(np.searchsorted(inp.glucose_s, t, side="right"))
+    if first_s >= t or hi - lo < 2:
+        return kept, doses, prepared
+    dates = grid(first_s, t)
+    effect = insulin_math.glucose_effects(prepared, model, inp.sensitivity, dates)
+    recent = glucose_math.counteraction_effects((inp.glucose_s[lo:hi], inp.glucose_mgdl[lo:hi]), dates, effect)
+    return tuple(np.concatenate((a, b)) for a, b in zip(kept, recent)), doses, prepared
 
 
 def _fill_step(step: LoopInput, model, i: int, floats: dict, objects: dict) -> None:
@@ -112,12 +169,11 @@ def _fill_step(step: LoopInput, model, i: int, floats: dict, objects: dict) -> N
     objects["bolus"][i] = rec["bolus"][0] if rec["bolus"] is not None else None
 
 
-def known_at(inp: LoopInput, t: float, model, counteraction) -> LoopInput | None:
+def known_at(inp: LoopInput, t: float, model, cache) -> LoopInput | None:
     """The part of ``inp`` known at time ``t`` (see module docstring); None before the first glucose.
 
-    ``counteraction`` is the replay's precomputed ``(start_s, end_s, velocity)``: the intervals that
-    ended by ``t`` within the last 24 h are injected, so each step prepares only the doses still
-    acting (one insulin action back).
+    Doses started by ``t`` are kept as recorded (``update()`` cuts basal-like ones at ``t``); the
+    counteraction effects come from the replay's ``cache`` (:func:`step_counteraction`).
     """
     g_hi = int(np.searchsorted(inp.glucose_s, t, side="right"))
     if g_hi == 0:
@@ -125,18 +181,33 @@ def known_at(inp: LoopInput, t: float, model, counteraction) -> LoopInput | None
     horizon = t - HISTORY_S - 2 * model_span_s(inp)
     g_lo = int(np.searchsorted(inp.glucose_s, horizon, side="left"))
     d = inp.doses
-    keep = (d.start_s <= t) & (d.end_s >= t - model.effect_duration_min * 60.0)
-    doses = d.take(keep)
-    doses = doses.with_(end_s=np.minimum(doses.end_s, t))
+    counteraction, doses, prepared = step_counteraction(inp, model, t, cache)
     c_keep = (inp.carb_s <= t) & (inp.carb_s >= horizon)
-    ice_start, ice_end, ice_velocity = counteraction
-    i_keep = (ice_end <= t) & (ice_start >= t - HISTORY_S)
     return replace(inp, now_s=t,
                    glucose_s=inp.glucose_s[g_lo:g_hi], glucose_mgdl=inp.glucose_mgdl[g_lo:g_hi],
                    doses=doses, carb_s=inp.carb_s[c_keep], carb_g=inp.carb_g[c_keep],
                    carb_absorption_min=inp.carb_absorption_min[c_keep],
                    last_temp_basal=_running_temp_basal(d, t),
-                   injected={"counteraction": (ice_start[i_keep], ice_end[i_keep], ice_velocity[i_keep])})
+                   injected={"counteraction": counteraction, "prepared_doses": prepared})
+
+
+def _dose_window(d, t: float, from_s: float) -> np.ndarray:
+    """Mask of the doses started by ``t`` that reconciliation needs for the doses acting after
+    ``from_s``: every dose from the earliest start among those acting then, and an earlier suspend
+    still unresumed at that start (it moves a basal started during it to the resume)."""
+    known = d.start_s <= t
+    acting = known & (d.end_s >= from_s)
+    if not acting.any():
+        return acting
+    first_s = float(np.min(d.start_s[acting]))
+    earlier = known & (d.start_s < first_s)
+    suspends = np.flatnonzero(earlier & (d.type == int(DoseType.SUSPEND)))
+    if suspends.size:
+        last = suspends[np.argmax(d.start_s[suspends])]
+        resumed = np.any(earlier & (d.type == int(DoseType.RESUME)) & (d.start_s >= d.start_s[last]))
+        if not resumed:
+            first_s = float(d.start_s[last])
+    return known & (d.start_s >= first_s)
 
 
 def model_span_s(inp: LoopInput) -> float:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 
 
 def _known_at(d: dict, t: dt.datetime) -> dict:
-    """The input as it stood at ``t``: later data removed, running doses cut at ``t``."""
+    """The input as it stood at ``t``: later data removed (doses started by ``t`` kept as recorded)."""
     k = copy.deepcopy(d)
     g = [i for i, x in enumerate(d["glucose_dates"]) if x <= t]
     k["glucose_dates"] = [d["glucose_dates"][i] for i in g]
@@ -22,7 +22,6 @@ def _known_at(d: dict, t: dt.datetime) -> dict:
     doses = [i for i, x in enumerate(d["dose_start_times"]) if x <= t]
     for key in ("dose_types", "dose_start_times", "dose_end_times", "dose_values", "dose_delivered_units"):
         k[key] = [d[key][i] for i in doses]
-    k["dose_end_times"] = [min(e, t) for e in k["dose_end_times"]]
     temps = [i for i in doses if d["dose_types"][i] == DoseType.TEMP_BASAL and d["dose_end_times"][i] > t]
     k["last_temporary_basal"] = ([DoseType.TEMP_BASAL, d["dose_start_times"][temps[-1]], d["dose_end_times"][temps[-1]],
                                   d["dose_values"][temps[-1]]] if temps else None)
