@@ -177,7 +177,7 @@ def test_target_maximum_below_minimum_and_nonpositive_ratios():
 
 @pytest.mark.parametrize("key,value", [("max_basal_rate", -1.0), ("momentum_data_interval", 0.0),
                                        ("rate_rounder", "0.05"), ("partial_application_factor", 1.5),
-                                       ("dynamic_carb_absorption_enabled", "yes"), ("insulin_delay", None),
+                                       ("dynamic_carb_absorption_enabled", "yes"), ("insulin_delay", -5.0),
                                        ("retrospective_correction", "magic"),
                                        ("default_absorption_times", [120.0, 180.0])])
 def test_settings_out_of_type_or_range(key, value):
