@@ -220,7 +220,7 @@ def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):
     """Loop's glucose prediction; the bolus prediction drops positive momentum and
     positive retrospective correction, as current Loop does (unless configured otherwise)."""
     momentum, retrospective = effects.momentum, effects.retrospective
-    if for_bolus and not inp.settings.include_positive_velocity_and_rc_in_bolus:
+    if for_bolus and not _bolus_prediction_is_main(inp, effects):
         momentum = EMPTY if _rises(momentum) else momentum
         retrospective = EMPTY if _rises(retrospective) else retrospective
     parts = [e for e in (effects.carb, effects.insulin, retrospective) if e[0].size]
@@ -228,6 +228,12 @@ def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):
         float(inp.glucose_s[-1]), float(inp.glucose_mgdl[-1]), parts,
         momentum=momentum if momentum[0].size else None)
     return _extend_to_action_end(dates, values, float(inp.glucose_s[-1]), model)
+
+
+def _bolus_prediction_is_main(inp: LoopInput, effects: Effects) -> bool:
+    """True when the manual-bolus prediction drops nothing (so the main prediction serves)."""
+    return (inp.settings.include_positive_velocity_and_rc_in_bolus
+            or not (_rises(effects.momentum) or _rises(effects.retrospective)))
 
 
 def _rises(effect) -> bool:
@@ -273,8 +279,9 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     temp_basal = dose_math.recommended_temp_basal(
         *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
         rate_rounder=s.rate_rounder, max_iob_headroom_u=headroom, **common)
+    bolus_prediction = prediction if _bolus_prediction_is_main(inp, effects) else predict(inp, effects, model, True)
     bolus = dose_math.recommended_bolus(
-        *predict(inp, effects, model, for_bolus=True), pending_insulin_u=pending, max_bolus_u=s.max_bolus,
+        *bolus_prediction, pending_insulin_u=pending, max_bolus_u=s.max_bolus,
         volume_rounder=s.bolus_rounder, **common)
     if bolus["amount"] > 0:
         bolus = _no_bolus_while_suspending(bolus, prediction, common)
