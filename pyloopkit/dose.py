@@ -96,9 +96,11 @@ class DoseArrays:
 
     @classmethod
     def from_lists(cls, types, start_s, end_s, values, delivered_units=None, scheduled_rate=None) -> "DoseArrays":
-        """Build from index-matched sequences (types as names, ints or :class:`DoseType`)."""
+        """Build from index-matched sequences (types as names, ints or :class:`DoseType`, or an int8
+        array of type codes)."""
         n = len(types)
-        t = np.array(type_codes(types), dtype=np.int8)
+        coded = isinstance(types, np.ndarray) and types.dtype == np.int8
+        t = types if coded else np.array(type_codes(types), dtype=np.int8)
         du = np.full(n, np.nan) if delivered_units is None else np.array(
             [np.nan if x is None else x for x in delivered_units], dtype=float)
         sr = np.full(n, np.nan) if scheduled_rate is None else np.asarray(scheduled_rate, dtype=float)

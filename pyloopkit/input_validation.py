@@ -288,7 +288,7 @@ def _cached_dose_type(kind: type, value) -> bool:
 def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     types = _list(d, "dose_types")
     try:
-        type_codes(types)
+        dates.seconds["dose_types"] = np.array(type_codes(types), dtype=np.int8)
     except (ValueError, TypeError):
         for i, t in enumerate(types):
             if not (_cached_dose_type(type(t), t) if isinstance(t, (str, int)) else _is_dose_type(t)):
@@ -572,7 +572,8 @@ def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[st
     """Check a PyLoopKit input dictionary.
 
     ``seconds_out``, when given, receives each date list converted to seconds since the
-    reference date (keyed by input key), so the caller need not convert them again.
+    reference date (keyed by input key), and ``dose_types`` as type codes, so the caller need not
+    convert them again.
 
     Returns
     -------

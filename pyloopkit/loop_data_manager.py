@@ -283,7 +283,7 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     bolus = dose_math.recommended_bolus(
         *bolus_prediction, pending_insulin_u=pending, max_bolus_u=s.max_bolus,
         volume_rounder=s.bolus_rounder, **common)
-    if bolus["amount"] > 0:
+    if bolus["amount"] > 0 and bolus_prediction is not prediction:
         bolus = _no_bolus_while_suspending(bolus, prediction, common)
     autobolus = None
     if s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None:
@@ -341,6 +341,16 @@ def _dates(seconds, inp: LoopInput) -> list:
     return from_seconds(seconds, inp.tz)
 
 
+def _sample_dates(seconds, inp: LoopInput) -> list:
+    """Datetimes of glucose sample times: the caller's own objects when they are in the output zone."""
+    seconds = np.asarray(seconds, dtype=float)
+    if inp.glucose_dates is not None and seconds.size:
+        index = np.minimum(np.searchsorted(inp.glucose_s, seconds), inp.glucose_s.size - 1)
+        if np.array_equal(inp.glucose_s[index], seconds):
+            return [inp.glucose_dates[i] for i in index.tolist()]
+    return _dates(seconds, inp)
+
+
 def _floats(values) -> list[float]:
     out = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(out)):
@@ -359,8 +369,8 @@ def _output(inp: LoopInput, effects: Effects, prediction, recommendations: dict,
     out["recommended_bolus"] = recommendations["bolus"]
     out["recommended_autobolus"] = recommendations["autobolus"]
     out.update(_timeline("insulin_effect", effects.insulin, inp))
-    out["counteraction_effect_start_times"] = _dates(effects.counteraction[0], inp)
-    out["counteraction_effect_end_times"] = _dates(effects.counteraction[1], inp)
+    out["counteraction_effect_start_times"] = _sample_dates(effects.counteraction[0], inp)
+    out["counteraction_effect_end_times"] = _sample_dates(effects.counteraction[1], inp)
     out["counteraction_effect_values"] = _floats(effects.counteraction[2])
     out.update(_timeline("momentum_effect", effects.momentum, inp))
     out.update(_timeline("carb_effect", effects.carb, inp))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .date import to_second, to_seconds, tzinfo_of, utc_offset_s
+from .date import MIXED_ZONES, common_zone, to_second, to_seconds, tzinfo_of, utc_offset_s
 from .dose import DoseArrays, DoseType
 from .schedule import DailySchedule
 
@@ -87,6 +87,8 @@ class LoopInput:
     settings: LoopSettings
     last_temp_basal: tuple | None = None
     injected: dict = field(default_factory=dict)
+    glucose_dates: list | None = None
+    """The caller's glucose datetime objects when they are in the output zone (reused for output)."""
 
 
 def _opt_list(d: dict, key: str) -> list:
@@ -110,7 +112,7 @@ def _now(d: dict, glucose_s: np.ndarray):
 
 
 def _doses(d: dict, known: dict) -> DoseArrays:
-    types = _opt_list(d, "dose_types")
+    types = known["dose_types"] if "dose_types" in known else _opt_list(d, "dose_types")
     delivered = d.get("dose_delivered_units")
     return DoseArrays.from_lists(
         types, _seconds(d, "dose_start_times", known), _seconds(d, "dose_end_times", known),
@@ -166,7 +168,8 @@ def _injected(d: dict, known: dict) -> dict:
 def parse_input(d: dict, known_seconds: dict | None = None) -> LoopInput:
     """Convert a validated PyLoopKit input dictionary, in mg/dL, into a :class:`LoopInput`.
 
-    ``known_seconds`` may hold date lists already converted (``validate_input``'s ``seconds_out``).
+    ``known_seconds`` may hold date lists already converted and the dose type codes
+    (``validate_input``'s ``seconds_out``).
     """
     known = known_seconds or {}
     settings = LoopSettings.from_dict(d.get("settings_dictionary"))
@@ -185,5 +188,12 @@ def parse_input(d: dict, known_seconds: dict | None = None) -> LoopInput:
         settings=settings,
         last_temp_basal=_last_temp_basal(d),
         injected=_injected(d, known),
+        glucose_dates=_dates_in_zone(_opt_list(d, "glucose_dates"), tz),
     )
+
+
+def _dates_in_zone(dates: list, tz) -> list | None:
+    """``dates`` when all are datetimes in the zone ``tz`` (same tzinfo, or both naive), else None."""
+    zone = common_zone(dates)
+    return dates if zone is not MIXED_ZONES and (zone is tz or zone == tz) else None
 

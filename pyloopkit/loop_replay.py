@@ -185,6 +185,7 @@ def known_at(inp: LoopInput, t: float, model, cache) -> LoopInput | None:
     c_keep = (inp.carb_s <= t) & (inp.carb_s >= horizon)
     return replace(inp, now_s=t,
                    glucose_s=inp.glucose_s[g_lo:g_hi], glucose_mgdl=inp.glucose_mgdl[g_lo:g_hi],
+                   glucose_dates=None if inp.glucose_dates is None else inp.glucose_dates[g_lo:g_hi],
                    doses=doses, carb_s=inp.carb_s[c_keep], carb_g=inp.carb_g[c_keep],
                    carb_absorption_min=inp.carb_absorption_min[c_keep],
                    last_temp_basal=_running_temp_basal(d, t),
