@@ -317,13 +317,14 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
                            continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
                            max_iob_headroom_u: float | None = None,
                            basal_schedule_override_active: bool = False, rounding: str = "nearest",
-                           effected_sensitivity=None) -> dict | None:
+                           effected_sensitivity=None, correction: InsulinCorrection | None = None) -> dict | None:
     """Loop's ``recommendedTempBasal``: a temp basal that conforms the prediction to the target.
 
     Parameters
     ----------
     pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model, effected_sensitivity
         See :func:`insulin_correction`.
+    correction : optional, the :func:`insulin_correction` of this prediction when already computed
     basal : scheduled basal rate schedule (U/h), read at ``at_s``
     max_basal_rate_u_per_h : U/h; the recommendation never exceeds it
     last_temp_basal : ``(type, start_s, end_s, rate_u_per_h)`` of the running temp basal, or None
@@ -343,9 +344,11 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
     _check_settings(("max_basal_rate_u_per_h",), max_basal_rate_u_per_h=max_basal_rate_u_per_h,
                     max_iob_headroom_u=max_iob_headroom_u,
                     rate_rounder=rate_rounder)
-    correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
-                                    suspend_threshold_mgdl=suspend_threshold_mgdl,
-                                    sensitivity=sensitivity, model=model, effected_sensitivity=effected_sensitivity)
+    if correction is None:
+        correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
+                                        suspend_threshold_mgdl=suspend_threshold_mgdl,
+                                        sensitivity=sensitivity, model=model,
+                                        effected_sensitivity=effected_sensitivity)
     if correction is None:
         return None
     _check_value("duration_min", duration_min, positive=True)
@@ -374,13 +377,15 @@ def _bolus_notice(correction: InsulinCorrection, first_s: float, first_mgdl: flo
 def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
                       suspend_threshold_mgdl: float | None, sensitivity: DailySchedule, model,
                       pending_insulin_u: float, max_bolus_u: float, volume_rounder: float | None = None,
-                      rounding: str = "nearest", effected_sensitivity=None) -> dict:
+                      rounding: str = "nearest", effected_sensitivity=None,
+                      correction: InsulinCorrection | None = None) -> dict:
     """Loop's ``recommendedBolus``: a correction bolus for the prediction.
 
     Parameters
     ----------
     pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model, effected_sensitivity
         See :func:`insulin_correction`.
+    correction : optional, the :func:`insulin_correction` of this prediction when already computed
     pending_insulin_u : U already scheduled but not in the prediction (subtracted)
     max_bolus_u : U; the amount never exceeds it
     volume_rounder : bolus increment in U (e.g. 0.025), None for no rounding
@@ -397,9 +402,11 @@ def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySche
     _check_settings(("pending_insulin_u", "max_bolus_u"), pending_insulin_u=pending_insulin_u,
                     max_bolus_u=max_bolus_u, volume_rounder=volume_rounder)
     empty = {"amount": 0.0, "pending_insulin": float(pending_insulin_u), "notice": None}
-    correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
-                                    suspend_threshold_mgdl=suspend_threshold_mgdl,
-                                    sensitivity=sensitivity, model=model, effected_sensitivity=effected_sensitivity)
+    if correction is None:
+        correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
+                                        suspend_threshold_mgdl=suspend_threshold_mgdl,
+                                        sensitivity=sensitivity, model=model,
+                                        effected_sensitivity=effected_sensitivity)
     if correction is None:
         return empty
     units = min(float(max_bolus_u), max(0.0, correction.units - pending_insulin_u))

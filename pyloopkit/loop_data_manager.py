@@ -276,15 +276,18 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
                   sensitivity=inp.sensitivity, model=model, rounding=s.rounding, effected_sensitivity=effected)
     pending = pending_insulin_u(inp)
     headroom = _iob_headroom(inp, effects, pending)
+    correction = dose_math.insulin_correction(*prediction, **{k: v for k, v in common.items() if k != "rounding"})
     temp_basal = dose_math.recommended_temp_basal(
         *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
-        rate_rounder=s.rate_rounder, max_iob_headroom_u=headroom, **common)
-    bolus_prediction = prediction if _bolus_prediction_is_main(inp, effects) else predict(inp, effects, model, True)
+        rate_rounder=s.rate_rounder, max_iob_headroom_u=headroom, correction=correction, **common)
+    same = _bolus_prediction_is_main(inp, effects)
     bolus = dose_math.recommended_bolus(
-        *bolus_prediction, pending_insulin_u=pending, max_bolus_u=s.max_bolus,
-        volume_rounder=s.bolus_rounder, **common)
-    if bolus["amount"] > 0 and bolus_prediction is not prediction:
-        bolus = _no_bolus_while_suspending(bolus, prediction, common)
+        *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending,
+        max_bolus_u=s.max_bolus, volume_rounder=s.bolus_rounder, correction=correction if same else None, **common)
+    if bolus["amount"] > 0 and correction is not None and correction.kind == "suspend":
+        # Current Loop checks only the bolus's own prediction, which drops rising momentum and RC and can
+        # stay above the threshold while the full prediction dips below it: zero the bolus (documented).
+        bolus = {**bolus, "amount": 0.0, "notice": ("glucoseBelowSuspendThreshold", correction.min_mgdl)}
     autobolus = None
     if s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None:
         factor = _application_factor(inp)
@@ -298,18 +301,6 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     return {"temp_basal": None if temp_basal is None else (temp_basal["rate"], temp_basal["duration"]),
             "bolus": (bolus["amount"], bolus["pending_insulin"], bolus["notice"]),
             "autobolus": autobolus}
-
-
-def _no_bolus_while_suspending(bolus: dict, prediction, correction_args: dict) -> dict:
-    """Zero a manual bolus when the returned prediction (the temp basal's) falls below the suspend
-    threshold. Current Loop checks only the bolus's own prediction, which drops rising momentum and
-    RC and can stay above the threshold while the full prediction dips below it: a documented
-    safety deviation (a recommendation is zero whenever the prediction is below the threshold)."""
-    args = {k: v for k, v in correction_args.items() if k != "rounding"}
-    correction = dose_math.insulin_correction(*prediction, **args)
-    if correction is None or correction.kind != "suspend":
-        return bolus
-    return {**bolus, "amount": 0.0, "notice": ("glucoseBelowSuspendThreshold", correction.min_mgdl)}
 
 
 def _application_factor(inp: LoopInput) -> float:
