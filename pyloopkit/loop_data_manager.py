@@ -118,7 +118,9 @@ def compute_effects(inp: LoopInput, model, iob_timeline: bool = True) -> Effects
     else:
         next_effect_s = inp.injected.get("previous_counteraction_end_s", now - HISTORY_S)
         doses = prepare_doses(inp.doses, inp.basal, start_s=next_effect_s - duration_s, end_s=now)
-        counteraction = _counteraction(inp, next_effect_s, _insulin_effect(doses, model, inp, next_effect_s))
+        # counteraction needs the effect only up to the last glucose (the grid point after it included)
+        history = _insulin_effect(doses, model, inp, next_effect_s, until_s=now)
+        counteraction = _counteraction(inp, next_effect_s, history)
     insulin = _injected_or(inp, "insulin", lambda: _insulin_effect(
         _active_since(doses, now - duration_s), model, inp, now))
     momentum = _injected_or(inp, "momentum", lambda: _momentum(inp, now))
@@ -139,13 +141,14 @@ def _active_since(doses, start_s: float):
     return insulin_math.trim(insulin_math.filter_date_range(doses, start_s, None), start_s=start_s)
 
 
-def _insulin_effect(doses, model, inp: LoopInput, start_s: float):
+def _insulin_effect(doses, model, inp: LoopInput, start_s: float, until_s: float = np.inf):
     """Insulin effect (mg/dL) on the 5-min grid from ``start_s`` (floored, as the Loop app reports it)
-    to the end of the last dose's action; with ``use_mid_absorption_isf`` insulin acts with the ISF in
+    to the end of the last dose's action, or only to ``until_s`` when that comes first (the grid
+    point at or after it included); with ``use_mid_absorption_isf`` insulin acts with the ISF in
     force when it is absorbed (LoopAlgorithm), else with the ISF at each dose's start (Loop 2019)."""
     if len(doses) == 0:
         return EMPTY
-    end_s = float(np.max(doses.end_s)) + model.effect_duration_min * 60.0
+    end_s = min(float(np.max(doses.end_s)) + model.effect_duration_min * 60.0, until_s)
     dates = grid(start_s, max(end_s, start_s))
     effects = (insulin_math.mid_absorption_glucose_effects if inp.settings.use_mid_absorption_isf
                else insulin_math.glucose_effects)
