@@ -155,11 +155,19 @@ _FAST_NUMBER_TYPES = {float, int, np.float64, np.int64}
 def _numbers(d: dict, key: str, problems: list[Problem], *, allow_none: bool = False) -> np.ndarray:
     """Float array of a numeric list (NaN where None is allowed); problems for non-numbers, NaN, inf."""
     values = _list(d, key)
-    if set(map(type, values)) <= _FAST_NUMBER_TYPES and all(abs(v) < 1e300 for v in values if type(v) is int):
-        out = np.array(values, dtype=float)
-        for i in np.flatnonzero(~np.isfinite(out)):
+    kinds = set(map(type, values))
+    numbers = kinds - {type(None)} if allow_none else kinds
+    if numbers <= _FAST_NUMBER_TYPES and (int not in numbers or all(abs(v) < 1e300 for v in values
+                                                                    if type(v) is int)):
+        missing = np.array([v is None for v in values], dtype=bool) if numbers != kinds else None
+        out = np.array(values if missing is None else [0.0 if v is None else v for v in values], dtype=float)
+        bad = ~np.isfinite(out)
+        for i in np.flatnonzero(bad):
             problems.append(Problem(key, int(i), values[i], "not finite"))
-        return np.where(np.isfinite(out), out, np.nan)
+        out[bad] = np.nan
+        if missing is not None:
+            out[missing] = np.nan
+        return out
     out = []
     for i, v in enumerate(values):
         if v is None and allow_none:
