@@ -258,6 +258,28 @@ def mid_absorption_effected_sensitivity(t_min, *, at_s: float, sensitivity, mode
     return ((remaining(a) - remaining(b)) * np.asarray(isf, dtype=float)[None, :]).sum(axis=1)
 
 
+def _given_or_computed(correction, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity,
+                       model, effected_sensitivity) -> InsulinCorrection | None:
+    """``correction`` when the caller already computed it, else :func:`insulin_correction` of the prediction."""
+    if correction is not None:
+        return correction
+    return insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
+                              suspend_threshold_mgdl=suspend_threshold_mgdl, sensitivity=sensitivity, model=model,
+                              effected_sensitivity=effected_sensitivity)
+
+
+def _correction_and_scheduled(correction, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
+                              sensitivity, model, effected_sensitivity, basal, duration_min):
+    """The correction (given or computed) and the scheduled basal rate at ``at_s`` (U/h) for a temp
+    basal of ``duration_min``; None when no prediction lies within the effect duration."""
+    correction = _given_or_computed(correction, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
+                                    sensitivity, model, effected_sensitivity)
+    if correction is None:
+        return None
+    _check_value("duration_min", duration_min, positive=True)
+    return correction, _check_value("basal", float(basal.at(at_s)), positive=False)
+
+
 def temp_basal_rate_for(correction: InsulinCorrection, scheduled_u_per_h: float, max_u_per_h: float,
                         duration_min: float, rate_rounder: float | None = None, rounding: str = "nearest") -> float:
     """Loop's ``InsulinCorrection.asTempBasal``: the rate (U/h) that delivers the correction over
@@ -344,15 +366,11 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
     _check_settings(("max_basal_rate_u_per_h",), max_basal_rate_u_per_h=max_basal_rate_u_per_h,
                     max_iob_headroom_u=max_iob_headroom_u,
                     rate_rounder=rate_rounder)
-    if correction is None:
-        correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
-                                        suspend_threshold_mgdl=suspend_threshold_mgdl,
-                                        sensitivity=sensitivity, model=model,
-                                        effected_sensitivity=effected_sensitivity)
-    if correction is None:
+    corrected = _correction_and_scheduled(correction, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
+                                          sensitivity, model, effected_sensitivity, basal, duration_min)
+    if corrected is None:
         return None
-    _check_value("duration_min", duration_min, positive=True)
-    scheduled = _check_value("basal", float(basal.at(at_s)), positive=False)
+    correction, scheduled = corrected
     limit = float(max_basal_rate_u_per_h)
     if correction.min_below_target:
         limit = min(limit, scheduled)
@@ -402,11 +420,8 @@ def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySche
     _check_settings(("pending_insulin_u", "max_bolus_u"), pending_insulin_u=pending_insulin_u,
                     max_bolus_u=max_bolus_u, volume_rounder=volume_rounder)
     empty = {"amount": 0.0, "pending_insulin": float(pending_insulin_u), "notice": None}
-    if correction is None:
-        correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
-                                        suspend_threshold_mgdl=suspend_threshold_mgdl,
-                                        sensitivity=sensitivity, model=model,
-                                        effected_sensitivity=effected_sensitivity)
+    correction = _given_or_computed(correction, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
+                                    sensitivity, model, effected_sensitivity)
     if correction is None:
         return empty
     units = min(float(max_bolus_u), max(0.0, correction.units - pending_insulin_u))
@@ -464,13 +479,11 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
                     max_basal_rate_u_per_h=max_basal_rate_u_per_h,
                     max_iob_headroom_u=max_iob_headroom_u,
                     volume_rounder=volume_rounder, rate_rounder=rate_rounder)
-    correction = insulin_correction(pred_dates_s, pred_mgdl, at_s=at_s, target=target,
-                                    suspend_threshold_mgdl=suspend_threshold_mgdl,
-                                    sensitivity=sensitivity, model=model, effected_sensitivity=effected_sensitivity)
-    if correction is None:
+    corrected = _correction_and_scheduled(None, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
+                                          sensitivity, model, effected_sensitivity, basal, duration_min)
+    if corrected is None:
         return None
-    _check_value("duration_min", duration_min, positive=True)
-    scheduled = _check_value("basal", float(basal.at(at_s)), positive=False)
+    correction, scheduled = corrected
     bolus_limit = 0.0 if correction.min_below_target else float(max_automatic_bolus_u)
     if max_iob_headroom_u is not None:
         bolus_limit = min(bolus_limit, partial_application_factor * max(0.0, max_iob_headroom_u))
