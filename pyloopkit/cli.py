@@ -6,12 +6,18 @@ Exit codes: 0 success; 2 usage error; 3 invalid input (every problem is printed)
 from __future__ import annotations
 
 import argparse
+import importlib
 import csv
 import json
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_USAGE, EXIT_INVALID, EXIT_UNREADABLE = 0, 2, 3, 4
+
+# Each wing adds its subcommands through a module with ``register(subparsers)``; these modules
+# import nothing heavy at module level (the command functions import their wing when run).
+WING_COMMANDS: tuple[str, ...] = (
+)
 
 
 def load_input(path: str, at: str | None = None) -> dict:
@@ -113,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--prediction-only", action="store_true", help="treat FILE as a LoopPredictionInput")
     s.set_defaults(func=cmd_scenario)
+    for module in WING_COMMANDS:
+        importlib.import_module(module).register(sub)
     return p
 
 
