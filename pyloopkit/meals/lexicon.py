@@ -36,7 +36,8 @@ UNIT_WORDS = {
     "g": "g", "gram": "g", "grams": "g", "gr": "g", "kg": "kg", "oz": "oz", "ounce": "oz", "ounces": "oz",
     "lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb", "ml": "ml", "l": "l", "liter": "l", "litre": "l",
     "liters": "l", "litres": "l", "cl": "cl", "wedge": "slice", "wedges": "slice", "square": "piece",
-    "squares": "piece", "loaf": "loaf",
+    "squares": "piece", "loaf": "loaf", "container": "container", "containers": "container", "pot": "container",
+    "tub": "container", "carton": "container",
 }
 #: Mass units in g.
 MASS_G = {"g": 1.0, "kg": 1000.0, "oz": 28.3495, "lb": 453.592}
@@ -46,7 +47,7 @@ VOLUME_ML = {"ml": 1.0, "cl": 10.0, "l": 1000.0, "cup": 240.0, "mug": 300.0, "gl
              "bowl": 350.0, "plate": 500.0, "handful": 40.0}
 #: SR28 measure descriptions that stand for a canonical unit.
 SR_MEASURE_WORDS = {"tablespoon": ("tbsp", "tablespoon"), "teaspoon": ("tsp", "teaspoon"),
-                    "slice": ("slice",), "cup": ("cup",), "can": ("can",), "bottle": ("bottle",),
+                    "slice": ("slice", "wedge"), "container": ("container",), "cup": ("cup",), "can": ("can",), "bottle": ("bottle",),
                     "bar": ("bar",), "scoop": ("scoop",), "piece": ("piece", "each", "item")}
 
 SIZE_WORDS = {"small": "small", "little": "small", "mini": "small", "medium": "medium", "regular": "medium",
@@ -55,12 +56,20 @@ SIZE_WORDS = {"small": "small", "little": "small", "mini": "small", "medium": "m
 #: Portion factor per size when SR28 gives no measure for it.
 SIZE_FACTOR = {"small": 0.7, "medium": 1.0, "large": 1.4}
 
+#: Words that, before a food's name, describe it rather than name another food ("egg fried rice").
+MODIFIERS = frozenset("""
+egg chicken beef pork lamb mutton keema meat veggie veg vegetable cheese garlic butter ham turkey tuna fish shrimp
+prawn mushroom tofu paneer bacon sausage pepperoni chocolate vanilla strawberry blueberry mango apple banana
+cinnamon honey spicy sweet sour whole wheat white brown fried grilled baked roasted steamed boiled toasted iced diet
+protein cheesy buttered creamy crispy fresh frozen leftover homemade hot cold warm
+""".split())
+
 #: Words that carry no food meaning (verbs of eating, articles, meal names, ...).
 FILLER = frozenset("""
 i i've ive im i'm just had have having has ate eat eating eaten drank drink drinking drunk got get grabbed
 some of the my for breakfast lunch dinner supper snack brunch dessert tea-time this morning afternoon evening
 tonight today now earlier then also too plus on at in into from to with a an and or like about around approx
-approximately maybe roughly ish homemade fresh little bit bite bites plain cold hot warm we she he they it its
+approximately maybe roughly ish homemade fresh little bit bite bites plain we she he they it its
 was were be been is are some more another extra side order ordered shared split yesterday
 """.split())
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from ..errors import InvalidInputError, Problem
-from .lexicon import (FILLER, MASS_G, NUMBER_PHRASES, SIZE_FACTOR, SIZE_WORDS, SR_MEASURE_WORDS, UNIT_WORDS,
+from .lexicon import (FILLER, MASS_G, MODIFIERS, NUMBER_PHRASES, SIZE_FACTOR, SIZE_WORDS, SR_MEASURE_WORDS, UNIT_WORDS,
                       VOLUME_ML, singular, to_number)
 from .mentions import Mention, cut_mentions, explicit_carbs
 from .table import ABSORPTION_MINUTES, CuratedFood, FoodTable, SRFood, load_table
@@ -115,14 +115,18 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", t).strip()
 
 
-def _amount(words: list[str]) -> tuple[_Amount, list[str]]:
+def _amount(words: list[str], names: dict) -> tuple[_Amount, list[str]]:
     """Quantity, unit and size words read off ``words``; the rest are food words.
 
     Consecutive numbers add when the second is a fraction ("1 1/2") and multiply otherwise
-    ("2 dozen"); ``x`` between a number and a food is skipped ("2 x muffin").
+    ("2 dozen"); ``x`` between a number and a food is skipped ("2 x muffin"). A unit word that
+    ends a food's name in ``names`` stays a food word ("granola bar", "juice box").
     """
     quantity, stated, unit, size, rest = 1.0, False, None, None, []
-    for w in words:
+    for i, w in enumerate(words):
+        if i and w in UNIT_WORDS and f"{words[i - 1]} {singular(w)}" in names:
+            rest.append(w)
+            continue
         n = None if w in ("a", "an") else to_number(w)
         if n is not None:
             quantity = (quantity + n if n < 1 else quantity * n) if stated else n
@@ -138,34 +142,41 @@ def _amount(words: list[str]) -> tuple[_Amount, list[str]]:
     return _Amount(quantity, stated, unit, size), rest
 
 
-def _exact(words: list[str], table: FoodTable) -> tuple[int, int, CuratedFood] | None:
-    """The longest run of ``words`` that names a curated food, as ``(start, stop, food)``."""
-    for length in range(min(len(words), 6), 0, -1):
+def _exact(words: list[str], table: FoodTable, lengths: range) -> tuple[int, int, CuratedFood, float] | None:
+    """The longest run of ``words`` (of a length in ``lengths``) that names a curated food."""
+    for length in lengths:
         for start in range(len(words) - length + 1):
             span = words[start:start + length]
             for key in (" ".join(span), " ".join(span[:-1] + [singular(span[-1])])):
                 food = table.curated.get(key.replace("_", " "))
                 if food is not None:
-                    return start, start + length, food
+                    return start, start + length, food, EXACT
     return None
 
 
-def _fuzzy(words: list[str], table: FoodTable) -> tuple[int, int, CuratedFood, float] | None:
-    """The best misspelt match of a run of up to three words, scored by rapidfuzz ``ratio``."""
+def _fuzzy(words: list[str], table: FoodTable, lengths: range) -> tuple[int, int, CuratedFood, float] | None:
+    """The best misspelt match of a run of words (of a length in ``lengths``), by rapidfuzz ``ratio``."""
     try:
         from rapidfuzz import fuzz, process
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("pyloopkit.meals needs rapidfuzz: pip install 'pyloopkit[meals]'") from e
     best = None
-    for length in range(min(len(words), 3), 0, -1):
+    for length in lengths:
         for start in range(len(words) - length + 1):
             query = " ".join(words[start:start + length]).replace("_", " ")
-            if len(query) < 4 or query in FILLER:
+            if len(query) < 4:
                 continue
             hit = process.extractOne(query, table.names, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
             if hit is not None and (best is None or hit[1] > best[3]):
                 best = (start, start + length, table.curated[hit[0]], hit[1])
-    return best
+    return None if best is None else (*best[:3], FUZZY * best[3] / 100.0)
+
+
+def _match(words: list[str], table: FoodTable) -> tuple[int, int, CuratedFood, float] | None:
+    """Names of several words first (exact, then misspelt), then single words (exact, then misspelt)."""
+    longest = min(len(words), 6)
+    return (_exact(words, table, range(longest, 1, -1)) or _fuzzy(words, table, range(min(longest, 3), 1, -1))
+            or _exact(words, table, range(1, 0, -1)) or _fuzzy(words, table, range(1, 0, -1)))
 
 
 def _usda(words: list[str], table: FoodTable) -> SRFood | None:
@@ -192,11 +203,26 @@ def _sr_measure(food: SRFood, unit: str | None, size: str | None) -> float | Non
     return None
 
 
+def _item_measure(food: SRFood, name: str) -> float | None:
+    """Grams of one item ("5 strawberries") from an SR28 measure such as ``medium`` or ``10 grapes``."""
+    stem = singular(name.split()[-1])
+    for amount, desc, grams in food.measures():
+        first = singular(desc.lower().split()[0].strip(",("))
+        if first == "medium" or (len(first) > 3 and stem.endswith(first)):
+            return grams / amount
+    return None
+
+
 def _curated_grams(food: CuratedFood, amount: _Amount, table: FoodTable) -> tuple[float, float]:
     """Grams in one unit of ``food`` as the user measured it, and a confidence factor."""
     unit, factor = amount.unit, 1.0
     single = table.foods[food.parts[0][0]] if len(food.parts) == 1 else None
-    if unit is None or unit == food.unit:
+    counted = None
+    if unit is None and amount.stated and food.unit in VOLUME_ML and single is not None:
+        counted = _item_measure(single, food.name)
+    if counted is not None:
+        grams = counted
+    elif unit is None or unit == food.unit:
         grams = food.unit_grams
     elif unit in MASS_G:
         return MASS_G[unit], 1.0
@@ -234,31 +260,24 @@ def _item_from_curated(food: CuratedFood, words: str, amount: _Amount, confidenc
                     tuple(n for n, _ in food.parts), "; ".join(table.foods[n].description for n, _ in food.parts))
 
 
-def _read_fragment(fragment: str, table: FoodTable) -> tuple[list[FoodItem], list[str]]:
-    """Foods in one fragment (the first gets the stated amount) and the words left unread."""
-    amount, words = _amount(fragment.split())
-    words = [w for w in words if w not in FILLER]
-    items, leftover, first = [], [], True
-    pending = [words]
+def _read_fragment(fragment: str, table: FoodTable) -> tuple[_Amount, list[FoodItem], list[str]]:
+    """The stated amount, the foods in one fragment (the first gets the amount) and the words left unread.
+
+    Words before a food's name that describe it ("egg" fried rice) are not read as foods.
+    """
+    amount, words = _amount(fragment.split(), table.curated)
+    items, leftover = [], []
+    pending = [[w for w in words if w not in FILLER]]
     while pending:
         run = pending.pop(0)
         if not run:
             continue
-        this_amount = amount if first else _Amount(1.0, False, None, None)
-        exact = _exact(run, table)
-        if exact is not None:
-            start, stop, food = exact
-            items.append(_item_from_curated(food, " ".join(run[start:stop]), this_amount, EXACT, table))
-            pending[:0] = [run[:start], run[stop:]]
-            first = False
-            continue
-        fuzzy = _fuzzy(run, table)
-        if fuzzy is not None:
-            start, stop, food, score = fuzzy
-            items.append(_item_from_curated(food, " ".join(run[start:stop]), this_amount, FUZZY * score / 100.0,
-                                            table))
-            pending[:0] = [run[:start], run[stop:]]
-            first = False
+        this_amount = amount if not items else _Amount(1.0, False, None, None)
+        hit = _match(run, table)
+        if hit is not None:
+            start, stop, food, confidence = hit
+            items.append(_item_from_curated(food, " ".join(run[start:stop]), this_amount, confidence, table))
+            pending[:0] = [[w for w in run[:start] if w not in MODIFIERS], run[stop:]]
             continue
         sr = _usda(run, table)
         if sr is not None:
@@ -267,10 +286,15 @@ def _read_fragment(fragment: str, table: FoodTable) -> tuple[list[FoodItem], lis
                                   this_amount.quantity, this_amount.unit, this_amount.size, portion,
                                   portion * sr.carb_per_100g / 100.0, USDA_ONLY, sr.absorption, (sr.ndb,),
                                   sr.description))
-            first = False
             continue
         leftover.extend(run)
-    return items, leftover
+    return amount, items, leftover
+
+
+def _restate(item: FoodItem, amount: _Amount, table: FoodTable) -> FoodItem:
+    """``item`` with an amount stated after it ("pizza, 2 slices")."""
+    food = table.curated[item.name]
+    return _item_from_curated(food, item.words, amount, item.confidence, table)
 
 
 def _explicit_item(grams: float, fragment: str, items: list[FoodItem]) -> list[FoodItem]:
@@ -321,9 +345,13 @@ def parse(text: str, at: datetime | None = None, table: FoodTable | None = None)
     not_understood: list[str] = []
     for fragment in _SPLIT.split(clean):
         fragment, stated = explicit_carbs(fragment)
-        found, leftover = _read_fragment(fragment, table)
+        amount, found, leftover = _read_fragment(fragment, table)
         if stated is not None:
             found = _explicit_item(stated, fragment, found)
+        elif (not found and not leftover and amount.stated and items and items[-1].source == "curated"
+              and items[-1].quantity == 1.0 and items[-1].name in table.curated):
+            items[-1] = _restate(items[-1], amount, table)
+            continue
         items.extend(found)
         if not found and leftover:
             not_understood.append(" ".join(leftover).replace("_", " "))
