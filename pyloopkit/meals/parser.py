@@ -17,6 +17,8 @@ EXACT, FUZZY, USDA_ONLY = 0.9, 0.85, 0.45
 #: rapidfuzz ``ratio`` needed to accept a misspelt name (0-100).
 FUZZY_CUTOFF = 84.0
 _COUNT_UNITS = {"piece", "slice", "serving", "bar", "box", "bag", "loaf"}
+_SKIPPED_GROUPS = {"Baby Foods", "Restaurant Foods"}
+_LETTERS_ONLY = str.maketrans({c: " " for c in "0123456789()[]{}%&/\\\"'.;:-+!?*#@$=<>~^_|"})
 _SPLIT = re.compile(r"\s*(?:,|;|\band\b|\bwith\b|\bplus\b|&|\+|\bthen\b|\balso\b|\bn\b)\s*")
 
 
@@ -92,16 +94,22 @@ class _Amount:
 
 @lru_cache(maxsize=4)
 def _index(table: FoodTable):
-    """Compound names protected from splitting, and SR28 word postings for foods outside the layer."""
+    """Compound names protected from splitting; for SR28 foods outside the curated layer, the
+    foods holding each (singular) word and the words of each food's first segment."""
     compounds = sorted((n for n in table.curated if _SPLIT.search(n)), key=len, reverse=True)
     protect = re.compile(r"\b(" + "|".join(re.escape(n) for n in compounds) + r")(?:e?s)?\b") if compounds else None
+    stems: dict[str, str] = {}
     postings: dict[str, set[str]] = {}
+    heads: dict[str, frozenset[str]] = {}
     for ndb, food in table.foods.items():
-        if food.description.isupper() or food.group in {"Baby Foods", "Restaurant Foods"}:
+        if food.description.isupper() or food.group in _SKIPPED_GROUPS:
             continue
-        for word in re.findall(r"[a-z]+", food.description.lower()):
-            postings.setdefault(singular(word), set()).add(ndb)
-    return protect, postings
+        head, _, rest = food.description.lower().translate(_LETTERS_ONLY).partition(",")
+        head_words = frozenset(stems.get(w) or stems.setdefault(w, singular(w)) for w in head.split())
+        heads[ndb] = head_words
+        for word in head_words.union([stems.get(w) or stems.setdefault(w, singular(w)) for w in rest.replace(",", " ").split()]):
+            postings.setdefault(word, set()).add(ndb)
+    return protect, postings, heads
 
 
 def _normalise(text: str) -> str:
@@ -181,14 +189,12 @@ def _match(words: list[str], table: FoodTable) -> tuple[int, int, CuratedFood, f
 
 def _usda(words: list[str], table: FoodTable) -> SRFood | None:
     """An SR28 food whose description holds every word and whose first segment holds one of them."""
-    _, postings = _index(table)
-    keys = [singular(w) for w in words if len(w) > 2]
+    _, postings, heads = _index(table)
+    keys = {singular(w) for w in words if len(w) > 2}
     if not keys or any(k not in postings for k in keys):
         return None
-    ndbs = set.intersection(*(postings[k] for k in keys))
-    heads = [table.foods[n] for n in ndbs
-             if set(keys) & {singular(w) for w in re.findall(r"[a-z]+", table.foods[n].description.split(",")[0].lower())}]
-    return min(heads, key=lambda f: (len(f.description), f.ndb)) if heads else None
+    found = [table.foods[n] for n in set.intersection(*(postings[k] for k in keys)) if keys & heads[n]]
+    return min(found, key=lambda f: (len(f.description), f.ndb)) if found else None
 
 
 def _sr_measure(food: SRFood, unit: str | None, size: str | None) -> float | None:
@@ -337,7 +343,7 @@ def parse(text: str, at: datetime | None = None, table: FoodTable | None = None)
         raise InvalidInputError([Problem("text", None, text, "expected a non-empty sentence about a meal")])
     table = table or load_table()
     at = at if at is not None else datetime.now().astimezone()
-    protect, _ = _index(table)
+    protect = _index(table)[0]
     clean, mentions = cut_mentions(_normalise(text))
     if protect is not None:
         clean = protect.sub(lambda m: m.group(0).replace(" ", "_"), clean)

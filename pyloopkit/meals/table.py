@@ -79,7 +79,9 @@ class FoodTable:
 
 def _read_csv(name: str) -> list[dict[str, str]]:
     with resources.files("pyloopkit.meals").joinpath("data", name).open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+        rows = csv.reader(f)
+        header = next(rows)
+        return [dict(zip(header, r)) for r in rows]
 
 
 def _parse_parts(text: str, index: int, foods: dict[str, SRFood]) -> tuple[tuple[str, float], ...]:
