@@ -61,8 +61,14 @@ def cmd_meal(args) -> int:
         result = log(args.text, input_dict)
         print("logged:")
         _print_parse(result["parse"])
-        print(f"predicted peak: {result['predicted_peak_mg_dl']:.1f} mg/dL at {result['predicted_peak_at']}")
-        print(f"recommended bolus: {result['recommended_bolus_u']:.2f} U")
+        if result["predicted_peak_mg_dl"] is None:
+            print("predicted peak: none (update() gave no prediction)")
+        else:
+            print(f"predicted peak: {result['predicted_peak_mg_dl']:.1f} mg/dL at {result['predicted_peak_at']}")
+        bolus = result["recommended_bolus_u"]
+        print("recommended bolus: none" if bolus is None else f"recommended bolus: {bolus:.2f} U")
+        for warning in result["update"]["warnings"]:
+            print(f"warning: {warning}")
     if args.json:
         Path(args.json).write_text(json.dumps(_jsonable(result), indent=1))
     return EXIT_OK

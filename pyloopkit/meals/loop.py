@@ -48,7 +48,8 @@ def log(text: str, input_dict: dict, at: datetime | None = None) -> dict:
     dict
         JSON-able: ``parse`` (:meth:`MealParse.to_dict`), ``carb_entries`` added (dates ISO 8601,
         g, minutes), ``predicted_peak_mg_dl`` with ``predicted_peak_at``, ``recommended_bolus_u``
-        and ``update`` (a summary of the rest of the output).
+        (each ``None`` when ``update()`` gives no prediction or recommendation) and ``update`` (a
+        summary of the rest of the output).
 
     Raises
     ------
@@ -64,12 +65,14 @@ def log(text: str, input_dict: dict, at: datetime | None = None) -> dict:
     meal = parse(text, at=at)
     out = update(with_carb_entries(input_dict, meal))
     values = [float(v) for v in out["predicted_glucose_values"]]
-    peak = max(range(len(values)), key=values.__getitem__)
+    peak = max(range(len(values)), key=values.__getitem__) if values else None
+    bolus = out["recommended_bolus"]
     entries = meal.to_carb_entries()
     return {"parse": meal.to_dict(),
             "carb_entries": {"carb_dates": [d.isoformat() for d in entries["carb_dates"]],
                              "carb_values": entries["carb_values"],
                              "carb_absorption_times": entries["carb_absorption_times"]},
-            "predicted_peak_mg_dl": values[peak], "predicted_peak_at": out["predicted_glucose_dates"][peak].isoformat(),
-            "recommended_bolus_u": float(out["recommended_bolus"][0]),
+            "predicted_peak_mg_dl": None if peak is None else values[peak],
+            "predicted_peak_at": None if peak is None else out["predicted_glucose_dates"][peak].isoformat(),
+            "recommended_bolus_u": None if bolus is None else float(bolus[0]),
             "update": _summary(out)}

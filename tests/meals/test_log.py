@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import sys
 import types
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from pyloopkit.cli import load_input, main
-from pyloopkit.errors import InvalidInputError
+from pyloopkit.errors import InvalidInputError, LoopWarning
 from pyloopkit.loop_data_manager import update
 from pyloopkit.meals import log, parse
 from pyloopkit.meals.loop import with_carb_entries
@@ -96,3 +97,13 @@ def test_cli_history_uses_the_reader(monkeypatch, capsys, input_dict):
     monkeypatch.setitem(sys.modules, "pyloopkit.io", fake)
     assert main(["meal", "a banana", "--history", "whatever.csv"]) == 0
     assert "recommended bolus" in capsys.readouterr().out
+
+
+def test_stale_glucose_gives_no_bolus_but_still_a_result(input_dict):
+    later = dict(input_dict, time_to_calculate_at=input_dict["time_to_calculate_at"] + timedelta(hours=2))
+    with pytest.warns(LoopWarning, match="stale"):
+        result = log("a banana", later)
+    assert result["recommended_bolus_u"] is None
+    assert any("stale" in w for w in result["update"]["warnings"])
+    assert result["carb_entries"]["carb_dates"] == [later["time_to_calculate_at"].isoformat()]
+    json.dumps(result)
