@@ -74,14 +74,19 @@ was were be been is are some more another extra side order ordered shared split 
 """.split())
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?|\d+/\d+")
+
+
 def to_number(token: str) -> float | None:
     """``"2"``, ``"1.5"``, ``"1/2"``, ``"½"`` or a number word as a float; ``None`` otherwise."""
     token = token.replace("½", "1/2").replace("¼", "1/4").replace("¾", "3/4")
     if token in NUMBER_WORDS:
         return NUMBER_WORDS[token]
+    if not _NUMBER.fullmatch(token):
+        return None
     try:
-        return float(Fraction(token)) if "/" in token else float(token)
-    except (ValueError, ZeroDivisionError):
+        return float(Fraction(token))
+    except ZeroDivisionError:
         return None
 
 

@@ -14,6 +14,8 @@ from .table import ABSORPTION_MINUTES, CuratedFood, FoodTable, SRFood, load_tabl
 
 #: Confidence of a name found as written, found by fuzzy matching (times the score), or only in SR28.
 EXACT, FUZZY, USDA_ONLY = 0.9, 0.85, 0.45
+#: Most carbs one food or statement may have (g); more is read as a typing error.
+MAX_CARBS_G = 1000.0
 #: rapidfuzz ``ratio`` needed to accept a misspelt name (0-100).
 FUZZY_CUTOFF = 84.0
 _COUNT_UNITS = {"piece", "slice", "serving", "bar", "box", "bag", "loaf"}
@@ -262,7 +264,7 @@ def _item_from_curated(food: CuratedFood, words: str, amount: _Amount, confidenc
     grams, factor = _curated_grams(food, amount, table)
     portion = amount.quantity * grams
     return FoodItem(food.name, words, "curated", amount.quantity, amount.unit or food.unit, amount.size, portion,
-                    portion * food.carb_per_100g / 100.0, round(confidence * factor, 3), food.absorption,
+                    portion * food.carb_per_100g / 100.0, confidence * factor, food.absorption,
                     tuple(n for n, _ in food.parts), "; ".join(table.foods[n].description for n, _ in food.parts))
 
 
@@ -305,8 +307,8 @@ def _restate(item: FoodItem, amount: _Amount, table: FoodTable) -> FoodItem:
 
 def _explicit_item(grams: float, fragment: str, items: list[FoodItem]) -> list[FoodItem]:
     """Stated carbs replace the estimate of the fragment's food, or stand alone."""
-    if grams < 0 or grams > 1000:
-        raise InvalidInputError([Problem("text", None, fragment, f"{grams:g} g of carbs is outside 0-1000 g")])
+    if grams > MAX_CARBS_G:
+        raise InvalidInputError([Problem("text", None, fragment, f"{grams:g} g of carbs is over {MAX_CARBS_G:g} g")])
     if items:
         first = items[0]
         return [FoodItem(first.name, first.words, "stated", first.quantity, first.unit, first.size, first.portion_g,
@@ -359,8 +361,12 @@ def parse(text: str, at: datetime | None = None, table: FoodTable | None = None)
             items[-1] = _restate(items[-1], amount, table)
             continue
         items.extend(found)
-        if not found and leftover:
+        if leftover:
             not_understood.append(" ".join(leftover).replace("_", " "))
+    too_much = [Problem("text", i, item.words, f"{item.carbs_g:g} g of carbs is over {MAX_CARBS_G:g} g")
+                for i, item in enumerate(items) if item.carbs_g > MAX_CARBS_G]
+    if too_much:
+        raise InvalidInputError(too_much)
     if not items and not mentions:
         raise InvalidInputError([Problem("text", None, text, "found no food, carbs, glucose, insulin or exercise")])
     return MealParse(text, at, tuple(items), tuple(mentions), tuple(not_understood))

@@ -10,6 +10,8 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyloopkit.errors import InvalidInputError
 from pyloopkit.meals import parse
@@ -152,3 +154,34 @@ def test_default_time_is_now_and_aware():
     before = datetime.now().astimezone()
     at = parse("a banana").at
     assert at.tzinfo is not None and before <= at <= datetime.now().astimezone()
+
+
+def test_numbers_that_are_not_amounts_are_reported_not_used():
+    meal = parse("1e5 bananas", at=AT)
+    assert meal.items[0].quantity == 1.0 and meal.not_understood == ("1e5",)
+    assert one("a nan").name == "naan"  # "nan" is bread, not a float
+
+
+def test_implausible_amounts_raise():
+    with pytest.raises(InvalidInputError) as e:
+        parse("a banana and 100000 cookies", at=AT)
+    assert e.value.problems[0].index == 1 and e.value.problems[0].value == "cookies"
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz0123456789 ,./%&+-x½")), max_size=60)
+       | st.lists(st.sampled_from(["2", "a", "half", "of", "cup", "bowl", "pizza", "and", "with", "coke", "bg",
+                                   "180", "units", "g", "carbs", "large", "1/2", "rice", "dal", "took", ","]),
+                  max_size=12).map(" ".join))
+def test_any_text_gives_a_parse_or_a_clear_error(text):
+    try:
+        meal = parse(text, at=AT)
+    except InvalidInputError as e:
+        assert e.problems and e.problems[0].field == "text"
+        return
+    entries = meal.to_carb_entries()
+    assert len(entries["carb_values"]) == len(entries["carb_dates"]) == len(entries["carb_absorption_times"])
+    assert all(0 < v <= 1000 for v in entries["carb_values"])
+    assert meal.total_carbs_g == pytest.approx(sum(i.carbs_g for i in meal.items))
+    assert all(0 < i.confidence <= 1 for i in meal.items)
+    json.dumps(meal.to_dict())
