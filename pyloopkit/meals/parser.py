@@ -153,9 +153,10 @@ def _amount(words: list[str], names: dict) -> tuple[_Amount, list[str]]:
 
 
 def _exact(words: list[str], table: FoodTable, lengths: range) -> tuple[int, int, CuratedFood, float] | None:
-    """The longest run of ``words`` (of a length in ``lengths``) that names a curated food."""
+    """The longest run of ``words`` (of a length in ``lengths``) that names a curated food; the
+    rightmost of equal length, since an English food's name ends with its head word."""
     for length in lengths:
-        for start in range(len(words) - length + 1):
+        for start in range(len(words) - length, -1, -1):
             span = words[start:start + length]
             for key in (" ".join(span), " ".join(span[:-1] + [singular(span[-1])])):
                 food = table.curated.get(key.replace("_", " "))
@@ -268,34 +269,46 @@ def _item_from_curated(food: CuratedFood, words: str, amount: _Amount, confidenc
                     tuple(n for n, _ in food.parts), "; ".join(table.foods[n].description for n, _ in food.parts))
 
 
-def _read_fragment(fragment: str, table: FoodTable) -> tuple[_Amount, list[FoodItem], list[str]]:
-    """The stated amount, the foods in one fragment (the first gets the amount) and the words left unread.
+def _find(run: list[str], position: int, table: FoodTable, found: list, leftover: list[str]) -> None:
+    """Append ``(position, food, words, confidence)`` for each food named in ``run`` to ``found``.
 
     Words before a food's name that describe it ("egg" fried rice) are not read as foods.
     """
-    amount, words = _amount(fragment.split(), table.curated)
-    items, leftover = [], []
-    pending = [[w for w in words if w not in FILLER]]
-    while pending:
-        run = pending.pop(0)
-        if not run:
-            continue
-        this_amount = amount if not items else _Amount(1.0, False, None, None)
-        hit = _match(run, table)
-        if hit is not None:
-            start, stop, food, confidence = hit
-            items.append(_item_from_curated(food, " ".join(run[start:stop]), this_amount, confidence, table))
-            pending[:0] = [[w for w in run[:start] if w not in MODIFIERS], run[stop:]]
-            continue
+    if not run:
+        return
+    hit = _match(run, table)
+    if hit is None:
         sr = _usda(run, table)
-        if sr is not None:
-            portion = this_amount.quantity * _usda_grams(sr, this_amount)
-            items.append(FoodItem(sr.description.split(",")[0].lower(), " ".join(run), "usda",
-                                  this_amount.quantity, this_amount.unit, this_amount.size, portion,
-                                  portion * sr.carb_per_100g / 100.0, USDA_ONLY, sr.absorption, (sr.ndb,),
-                                  sr.description))
-            continue
-        leftover.extend(run)
+        if sr is None:
+            leftover.extend(run)
+        else:
+            found.append((position, sr, " ".join(run), USDA_ONLY))
+        return
+    start, stop, food, confidence = hit
+    found.append((position + start, food, " ".join(run[start:stop]), confidence))
+    _find([w for w in run[:start] if w not in MODIFIERS], position, table, found, leftover)
+    _find(run[stop:], position + stop, table, found, leftover)
+
+
+def _usda_item(food: SRFood, words: str, amount: _Amount) -> FoodItem:
+    portion = amount.quantity * _usda_grams(food, amount)
+    return FoodItem(food.description.split(",")[0].lower(), words, "usda", amount.quantity, amount.unit, amount.size,
+                    portion, portion * food.carb_per_100g / 100.0, USDA_ONLY, food.absorption, (food.ndb,),
+                    food.description)
+
+
+def _read_fragment(fragment: str, table: FoodTable) -> tuple[_Amount, list[FoodItem], list[str]]:
+    """The stated amount, the foods in one fragment in the order written (the first gets the
+    amount) and the words left unread."""
+    amount, words = _amount(fragment.split(), table.curated)
+    found: list = []
+    leftover: list[str] = []
+    _find([w for w in words if w not in FILLER], 0, table, found, leftover)
+    items = []
+    for n, (_, food, matched, confidence) in enumerate(sorted(found, key=lambda f: f[0])):
+        this_amount = amount if n == 0 else _Amount(1.0, False, None, None)
+        items.append(_usda_item(food, matched, this_amount) if isinstance(food, SRFood)
+                     else _item_from_curated(food, matched, this_amount, confidence, table))
     return amount, items, leftover
 
 

@@ -92,8 +92,12 @@ def test_several_foods_with_and_commas_with_and_compound_names():
     assert [i.name for i in parse("mac and cheese", at=AT).items] == ["mac and cheese"]
     assert [i.name for i in parse("a peanut butter and jelly sandwich", at=AT).items] == ["pbj"]
     assert [i.name for i in parse("dal rice", at=AT).items] == ["dal", "rice"]
-    # a describing word before a food is not another food
+    # a describing word before a food is not another food; the head word is the last one
     assert [i.name for i in parse("egg fried rice", at=AT).items] == ["fried rice"]
+    assert [i.name for i in parse("a chicken shawarma", at=AT).items] == ["gyro"]
+    # foods without separators come out in the order written; the amount goes to the first
+    meal = parse("2 burgers fries coke", at=AT)
+    assert [(i.name, i.quantity) for i in meal.items] == [("hamburger", 2.0), ("fries", 1.0), ("coke", 1.0)]
 
 
 def test_amount_stated_after_the_food():
