@@ -109,7 +109,8 @@ def _index(table: FoodTable):
         head, _, rest = food.description.lower().translate(_LETTERS_ONLY).partition(",")
         head_words = frozenset(stems.get(w) or stems.setdefault(w, singular(w)) for w in head.split())
         heads[ndb] = head_words
-        for word in head_words.union([stems.get(w) or stems.setdefault(w, singular(w)) for w in rest.replace(",", " ").split()]):
+        rest_words = [stems.get(w) or stems.setdefault(w, singular(w)) for w in rest.replace(",", " ").split()]
+        for word in head_words.union(rest_words):
             postings.setdefault(word, set()).add(ndb)
     return protect, postings, heads
 
@@ -319,17 +320,34 @@ def _restate(item: FoodItem, amount: _Amount, table: FoodTable) -> FoodItem:
 
 
 def _explicit_item(grams: float, fragment: str, items: list[FoodItem]) -> list[FoodItem]:
-    """Stated carbs replace the estimate of the fragment's food, or stand alone."""
+    """Stated carbs replace the estimate of the fragment's foods (one entry, named after all of them,
+    absorbed like the slowest), or stand alone as "carbs"."""
     if grams > MAX_CARBS_G:
         raise InvalidInputError([Problem("text", None, fragment, f"{grams:g} g of carbs is over {MAX_CARBS_G:g} g")])
-    if items:
-        first = items[0]
-        return [FoodItem(first.name, first.words, "stated", first.quantity, first.unit, first.size, first.portion_g,
-                         grams, 1.0, first.absorption, first.ndb, first.description)]
-    return [FoodItem("carbs", fragment.strip(), "stated", 1.0, None, None, None, grams, 1.0, "medium")]
+    if not items:
+        return [FoodItem("carbs", fragment.strip(), "stated", 1.0, None, None, None, grams, 1.0, "medium")]
+    first = items[0]
+    slowest = max(items, key=lambda i: i.absorption_minutes).absorption
+    portion = None if any(i.portion_g is None for i in items) else sum(i.portion_g for i in items)
+    return [FoodItem(" + ".join(i.name for i in items), " ".join(i.words for i in items), "stated", first.quantity,
+                     first.unit, first.size, portion, grams, 1.0, slowest, tuple(n for i in items for n in i.ndb),
+                     "; ".join(i.description for i in items))]
 
 
-def parse(text: str, at: datetime | None = None, table: FoodTable | None = None) -> MealParse:
+def _meal_time(at) -> datetime:
+    if at is None:
+        return datetime.now().astimezone()
+    if isinstance(at, datetime):
+        return at
+    from ..date import parse_datetime
+
+    try:
+        return parse_datetime(at)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InvalidInputError([Problem("at", None, at, f"expected a datetime or ISO 8601 text ({e})")]) from e
+
+
+def parse(text: str, at: datetime | str | None = None, table: FoodTable | None = None) -> MealParse:
     """Foods, carbs and other mentions in a sentence such as ``"had 2 slices of pizza and a coke"``.
 
     Parameters
@@ -340,7 +358,7 @@ def parse(text: str, at: datetime | None = None, table: FoodTable | None = None)
         ...), sizes (small/medium/large), several foods joined by "and", commas or "with",
         explicit carbs ("30g carbs"). Glucose ("bg 180", "bg 7.2 mmol"), insulin ("took 4 units")
         and exercise ("walked 30 min") are returned as mentions.
-    at : datetime, optional
+    at : datetime or ISO 8601 str, optional
         Time of the meal for the carb entries (default: now, local time zone).
     table : FoodTable, optional
         Food table (default: the shipped one).
@@ -357,7 +375,7 @@ def parse(text: str, at: datetime | None = None, table: FoodTable | None = None)
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError([Problem("text", None, text, "expected a non-empty sentence about a meal")])
     table = table or load_table()
-    at = at if at is not None else datetime.now().astimezone()
+    at = _meal_time(at)
     protect = _index(table)[0]
     clean, mentions = cut_mentions(_normalise(text))
     if protect is not None:

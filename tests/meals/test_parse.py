@@ -189,3 +189,21 @@ def test_any_text_gives_a_parse_or_a_clear_error(text):
     assert meal.total_carbs_g == pytest.approx(sum(i.carbs_g for i in meal.items))
     assert all(0 < i.confidence <= 1 for i in meal.items)
     json.dumps(meal.to_dict())
+
+
+def test_stated_carbs_for_several_foods_make_one_entry():
+    # "and" splits: the stated carbs belong to their own fragment, "fries 60g carbs"
+    meal = parse("burger and fries 60g carbs", at=AT)
+    assert [(i.name, i.source) for i in meal.items] == [("hamburger", "curated"), ("fries", "stated")]
+    assert meal.items[1].carbs_g == 60.0
+    meal = parse("burger fries 60g carbs", at=AT)
+    assert len(meal.items) == 1
+    item = meal.items[0]
+    assert (item.name, item.carbs_g, item.absorption, item.source) == ("hamburger + fries", 60.0, "slow", "stated")
+
+
+def test_meal_time_as_iso_text_or_rejected():
+    assert parse("a banana", at="2026-03-03T12:00:00+00:00").at == AT
+    with pytest.raises(InvalidInputError) as e:
+        parse("a banana", at="not a time")
+    assert e.value.problems[0].field == "at"
