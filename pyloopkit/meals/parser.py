@@ -19,7 +19,8 @@ MAX_CARBS_G = 1000.0
 #: rapidfuzz ``ratio`` needed to accept a misspelt name (0-100).
 FUZZY_CUTOFF = 84.0
 _COUNT_UNITS = {"piece", "slice", "serving", "bar", "box", "bag", "loaf"}
-_SKIPPED_GROUPS = {"Baby Foods", "Restaurant Foods"}
+_SKIPPED_GROUPS = {"Baby Foods", "Restaurant Foods", "Fast Foods"}
+_BRAND = re.compile(r"\b[A-Z][A-Z'&.]{2,}")
 _LETTERS_ONLY = str.maketrans({c: " " for c in "0123456789()[]{}%&/\\\"'.;:-+!?*#@$=<>~^_|"})
 _SPLIT = re.compile(r"\s*(?:,|;|\band\b|\bwith\b|\bplus\b|&|\+|\bthen\b|\balso\b|\bn\b)\s*")
 
@@ -95,16 +96,21 @@ class _Amount:
 
 
 @lru_cache(maxsize=4)
-def _index(table: FoodTable):
-    """Compound names protected from splitting; for SR28 foods outside the curated layer, the
-    foods holding each (singular) word and the words of each food's first segment."""
-    compounds = sorted((n for n in table.curated if _SPLIT.search(n)), key=len, reverse=True)
-    protect = re.compile(r"\b(" + "|".join(re.escape(n) for n in compounds) + r")(?:e?s)?\b") if compounds else None
+def _compounds(table: FoodTable) -> re.Pattern | None:
+    """Curated names holding a splitting word ("mac and cheese"), to keep them whole."""
+    names = sorted((n for n in table.curated if _SPLIT.search(n)), key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")(?:e?s)?\b") if names else None
+
+
+@lru_cache(maxsize=4)
+def _sr_index(table: FoodTable) -> tuple[dict[str, set[str]], dict[str, frozenset[str]]]:
+    """For SR28 foods outside the curated layer (built on first need): the foods holding each
+    (singular) word, and the words of each food's first segment. Brand-name foods are left out."""
     stems: dict[str, str] = {}
     postings: dict[str, set[str]] = {}
     heads: dict[str, frozenset[str]] = {}
     for ndb, food in table.foods.items():
-        if food.description.isupper() or food.group in _SKIPPED_GROUPS:
+        if food.group in _SKIPPED_GROUPS or _BRAND.search(food.description):
             continue
         head, _, rest = food.description.lower().translate(_LETTERS_ONLY).partition(",")
         head_words = frozenset(stems.get(w) or stems.setdefault(w, singular(w)) for w in head.split())
@@ -112,7 +118,7 @@ def _index(table: FoodTable):
         rest_words = [stems.get(w) or stems.setdefault(w, singular(w)) for w in rest.replace(",", " ").split()]
         for word in head_words.union(rest_words):
             postings.setdefault(word, set()).add(ndb)
-    return protect, postings, heads
+    return postings, heads
 
 
 def _normalise(text: str) -> str:
@@ -193,7 +199,7 @@ def _match(words: list[str], table: FoodTable) -> tuple[int, int, CuratedFood, f
 
 def _usda(words: list[str], table: FoodTable) -> SRFood | None:
     """An SR28 food whose description holds every word and whose first segment holds one of them."""
-    _, postings, heads = _index(table)
+    postings, heads = _sr_index(table)
     keys = {singular(w) for w in words if len(w) > 2}
     if not keys or any(k not in postings for k in keys):
         return None
@@ -376,7 +382,7 @@ def parse(text: str, at: datetime | str | None = None, table: FoodTable | None =
         raise InvalidInputError([Problem("text", None, text, "expected a non-empty sentence about a meal")])
     table = table or load_table()
     at = _meal_time(at)
-    protect = _index(table)[0]
+    protect = _compounds(table)
     clean, mentions = cut_mentions(_normalise(text))
     if protect is not None:
         clean = protect.sub(lambda m: m.group(0).replace(" ", "_"), clean)
