@@ -3,8 +3,8 @@
 Status codes: 200 with the library's answer; 400 when the body is not JSON (or nested too deeply);
 401 without the right bearer token; 413 for a body over the size limit; 422 when the JSON is
 well formed but not what the route takes (not an object, a required field missing) or the
-library rejects it (``InvalidInputError`` or ``MissingDataError``, every problem listed); 501 when the route's wing (``pyloopkit.tune``, ``pyloopkit.meals``) is not
-installed. Errors always have the body ``{"error": ..., "problems": [{field, index, value,
+library rejects it (``InvalidInputError`` or ``MissingDataError``, every problem listed); 501
+when the route's wing (``pyloopkit.tune``, ``pyloopkit.meals``) is not installed. Errors always have the body ``{"error": ..., "problems": [{field, index, value,
 reason}]}`` and never a traceback.
 """
 from __future__ import annotations
