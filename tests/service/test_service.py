@@ -30,9 +30,9 @@ def example_input_json() -> dict:
     return json.loads(json.dumps(input_dict_to_json(parse_report(REPORT))))
 
 
-def library_update_json(input_json: dict) -> dict:
-    """What /loop/update should answer: update() in this process, through JSON."""
-    out = update(parse_report(REPORT) if input_json is None else input_json)
+def library_update_json() -> dict:
+    """What /loop/update should answer for the synthetic day: update() in this process, through JSON."""
+    out = update(parse_report(REPORT))
     out.pop("input_data")
     return json.loads(json.dumps(json_ready(out)))
 
@@ -65,7 +65,7 @@ def test_update_answers_what_the_library_computes(server):
     body = example_input_json()
     a = server.call("POST", "/loop/update", body)
     assert a.status == 200, a.body
-    assert a.body == library_update_json(None)
+    assert a.body == library_update_json()
     assert "input_data" not in a.body
     # dates come back as ISO strings in the zone of time_to_calculate_at (the report's -05:00)
     first = dt.datetime.fromisoformat(a.body["predicted_glucose_dates"][0])
