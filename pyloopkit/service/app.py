@@ -15,9 +15,10 @@ import logging
 from typing import Any
 
 try:
-    from fastapi import Body, FastAPI, Request
+    from fastapi import Body, Depends, FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from fastapi.security import HTTPBearer
     from starlette.exceptions import HTTPException
 except ImportError as e:  # pragma: no cover - depends on the installation
     raise ImportError(f"the HTTP service needs FastAPI: pip install 'pyloopkit[service]' ({e})") from e
@@ -108,8 +109,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error (logged on the server)")
 
 
-def _add_loop_routes(app: FastAPI) -> None:
-    @app.post("/loop/update", tags=["loop"], responses=ERRORS,
+def _add_loop_routes(app: FastAPI, dependencies: list) -> None:
+    @app.post("/loop/update", tags=["loop"], responses=ERRORS, dependencies=dependencies,
               summary="Run update() on a PyLoopKit input dictionary")
     def loop_update(input_dict: dict[str, Any] = Body(
             description="PyLoopKit input dictionary (docs/update.md); dates as ISO 8601 strings, "
@@ -122,7 +123,7 @@ def _add_loop_routes(app: FastAPI) -> None:
         out.pop("input_data", None)
         return JSONResponse(json_ready(out))
 
-    @app.post("/loop/run", tags=["loop"], responses=ERRORS,
+    @app.post("/loop/run", tags=["loop"], responses=ERRORS, dependencies=dependencies,
               summary="Run the current Loop algorithm on a LoopAlgorithm AlgorithmInput")
     def loop_run(algorithm_input: dict[str, Any] = Body(
             description="LoopAlgorithm AlgorithmInput (docs/algorithm.md)")) -> JSONResponse:
@@ -132,8 +133,8 @@ def _add_loop_routes(app: FastAPI) -> None:
         return JSONResponse(run(algorithm_input))
 
 
-def _add_wing_routes(app: FastAPI) -> None:
-    @app.post("/tune/{model}", tags=["tune"], responses=WING_ERRORS,
+def _add_wing_routes(app: FastAPI, dependencies: list) -> None:
+    @app.post("/tune/{model}", tags=["tune"], responses=WING_ERRORS, dependencies=dependencies,
               summary="Estimate basal, carb ratio and ISF schedules from a Tune v1 request")
     def tune(model: str, request: dict[str, Any] = Body(
             description="Tune's version 1 request (delta-encoded timelines, current schedules)")) -> JSONResponse:
@@ -141,14 +142,14 @@ def _add_wing_routes(app: FastAPI) -> None:
         answer = wing_function("tune", "answer")
         return JSONResponse(json_ready(answer(request, model=model)))
 
-    @app.post("/meals/parse", tags=["meals"], responses=WING_ERRORS,
+    @app.post("/meals/parse", tags=["meals"], responses=WING_ERRORS, dependencies=dependencies,
               summary="Foods, portions and carbs from a sentence")
     def meals_parse(meal: MealParseRequest) -> JSONResponse:
         """``pyloopkit.meals.parse(text, at).to_dict()``."""
         parse = wing_function("meals", "parse")
         return JSONResponse(json_ready(parse(meal.text, at=meal.at).to_dict()))
 
-    @app.post("/meals/log", tags=["meals"], responses=WING_ERRORS,
+    @app.post("/meals/log", tags=["meals"], responses=WING_ERRORS, dependencies=dependencies,
               summary="Add a meal in words to an input dictionary and run update()")
     def meals_log(meal: MealLogRequest) -> JSONResponse:
         """``pyloopkit.meals.log``: the parse, the carb entries added, the predicted peak and the bolus."""
@@ -178,7 +179,9 @@ def create_app(token: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_
         """Liveness; lists which wings are installed (their routes answer 501 otherwise)."""
         return HealthResponse(version=__version__, wings={w: _wing_present(m) for w, m in WINGS.items()})
 
-    _add_loop_routes(app)
-    _add_wing_routes(app)
+    # The Guard checks the token; this declares it in the OpenAPI schema (the Authorize button of /docs).
+    dependencies = [] if token is None else [Depends(HTTPBearer(auto_error=False))]
+    _add_loop_routes(app, dependencies)
+    _add_wing_routes(app, dependencies)
     app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
     return app

@@ -210,6 +210,10 @@ def test_bearer_token_is_required_when_set():
         assert s.call("POST", "/loop/run", {}, headers={"Authorization": "s3cret"}).status == 401
         ok = s.call("POST", "/loop/run", {}, headers={"Authorization": "Bearer s3cret"})
         assert ok.status == 422  # past the guard: the empty input is invalid
+        spec = s.call("GET", "/openapi.json").body  # the docs stay open and declare the scheme
+        assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+        assert spec["paths"]["/loop/update"]["post"]["security"] == [{"HTTPBearer": []}]
+        assert "security" not in spec["paths"]["/health"]["get"]
 
 
 def test_bodies_over_the_limit_are_413_declared_or_chunked():
