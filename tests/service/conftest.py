@@ -11,11 +11,6 @@ from dataclasses import dataclass
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the service tests need the 'service' extra (FastAPI)")
-uvicorn = pytest.importorskip("uvicorn", reason="the service tests need the 'service' extra (uvicorn)")
-
-from pyloopkit.service import create_app  # noqa: E402
-
 STARTUP_TIMEOUT_S = 30.0
 
 
@@ -29,10 +24,19 @@ class Answer:
     raw: bytes
 
 
+def require_service_extra():
+    """uvicorn, skipping the calling test module when the ``service`` extra is not installed."""
+    pytest.importorskip("fastapi", reason="the service tests need the 'service' extra (FastAPI)")
+    return pytest.importorskip("uvicorn", reason="the service tests need the 'service' extra (uvicorn)")
+
+
 class LiveServer:
     """``create_app(**options)`` served by uvicorn in a thread on a socket bound to 127.0.0.1:0."""
 
     def __init__(self, **options):
+        uvicorn = require_service_extra()
+        from pyloopkit.service import create_app
+
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"

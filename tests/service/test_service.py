@@ -13,12 +13,14 @@ import time
 import pytest
 
 from tests.conftest import PROJECT_ROOT, load_reference
-from tests.service.conftest import LiveServer, http_call
+from tests.service.conftest import LiveServer, http_call, require_service_extra
 
-from pyloopkit import algorithm
-from pyloopkit.loop_data_manager import update
-from pyloopkit.pyloop_parser import input_dict_to_json, parse_report
-from pyloopkit.service.app import json_ready
+require_service_extra()
+
+from pyloopkit import algorithm  # noqa: E402
+from pyloopkit.loop_data_manager import update  # noqa: E402
+from pyloopkit.pyloop_parser import input_dict_to_json, parse_report  # noqa: E402
+from pyloopkit.service.app import json_ready  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 

@@ -10,9 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.service.conftest import LiveServer
-from tests.service.test_service import example_input_json
-from tests.test_algorithm import flat, scenario
+from tests.service.conftest import LiveServer, require_service_extra
+
+require_service_extra()
+
+from tests.service.test_service import example_input_json  # noqa: E402
+from tests.test_algorithm import flat, scenario  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 

@@ -14,8 +14,12 @@ import math
 
 import pytest
 
-from pyloopkit.service.app import json_ready
-from tests.service.test_service import example_input_json
+from tests.service.conftest import require_service_extra
+
+require_service_extra()
+
+from pyloopkit.service.app import json_ready  # noqa: E402
+from tests.service.test_service import example_input_json  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 
