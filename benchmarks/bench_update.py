@@ -24,6 +24,9 @@ import warnings
 from pathlib import Path
 
 from pyloopkit import replay, update
+from pyloopkit.input_validation import convert_glucose_units, validate_input
+from pyloopkit.loop_data_manager import core
+from pyloopkit.loop_input import parse_input
 from pyloopkit.pyloop_parser import parse_report
 from pyloopkit.synthetic import dense_history
 
@@ -38,6 +41,13 @@ def median_ms(fn, runs: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
+
+
+def validate_and_parse(d: dict):
+    """``update()``'s boundary: validation (which converts the dates once) and parsing."""
+    seconds: dict = {}
+    validate_input(d, seconds)
+    return parse_input(convert_glucose_units(d), seconds)
 
 
 def peak_rss_mb() -> float:
@@ -110,6 +120,9 @@ def main() -> None:
     day = dense_history(days=1.0, seed=0)
     print(f"update() dense synthetic day ({len(day['dose_types'])} doses, {len(day['glucose_values'])} CGM, "
           f"{len(day['carb_values'])} meals): median {median_ms(lambda: update(day), args.runs):.2f} ms")
+    parsed = validate_and_parse(day)
+    print(f"  of which validate + parse: median {median_ms(lambda: validate_and_parse(day), args.runs):.2f} ms; "
+          f"the array core on the parsed input (core()): median {median_ms(lambda: core(parsed), args.runs):.2f} ms")
 
     one_day = [replay_seconds(1.0)[0] for _ in range(5)]
     print(f"replay 24 h at 5-min steps (289 steps): median {statistics.median(one_day):.3f} s")
