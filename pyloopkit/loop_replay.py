@@ -27,8 +27,8 @@ from .loop_input import LoopInput, parse_input
 HORIZONS_MIN = (30, 60, 120)
 """Prediction horizons reported per step (minutes after the step time)."""
 
-MAX_STEPS = 20_000
-"""Default bound on the number of steps of one replay (69 days at 5 min)."""
+MAX_STEPS = 100_000
+"""Default bound on the number of steps of one replay (347 days at 5 min)."""
 
 COLUMNS = ("time", "glucose", "iob", "cob", "counteraction", "predicted_30", "predicted_60", "predicted_120",
            "temp_basal_rate", "temp_basal_duration", "bolus")
