@@ -7,12 +7,14 @@ turn) it runs ``--days`` of closed loop (Dexcom noise, Insulet pump, random anno
 :class:`pyloopkit.control.LoopController` on the fast engine (arrays into the array core) and on
 the ``update()`` engine (the dictionary round trip per member and decision), in the same process,
 and prints patient-days/s of each, their ratio, and the simulator alone (basal-bolus controller)
-for scale. Both engines must give the same traces; the script checks it.
+for scale. Both engines must give the same traces; the script checks it. Last, the process's
+peak resident memory (histories are bounded to what Loop reads, so it does not grow with days).
 
 Short runs start with empty histories: Loop's cost per decision grows until its 24 h of
 glucose and dose history are full, so ``--days 1`` or more gives the steady-state figure.
 """
 import argparse
+import resource
 import time
 import warnings
 
@@ -52,6 +54,7 @@ def main() -> None:
         print(f"batch {batch:3d} x {args.days:g} day: Loop fast path {fast:7.3f} patient-days/s, "
               f"update() path {slow:7.3f} patient-days/s, speedup {fast / slow:5.2f}x, same traces: {same}; "
               f"simulator with basal-bolus {sim_only:8.1f} patient-days/s")
+    print(f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":
