@@ -48,13 +48,13 @@ from collections import deque
 
 import numpy as np
 
+from pyloopkit.date import REFERENCE_DATE
 from pyloopkit.dose import DoseArrays, DoseType
 from pyloopkit.errors import InvalidInputError, LoopWarning, Problem
 from pyloopkit.input_validation import MAX_BASAL_CARB_RATIO_NUMERATOR, validate_input
 from pyloopkit.insulin_models import PRESETS
 from pyloopkit.loop_data_manager import HISTORY_S, core, model_for, update
 from pyloopkit.loop_input import LoopInput, LoopSettings, parse_schedules
-from pyloopkit.date import REFERENCE_DATE
 from pyloopkit.simulation.patients import PatientParams
 
 TEMP_BASAL_DURATION_MIN = 30.0
@@ -146,7 +146,8 @@ class LoopController:
         ``max_active_insulin``; keys set by the keywords above are refused.
     engine : "fast" or "update"
         ``"fast"``: the array core on arrays built directly; ``"update"``: ``update()`` on the
-        PyLoopKit dictionary (the reference path, 10-50x slower). Same recommendations.
+        PyLoopKit dictionary (the reference path, about 1.5-2x slower: ``benchmarks/bench_loop_population.py``).
+        Same recommendations.
 
     Attributes
     ----------
@@ -245,7 +246,7 @@ class LoopController:
         } for i in range(self.n)]
         self._parsed = [(LoopSettings.from_dict(static["settings_dictionary"]), *parse_schedules(static, 0.0))
                         for static in self._static]
-        self._model = model_for(self._parsed[0][0]) if self.n else None
+        self._model = model_for(self._parsed[0][0]) if self.n else None  # one insulin model for the batch
         self.reset()
 
     @classmethod
