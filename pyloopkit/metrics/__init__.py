@@ -264,16 +264,22 @@ def summary(glucose_mg_dl) -> dict:
     return result
 
 
-#: Bergenstal 2018: GMI [mmol/mol] = 12.71 + 4.70587 x mean glucose [mg/dL].
+#: Bergenstal 2018: GMI [mmol/mol] = 12.71 + 4.70587 x mean glucose [mmol/L].
 GMI_MMOL_MOL_INTERCEPT = 12.71
 GMI_MMOL_MOL_SLOPE = 4.70587
+#: mg/dL per mmol/L of glucose (molar mass 180.156 g/mol), the project's conversion.
+MG_DL_PER_MMOL_L = 18.01559
 #: Klonoff 2022: GRI zones A-E, each 20 GRI units wide (upper bounds inclusive).
 GRI_ZONES = ("A", "B", "C", "D", "E")
 
 
 def gmi_mmol_mol(glucose_mg_dl):
-    """Glucose management indicator in IFCC units [mmol/mol]: ``12.71 + 4.70587 x mean glucose [mg/dL]``."""
-    return GMI_MMOL_MOL_INTERCEPT + GMI_MMOL_MOL_SLOPE * _mean_last(validate_glucose(glucose_mg_dl, "gmi_mmol_mol"))
+    """Glucose management indicator in IFCC units [mmol/mol]: ``12.71 + 4.70587 x mean glucose [mmol/L]``.
+
+    The mean in mg/dL is divided by :data:`MG_DL_PER_MMOL_L` (18.01559).
+    """
+    mean = _mean_last(validate_glucose(glucose_mg_dl, "gmi_mmol_mol"))
+    return GMI_MMOL_MOL_INTERCEPT + GMI_MMOL_MOL_SLOPE * mean / MG_DL_PER_MMOL_L
 
 
 def gri_zone(gri_value) -> str:

@@ -56,7 +56,7 @@ def cgm_summary(time_min, glucose_mg_dl, start_min: float | None = None, end_min
     end = time[-1] + series.DEFAULT_STEP_MIN if end_min is None else float(end_min)
     result = {
         "n_readings": int(glucose.size),
-        "days": (end - start) / series.MINUTES_PER_DAY,
+        "days": float(end - start) / series.MINUTES_PER_DAY,
         "cgm_active_percent": series.cgm_active_percent(time, start_min=start, end_min=end),
         "mean_mg_dl": base["mean_mg_dl"],
         "sd_mg_dl": base["sd_mg_dl"],
@@ -74,7 +74,7 @@ def cgm_summary(time_min, glucose_mg_dl, start_min: float | None = None, end_min
         "hbgi": base["hbgi"],
         "adrr": series.adrr(time, glucose),
         "j_index": metrics.j_index(glucose),
-        "mage_mg_dl": series.mage(time, glucose),
+        "mage_mg_dl": float(series.mage(time, glucose)),
         "conga1_mg_dl": series.conga(time, glucose, hours=1.0),
         "modd_mg_dl": series.modd(time, glucose),
     })

@@ -301,4 +301,4 @@ def mage(time_min, glucose_mg_dl, short_ma: int = 5, long_ma: int = 32, step_min
         for value in _segment_mage(values[lo:hi], short, long):
             total += duration * value
             weight += duration
-    return total / weight if weight > 0 else float("nan")
+    return float(total / weight) if weight > 0 else float("nan")
