@@ -105,15 +105,19 @@ def basal_segments(doses, tz) -> "pd.DataFrame":
         active[active] = end_ns[order[latest[active]]] > left[active]
         rate[active] = 0.0 if name == "SUSPEND" else values[order[latest[active]]]
         kind[active] = name
-    covered = np.isfinite(rate)
-    hours = (right - left)[covered] / 3.6e12
+    covered = np.flatnonzero(np.isfinite(rate))
+    left, right, rate, kind = left[covered], right[covered], rate[covered], kind[covered]
+    # merge neighbouring pieces of the same kind and rate that do not cross a midnight
+    joins = (left[1:] == right[:-1]) & (rate[1:] == rate[:-1]) & (kind[1:] == kind[:-1]) & ~np.isin(left[1:], midnights)
+    first = np.flatnonzero(np.r_[True, ~joins])
+    last = np.r_[first[1:], left.size] - 1
     zone = start.dt.tz
     return pd.DataFrame({
-        "start": pd.to_datetime(left[covered], utc=True).tz_convert(zone),
-        "end": pd.to_datetime(right[covered], utc=True).tz_convert(zone),
-        "rate_u_per_h": rate[covered],
-        "units": rate[covered] * hours,
-        "kind": kind[covered],
+        "start": pd.to_datetime(left[first], utc=True).tz_convert(zone),
+        "end": pd.to_datetime(right[last], utc=True).tz_convert(zone),
+        "rate_u_per_h": rate[first],
+        "units": rate[first] * (right[last] - left[first]) / 3.6e12,
+        "kind": kind[first],
     })
 
 
