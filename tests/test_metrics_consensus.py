@@ -86,10 +86,11 @@ def test_trace_validation_names_the_problem():
         series.modd([0.0, 5.0], [100.0])
 
 
-def test_local_minutes_reads_the_local_clock():
-    """Across the spring-forward change, 03:00 CEST is 27 h after the first midnight on the clock."""
+def test_local_minutes_count_elapsed_time_from_the_local_midnight():
+    """Across the spring-forward change, 03:00 CEST on 31 March is 26 elapsed hours after the
+    first day's midnight (00:00 CET on 30 March)."""
     times = pd.to_datetime(["2024-03-30T23:00:00+01:00", "2024-03-31T03:00:00+02:00"], utc=True).tz_convert("Europe/Berlin")
-    assert series.local_minutes(times).tolist() == [23 * 60.0, 27 * 60.0]
+    assert series.local_minutes(times).tolist() == [23 * 60.0, 26 * 60.0]
 
 
 def _random_trace(seed: int):

@@ -38,29 +38,28 @@ DEFAULT_MAX_GAP_MIN = 45.0
 
 
 def local_minutes(times) -> np.ndarray:
-    """Minutes on the local wall clock since the local midnight that starts the first reading's day.
+    """Minutes elapsed since the local midnight that starts the first reading's day.
 
     Parameters
     ----------
     times : array_like of datetimes, numpy datetime64 or a pandas Series/DatetimeIndex
-        Time-zone-aware times are read on their own zone's clock (so a day is a local
-        calendar day, and the clock jumps at a DST change); naive times are taken as local.
+        Time-zone-aware times take their midnight on their own zone's clock; naive times
+        are taken as local.
 
     Returns
     -------
     ndarray (m,)
-        Float minutes; ``floor(t / 1440)`` is the day number (0 = the first day).
+        Float minutes of elapsed time (increasing when the times do, also across a DST
+        change); ``floor(t / 1440)`` is the day number, 0 the first day. After a DST change
+        the days of 1440 minutes are shifted from the local calendar days by the hour.
     """
     import pandas as pd
 
     index = pd.DatetimeIndex(times)
-    if index.tz is not None:
-        index = index.tz_localize(None)
-    values = index.values.astype("datetime64[ns]")
-    if values.size == 0:
+    if index.size == 0:
         return np.zeros(0)
-    midnight = values.min().astype("datetime64[D]")
-    return (values - midnight).astype(np.int64) / 60e9
+    midnight = index.min().normalize()
+    return np.asarray((index - midnight).total_seconds(), dtype=float) / 60.0
 
 
 def validate_trace(time_min, glucose_mg_dl, metric: str, minimum_mg_dl: float | None = None):

@@ -56,9 +56,11 @@ def simulated_history(days: float = 14, seed: int = 0, patient: str = "adult#001
     controller = BasalBolusController(sim.patients)
     trace = run_trial(sim, controller, days, seed=seed, step_minutes=STEP_MIN)
     time = t0 + pd.to_timedelta(trace["time_min"], unit="min")
+    # the trial's last reading (at the end of the last step) would start another day
+    cgm_time, cgm = time[:-1], trace["cgm"][0][:-1]
 
     rng = np.random.default_rng([seed, 1])
-    n = time.size
+    n = cgm_time.size
     keep = np.ones(n, dtype=bool)
     per_sensor = SENSOR_DAYS * 1440 // STEP_MIN
     for first in range(per_sensor, n, per_sensor):
@@ -66,8 +68,7 @@ def simulated_history(days: float = 14, seed: int = 0, patient: str = "adult#001
     for _ in range(rng.poisson(dropout_per_day * float(days))):
         first = int(rng.integers(0, n))
         keep[first:first + int(rng.integers(1, 13))] = False
-    cgm = trace["cgm"][0]
-    glucose = pd.DataFrame({"time": time[keep], "glucose_mg_dl": cgm[keep], "source_unit": "mg/dL", "kind": "cgm"})
+    glucose = pd.DataFrame({"time": cgm_time[keep], "glucose_mg_dl": cgm[keep], "source_unit": "mg/dL", "kind": "cgm"})
 
     step_start, step_end = time[:-1], time[1:]
     basal = trace["basal_u_per_h"][0]
