@@ -21,6 +21,11 @@ def build_pages(data: ReportData, history=None, prediction: bool = True) -> dict
     _matplotlib()
     from pyloopkit.report import figures
 
+    extra = None
+    if prediction and history is not None:  # first: its notes go on the summary page
+        from pyloopkit.report.prediction import prediction_figure
+
+        extra = prediction_figure(history, data)
     pages = {
         "summary": figures.summary_figure,
         "agp": figures.agp_figure,
@@ -28,12 +33,8 @@ def build_pages(data: ReportData, history=None, prediction: bool = True) -> dict
         "insulin": figures.insulin_figure,
     }
     result = {name: draw(data) for name, draw in pages.items()}
-    if prediction and history is not None:
-        from pyloopkit.report.prediction import prediction_figure
-
-        figure = prediction_figure(history, data)
-        if figure is not None:
-            result["prediction"] = figure
+    if extra is not None:
+        result["prediction"] = extra
     return result
 
 
