@@ -76,7 +76,7 @@ def _metric_rows(data) -> list[tuple[str, str, str]]:
         ("ADRR", f"{s['adrr']:.1f}", "< 20"),
         ("MAGE", u.format(s["mage_mg_dl"], with_label=True) if np.isfinite(s["mage_mg_dl"]) else "n/a", ""),
         ("CONGA-1 / MODD", f"{u.format(s['conga1_mg_dl'])} / {u.format(s['modd_mg_dl'])} {u.label}", ""),
-        ("J-index (mg/dL based)", f"{s['j_index']:.1f}", ""),
+        ("J-index", f"{s['j_index']:.1f}", ""),
     ]
     if len(insulin):
         rows += [
