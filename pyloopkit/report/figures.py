@@ -74,7 +74,7 @@ def _metric_rows(data) -> list[tuple[str, str, str]]:
         ("GRI (zone)", f"{s['gri']:.1f} ({s['gri_zone']})", "zone A-B"),
         ("LBGI / HBGI", f"{s['lbgi']:.2f} / {s['hbgi']:.2f}", "< 2.5 / < 9"),
         ("ADRR", f"{s['adrr']:.1f}", "< 20"),
-        ("MAGE", u.format(s["mage_mg_dl"], with_label=True) if np.isfinite(s["mage_mg_dl"]) else "n/a", ""),
+        ("MAGE", u.format(s["mage_mg_dl"], with_label=True), ""),
         ("CONGA-1 / MODD", f"{u.format(s['conga1_mg_dl'])} / {u.format(s['modd_mg_dl'])} {u.label}", ""),
         ("J-index", f"{s['j_index']:.1f}", ""),
     ]
@@ -310,8 +310,7 @@ def patterns_table(ax, data):
         cells.append([f"{name} ({row['hours']} h)", f"{row['meals_per_day']:.1f}", f"{row['carbs_g_per_day']:.0f}",
                       f"{row['meal_bolus_u_per_day']:.1f}", f"{row['corrections_per_day']:.1f}",
                       f"{row['correction_u_per_day']:.1f}",
-                      u.format(row["mean_glucose_mg_dl"]) if np.isfinite(row["mean_glucose_mg_dl"]) else "-",
-                      u.format(row["post_meal_rise_mg_dl"]) if np.isfinite(row["post_meal_rise_mg_dl"]) else "-"])
+                      u.format(row["mean_glucose_mg_dl"]), u.format(row["post_meal_rise_mg_dl"])])
     table = ax.table(cellText=cells, colLabels=columns, loc="upper center", cellLoc="center",
                      colWidths=[0.19] + [0.115] * 7)
     table.auto_set_font_size(False)

@@ -20,8 +20,9 @@ class GlucoseUnits:
         return mg_dl / self.mg_dl_per_unit
 
     def format(self, mg_dl, with_label: bool = False) -> str:
-        """``mg_dl`` converted and rounded for printing (``"7.8"`` or ``"140"``)."""
-        text = f"{self.convert(mg_dl):.{self.decimals}f}"
+        """``mg_dl`` converted and rounded for printing (``"7.8"`` or ``"140"``; ``"n/a"`` for NaN)."""
+        value = self.convert(float(mg_dl))
+        text = f"{value:.{self.decimals}f}" if value == value else "n/a"
         return f"{text} {self.label}" if with_label else text
 
 
