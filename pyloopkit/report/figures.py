@@ -151,7 +151,7 @@ def agp_figure(data):
     figure = _figure("Ambulatory glucose profile (AGP)", data)
     ax = figure.add_axes((0.07, 0.42, 0.88, 0.46))
     agp_axes(ax, data)
-    daily_profiles(figure, data, (0.07, 0.04, 0.88, 0.30))
+    daily_profiles(figure, data, (0.07, 0.03, 0.88, 0.31))
     return figure
 
 
@@ -180,35 +180,51 @@ def agp_axes(ax, data):
 
 
 def daily_profiles(figure, data, box, per_row: int = 7):
-    """One small axes per local day in ``box`` (left, bottom, width, height) of ``figure``."""
+    """One small profile per local day, drawn as panels of a single axes in ``box``.
+
+    One axes with a few collections instead of an axes per day keeps the page fast to draw.
+    A reading beyond the glucose axis is drawn at the panel's edge (the data are unchanged).
+    """
+    from matplotlib.collections import PolyCollection
+
     u = data.units
     days = data.days
-    rows = int(np.ceil(len(days) / per_row))
-    left, bottom, width, height = box
-    gap = 0.006
-    w, h = width / per_row, height / rows
+    rows = max(int(np.ceil(len(days) / per_row)), 1)
+    low, high = u.convert(np.array(GLUCOSE_AXIS_MG_DL))
+    height, width = high - low, 24.0
+    cell_w, cell_h = width * 1.06, height * 1.28
+    ax = figure.add_axes(box)
+    ax.set_xlim(-0.5, per_row * cell_w)
+    ax.set_ylim(-0.03 * height, rows * cell_h)
+    ax.axis("off")
     by_day = dict(tuple(data.glucose.groupby("day")))
-    axes = []
+    frames, bands, xs, ys = [], [], [], []
+    target = u.convert(np.array([LOW_MG_DL, HIGH_MG_DL])) - low
     for i, day in enumerate(days):
         r, c = divmod(i, per_row)
-        ax = figure.add_axes((left + c * w + gap, bottom + (rows - 1 - r) * h + gap, w - 2 * gap, h - 3 * gap))
-        ax.set_xlim(0, 24)
-        _glucose_axis(ax, data, label=False)
+        x0, y0 = c * cell_w, (rows - 1 - r) * cell_h
+        frames.append([(x0, y0), (x0 + width, y0), (x0 + width, y0 + height), (x0, y0 + height)])
+        bands.append([(x0, y0 + target[0]), (x0 + width, y0 + target[0]), (x0 + width, y0 + target[1]),
+                      (x0, y0 + target[1])])
+        ax.text(x0, y0 + height * 1.04, f"{day:%a %d %b}", fontsize=7, va="bottom")
+        if c == 0:
+            for level in (LOW_MG_DL, HIGH_MG_DL):
+                ax.text(x0 - 0.4, y0 + u.convert(level) - low, u.format(level), fontsize=6, ha="right", va="center")
         if day in by_day:
             g = by_day[day]
             x = g["minute_of_day"].to_numpy() / 60.0
-            y = u.convert(g["glucose_mg_dl"].to_numpy())
+            y = np.clip(u.convert(g["glucose_mg_dl"].to_numpy()), low, high) - low
             breaks = np.flatnonzero(np.diff(x) > 0.5) + 1  # no line across a CGM gap of > 30 min
-            ax.plot(np.insert(x, breaks, np.nan), np.insert(y, breaks, np.nan), color="#0b3d77", lw=0.7)
-        ax.set_xticks([0, 12, 24])
-        ax.tick_params(labelsize=6, length=2)
-        ax.set_xticklabels(["", "12", ""] if r == rows - 1 else [])
-        if c != 0:
-            ax.set_yticklabels([])
-        ax.text(0.03, 0.95, f"{day:%a %d %b}", transform=ax.transAxes, fontsize=7, va="top")
-        axes.append(ax)
-    figure.text(left, bottom + height + 0.012, f"Daily profiles ({u.label})", fontsize=10, fontweight="bold")
-    return axes
+            xs.append(np.r_[np.insert(x, breaks, np.nan) + x0, np.nan])
+            ys.append(np.r_[np.insert(y, breaks, np.nan) + y0, np.nan])
+    ax.add_collection(PolyCollection(bands, facecolors=TARGET_FILL, alpha=0.15, edgecolors="none"))
+    ax.add_collection(PolyCollection(frames, facecolors="none", edgecolors="#888888", linewidths=0.6))
+    if xs:
+        ax.plot(np.concatenate(xs), np.concatenate(ys), color="#0b3d77", lw=0.7)
+    figure.text(box[0], box[1] + box[3] + 0.012, f"Daily profiles (glucose {u.format(LOW_MG_DL)}-{u.format(HIGH_MG_DL)} "
+                f"{u.label} shaded; axis {u.format(GLUCOSE_AXIS_MG_DL[0])}-{u.format(GLUCOSE_AXIS_MG_DL[1])} {u.label})",
+                fontsize=10, fontweight="bold")
+    return ax
 
 
 def overlay_figure(data):
