@@ -67,7 +67,8 @@ def prepare(history, days: float = 14, units: str = "mg/dL", tz=None) -> ReportD
     """The :class:`ReportData` of the last ``days`` days of ``history``.
 
     The window ends at the last CGM reading, rounded up to the next 5-minute mark (a reading
-    exactly on a mark ends it 5 minutes later), and starts ``days`` days before.
+    exactly on a mark ends it 5 minutes later), and starts ``days`` days before on the local
+    clock (so a week across a DST change lasts 167 or 169 hours).
 
     Raises
     ------
@@ -88,7 +89,8 @@ def prepare(history, days: float = 14, units: str = "mg/dL", tz=None) -> ReportD
         raise MissingDataError(f"{history.source or 'the history'} has no CGM readings")
     times = _as_local(cgm["time"], zone)
     end = times.max().floor(f"{STEP_MIN}min") + pd.Timedelta(minutes=STEP_MIN)
-    start = end - pd.Timedelta(days=days)
+    whole = int(days)
+    start = end - pd.DateOffset(days=whole) - pd.Timedelta(days=days - whole)  # calendar days on the local clock
     inside = ((times >= start) & (times < end)).to_numpy()
     glucose = pd.DataFrame({"time": times[inside].to_numpy(), "glucose_mg_dl": cgm["glucose_mg_dl"].to_numpy(float)[inside]})
     glucose["time"] = pd.DatetimeIndex(glucose["time"]).tz_convert(zone) if glucose["time"].dt.tz else glucose["time"]

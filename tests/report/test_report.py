@@ -142,3 +142,21 @@ def test_cli_report(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing.json"), "--pdf", str(pdf)]) == 4
     assert "no such file" in capsys.readouterr().err
     assert main(["report", "--pdf", str(pdf)]) == 2
+
+
+def test_glucose_only_history_across_a_dst_change(tmp_path):
+    """Berlin springs forward on 31 March 2024: that local day has 23 h (276 five-minute slots), and
+    the local week from 27 March to 3 April 167 h. A history of glucose alone still gives every
+    page; the insulin page says there is none."""
+    full = simulated_history(167 / 24, seed=2, start="2024-03-27T00:00:00", tz="Europe/Berlin")
+    history = History(glucose=full.glucose, source="glucose only")
+    data = prepare(history, days=7)
+    assert (data.start, data.end) == (pd.Timestamp("2024-03-27", tz="Europe/Berlin"),
+                                      pd.Timestamp("2024-04-03", tz="Europe/Berlin"))
+    assert data.summary["days"] == pytest.approx(167 / 24)
+    assert len(data.days) == 7 and data.insulin.empty
+    assert any("no insulin records" in note for note in data.notes)
+    per_day = data.glucose.groupby("day").size()
+    assert per_day[pd.Timestamp("2024-03-31").date()] <= 276 < per_day[pd.Timestamp("2024-03-30").date()]
+    result = write_report(history, tmp_path / "dst.pdf", days=7)
+    assert result["pages"] == ["summary", "agp", "overlays", "insulin"]
