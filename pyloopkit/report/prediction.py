@@ -1,8 +1,9 @@
 """The Loop replay's prediction error over the report window, when the history allows it.
 
 The history must offer ``to_input_dict(at=...)`` (pyloopkit.io's History does) with the
-settings ``update()`` needs; :func:`pyloopkit.loop_replay.replay` then runs Loop every
-``step_min`` minutes and each prediction 30, 60 and 120 minutes ahead is compared with the CGM
+settings ``update()`` needs. ``pyloopkit.io.replay`` (chunked, over the whole window) runs Loop
+every ``step_min`` minutes, or, without it, :func:`pyloopkit.loop_replay.replay` on
+``to_input_dict(at=last reading)`` and each prediction 30, 60 and 120 minutes ahead is compared with the CGM
 reading at that time.
 """
 from __future__ import annotations
@@ -60,10 +61,18 @@ def replay_errors(history, data, step_min: float = REPLAY_STEP_MIN):
 
     if not hasattr(history, "to_input_dict"):
         return None, "Loop prediction error left out: this History has no to_input_dict() (pyloopkit.io is needed)"
-    at = data.glucose["time"].iloc[-1]
     try:
-        table = replay(history.to_input_dict(at=at.to_pydatetime()), end=at.to_pydatetime(), step_minutes=step_min,
-                       as_dataframe=True)
+        from pyloopkit.io import replay as history_replay  # chunked replay over the whole window
+    except ImportError:
+        history_replay = None
+    at = data.glucose["time"].iloc[-1]
+    start = max(data.start, data.glucose["time"].iloc[0] + pd.Timedelta(hours=1))
+    try:
+        if history_replay is not None:
+            table = history_replay(history, start=start, end=at, step_minutes=step_min)
+        else:
+            table = replay(history.to_input_dict(at=at.to_pydatetime()), end=at.to_pydatetime(),
+                           step_minutes=step_min, as_dataframe=True)
     except (InvalidInputError, MissingDataError, ValueError, KeyError, TypeError) as e:
         first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
         return None, f"Loop prediction error left out: the replay could not run ({first_line})"

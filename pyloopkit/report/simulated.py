@@ -40,8 +40,7 @@ def simulated_history(days: float = 14, seed: int = 0, patient: str = "adult#001
     History
         ``glucose`` (CGM every 5 min, mg/dL), ``doses`` (the scheduled basal as one BASAL entry
         per run of equal rate, every bolus command as BOLUS), ``carbs`` (one entry per meal: the
-        grams eaten in consecutive 5-minute steps), ``settings`` (``basal_rate_u_per_h``,
-        ``carb_ratio_g_per_u``, ``sensitivity_mg_dl_per_u`` of the controller).
+        grams eaten in consecutive 5-minute steps), ``settings``: :func:`therapy_settings`.
     """
     import pandas as pd
 
@@ -86,8 +85,22 @@ def simulated_history(days: float = 14, seed: int = 0, patient: str = "adult#001
     first, last = _runs(eaten > 0)
     grams = np.add.reduceat(eaten, first) if first.size else np.zeros(0)
     carbs = pd.DataFrame({"time": step_start[first], "grams": grams, "absorption_min": np.nan})
-    settings = {"basal_rate_u_per_h": float(controller.basal_u_per_h[0]),
-                "carb_ratio_g_per_u": float(controller.carb_ratio_g_per_u[0]),
-                "sensitivity_mg_dl_per_u": float(controller.correction_factor_mg_dl_per_u[0])}
-    return History(glucose=glucose.reset_index(drop=True), doses=doses, carbs=carbs, settings=settings,
-                   source=f"simulated: {patient}, {days} days, seed {seed}")
+    return History(glucose=glucose.reset_index(drop=True), doses=doses, carbs=carbs,
+                   settings=therapy_settings(controller), source=f"simulated: {patient}, {days} days, seed {seed}")
+
+
+def therapy_settings(controller) -> dict:
+    """The controller's rates as PyLoopKit schedule keys (one item each, start times "HH:MM:SS", as
+    ``pyloopkit.io`` stores them) plus Loop's limits: target 100-110 mg/dL, suspend threshold
+    70 mg/dL, maximum basal 4 x the basal rate, maximum bolus 15 U, rapid-acting adult model."""
+    rate = float(controller.basal_u_per_h[0])
+    return {
+        "basal_rate_start_times": ["00:00:00"], "basal_rate_values": [rate],
+        "carb_ratio_start_times": ["00:00:00"], "carb_ratio_values": [float(controller.carb_ratio_g_per_u[0])],
+        "sensitivity_ratio_start_times": ["00:00:00"],
+        "sensitivity_ratio_values": [float(controller.correction_factor_mg_dl_per_u[0])],
+        "target_range_start_times": ["00:00:00"], "target_range_minimum_values": [100.0],
+        "target_range_maximum_values": [110.0],
+        "settings_dictionary": {"model": [360.0, 75.0], "suspend_threshold": 70.0, "max_basal_rate": 4.0 * rate,
+                                "max_bolus": 15.0},
+    }
