@@ -109,7 +109,7 @@ def prediction_figure(history, data):
     scatter.set_xlabel(f"Measured ({u.label})")
     scatter.set_ylabel(f"Predicted ({u.label})")
     scatter.legend(frameon=False)
-    text = figure.add_axes((0.55, 0.1, 0.4, 0.75))
+    text = figure.add_axes((0.55, 0.62, 0.4, 0.23))
     text.axis("off")
     lines = [f"{'horizon':>8} {'runs':>6} {'MAE':>8} {'RMSE':>8} {'bias':>8}   ({u.label})"]
     for horizon in HORIZONS_MIN:
@@ -117,5 +117,18 @@ def prediction_figure(history, data):
         if e.size:
             lines.append(f"{horizon:>5} min {e.size:>6} {np.mean(np.abs(e)):>8.{u.decimals + 1}f} "
                          f"{np.sqrt(np.mean(e ** 2)):>8.{u.decimals + 1}f} {np.mean(e):>8.{u.decimals + 1}f}")
-    text.text(0.0, 0.95, "\n".join(lines), family="monospace", va="top", fontsize=10)
+    lines += ["", f"Loop replayed every {REPLAY_STEP_MIN:g} min; error = predicted - CGM reading",
+              "at the horizon (bias > 0: Loop predicted too high)."]
+    text.text(0.0, 1.0, "\n".join(lines), family="monospace", va="top", fontsize=9.5)
+    histogram = figure.add_axes((0.57, 0.1, 0.38, 0.42))
+    spread = max((np.percentile(np.abs(u.convert(errors[h]["error"])), 99) for h in HORIZONS_MIN
+                  if errors[h]["error"].size), default=1.0)
+    bins = np.linspace(-spread, spread, 41)
+    for horizon, colour in zip(HORIZONS_MIN, ("#2f6fb3", "#e39b4c", "#8b1a1a")):
+        histogram.hist(u.convert(errors[horizon]["error"]), bins=bins, histtype="step", color=colour, lw=1.5,
+                       label=f"{horizon} min")
+    histogram.axvline(0.0, color="#999999", lw=0.8)
+    histogram.set_xlabel(f"Prediction error ({u.label})")
+    histogram.set_ylabel("Loop runs")
+    histogram.legend(frameon=False, fontsize=8)
     return figure
