@@ -47,7 +47,7 @@ def load_history(path: str):
 
 def cmd_report(args) -> int:
     """Run the ``report`` subcommand; returns the exit code."""
-    from pyloopkit.cli import EXIT_OK, EXIT_USAGE
+    from pyloopkit.cli import EXIT_USAGE
 
     if (args.history is None) == (args.simulated is None):
         print("error: give either HISTORY or --simulated DAYS", file=sys.stderr)
@@ -67,6 +67,19 @@ def cmd_report(args) -> int:
 
             print(f"error: cannot read {args.history}: {e}", file=sys.stderr)
             return EXIT_UNREADABLE
+    from pyloopkit.errors import MissingDataError
+
+    try:
+        return _write(args, history)
+    except MissingDataError as e:
+        from pyloopkit.cli import EXIT_UNREADABLE
+
+        print(f"error: {args.history or 'the simulated history'}: {e}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _write(args, history) -> int:
+    from pyloopkit.cli import EXIT_OK
     from pyloopkit.report.pdf import write_pngs, write_report
 
     if args.pdf:

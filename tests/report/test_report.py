@@ -146,6 +146,8 @@ def test_cli_report(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing.json"), "--pdf", str(pdf)]) == 4
     assert "no such file" in capsys.readouterr().err
     assert main(["report", "--pdf", str(pdf)]) == 2
+    assert main(["report", "--simulated", "0.5", "--pdf", str(pdf)]) == 4
+    assert re.search(r"error: the simulated history: \d+ CGM readings .*the report needs 288", capsys.readouterr().err)
 
 
 def test_glucose_only_history_across_a_dst_change(tmp_path):
