@@ -262,3 +262,40 @@ def summary(glucose_mg_dl) -> dict:
     }
     result.update({f"time_{name}": value for name, value in _time_in_ranges(glucose, percent=False).items()})
     return result
+
+
+#: Bergenstal 2018: GMI [mmol/mol] = 12.71 + 4.70587 x mean glucose [mmol/L].
+GMI_MMOL_MOL_INTERCEPT = 12.71
+GMI_MMOL_MOL_SLOPE = 4.70587
+#: mg/dL per mmol/L of glucose (molar mass 180.156 g/mol), the project's conversion.
+MG_DL_PER_MMOL_L = 18.01559
+#: Klonoff 2022: GRI zones A-E, each 20 GRI units wide (upper bounds inclusive).
+GRI_ZONES = ("A", "B", "C", "D", "E")
+
+
+def gmi_mmol_mol(glucose_mg_dl):
+    """Glucose management indicator in IFCC units [mmol/mol]: ``12.71 + 4.70587 x mean glucose [mmol/L]``.
+
+    The mean in mg/dL is divided by :data:`MG_DL_PER_MMOL_L` (18.01559).
+    """
+    mean = _mean_last(validate_glucose(glucose_mg_dl, "gmi_mmol_mol"))
+    return GMI_MMOL_MOL_INTERCEPT + GMI_MMOL_MOL_SLOPE * mean / MG_DL_PER_MMOL_L
+
+
+def gri_zone(gri_value) -> str:
+    """The GRI zone: "A" for 0 <= GRI <= 20, "B" for 20 < GRI <= 40, ... "E" for 80 < GRI <= 100."""
+    value = float(gri_value)
+    if not (np.isfinite(value) and 0.0 <= value <= 100.0):
+        raise InvalidInputError([Problem("gri_value", None, value, "GRI must be in [0, 100]")])
+    return GRI_ZONES[max(int(np.ceil(value / 20.0)) - 1, 0)]
+
+
+def j_index(glucose_mg_dl):
+    """J-index (Wojcicki 1995): ``0.001 (mean + SD)^2`` with glucose in mg/dL (SD with ddof=1)."""
+    glucose = validate_glucose(glucose_mg_dl, "j_index")
+    return 0.001 * (_mean_last(glucose) + _sd(glucose, "j_index")) ** 2
+
+
+from pyloopkit.metrics.series import (adrr, cgm_active_percent, conga, grid_glucose, local_minutes,  # noqa: E402
+                                      mage, modd)
+from pyloopkit.metrics.consensus import cgm_summary  # noqa: E402
