@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _subject(args) -> str:
+    """What a command was run on (its file, report or history argument), for error messages."""
+    for name in ("report", "file", "history", "request", "input", "path"):
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return f"the {args.command} command's input"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     from .errors import InvalidInputError
@@ -138,5 +147,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INVALID
     except (OSError, json.JSONDecodeError, KeyError, ValueError, TypeError) as e:
-        print(f"error: cannot use {getattr(args, 'report', getattr(args, 'file', ''))}: {e}", file=sys.stderr)
+        print(f"error: cannot use {_subject(args)}: {e}", file=sys.stderr)
         return EXIT_UNREADABLE
