@@ -160,7 +160,8 @@ def from_request(req) -> Observations:
     glucose_tl = req.timelines_of("glucose")
     if not glucose_tl or not any(t.index_s.size for t in glucose_tl):
         raise MissingDataError("the request has no glucose timeline (or it is empty)")
-    start, n = grid_bounds([t.index_s for t in req.timelines])
+    start, n = grid_bounds([t.index_s for t in req.timelines]
+                           + [t.index_s + t.durations_s for t in req.timelines if t.durations_s is not None])
     g_t = np.concatenate([t.index_s for t in glucose_tl]).astype(float)
     g_v = np.concatenate([t.values for t in glucose_tl]).astype(float)
     insulin, carbs = [], []

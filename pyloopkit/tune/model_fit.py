@@ -31,7 +31,7 @@ import numpy as np
 
 DT_H = 5.0 / 60.0
 TAU_PRIOR = 0.5
-TAU_SMOOTH = 0.15
+TAU_SMOOTH = 0.3
 MAX_DATA_SD = 0.2
 UNBOUNDED_FACTOR = 4.0
 """Without a tuning limit, values stay within a factor 4 of the current settings (numerical safety)."""
