@@ -22,6 +22,8 @@ import numpy as np
 from .data import BIN_MIN, Stream
 
 MIN_5M_CARBIMPACT = 8.0
+MIN_READINGS_PER_DAY = 12
+"""Days (local dates) with fewer readings are skipped and listed in ``details["skipped_days"]``."""
 AUTOSENS_MIN, AUTOSENS_MAX = 0.7, 1.2
 CSF, UAM, BASAL, ISF = 1, 2, 3, 4
 
@@ -109,7 +111,8 @@ def _reassign(cat: np.ndarray, dev: np.ndarray) -> np.ndarray:
 
 
 def tune_basal(basal, cat, dev, hour, isf, pump_basal, lo, hi):
-    """New hourly basal: ``0.2 * sum(deviation) / ISF`` per hour over the three hours before, capped."""
+    """New hourly basal: ``0.2 * sum(deviation) / ISF`` per hour over the three hours before, capped;
+    hours left unchanged become ``0.8 old + 0.1 (last tuned) + 0.1 (next tuned)``."""
     new = basal.copy()
     for h in range(24):
         sel = (cat == BASAL) & (hour == h)
@@ -129,7 +132,9 @@ def tune_basal(basal, cat, dev, hour, isf, pump_basal, lo, hi):
             out[h] = 0.8 * basal[h] + 0.1 * new[last] + 0.1 * new[nxt]
         else:
             last = h
-    return out
+    # oref0 smooths after capping, so a smoothed hour can pass its own cap when the current basal
+    # schedule varies; here the caps hold for every hour.
+    return np.clip(out, pump_basal * lo, pump_basal * hi)
 
 
 def tune_isf(isf_mean, cat, dev, bgi, pump_isf, lo, hi):
@@ -164,14 +169,19 @@ def autotune(obs, current: np.ndarray, free: np.ndarray, tuning_limit: float | N
     model = obs.insulin[0].insulin_model
     days = _day_index(obs.hour)
     per_day = []
-    counts = np.zeros(5, dtype=int)
+    counts, raw_counts = np.zeros(5, dtype=int), np.zeros(5, dtype=int)
+    skipped = []
     for day in np.unique(days):
+        if np.sum(np.isfinite(obs.glucose[days == day])) < MIN_READINGS_PER_DAY:
+            skipped.append(int(day))
+            continue
         net = delivered - basal[obs.hour] * BIN_MIN / 60.0
         stream = Stream(net, insulin_model=model)
         activity, iob = stream.activity(), stream.on_board()
         sel = days == day
         cat, dev, bgi, _, periods = categorize(obs.glucose[sel], activity[sel], iob[sel], carbs[sel], obs.hour[sel],
                                                isf, cr, basal, pump_basal)
+        raw_counts += np.bincount(cat, minlength=5)
         cat = _reassign(cat, dev)
         counts += np.bincount(cat, minlength=5)
         day_record = {"day": int(day)}
@@ -192,6 +202,9 @@ def autotune(obs, current: np.ndarray, free: np.ndarray, tuning_limit: float | N
         not_estimable.append({"parameter": "isf", "hour": None, "reason": f"only {counts[ISF]} ISF points"})
     if not obs.carb_entries:
         not_estimable.append({"parameter": "cr", "hour": None, "reason": "no carb entries"})
-    details = {"points": {"carb_absorption": int(counts[CSF]), "unannounced_meal": int(counts[UAM]),
-                          "basal": int(counts[BASAL]), "isf": int(counts[ISF])}, "days": per_day}
+    def named(c):
+        return {"carb_absorption": int(c[CSF]), "unannounced_meal": int(c[UAM]), "basal": int(c[BASAL]),
+                "isf": int(c[ISF])}
+    details = {"points": named(raw_counts), "points_used": named(counts), "days": per_day,
+               "skipped_days": skipped}
     return np.array([isf, cr, basal]), not_estimable, details

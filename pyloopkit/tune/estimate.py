@@ -56,7 +56,9 @@ def hourly(start_min, values) -> np.ndarray:
     start = np.asarray(start_min, dtype=float)
     minute = np.arange(1440)
     idx = np.searchsorted(start, minute, side="right") - 1  # -1 wraps to the last item before the first
-    return np.asarray(values, dtype=float)[idx].reshape(24, 60).mean(axis=1)
+    per_minute = np.asarray(values, dtype=float)[idx].reshape(24, 60)
+    single = np.all(per_minute == per_minute[:, :1], axis=1)
+    return np.where(single, per_minute[:, 0], per_minute.mean(axis=1))  # one item: its value exactly
 
 
 def current_from_settings(settings: dict) -> np.ndarray:

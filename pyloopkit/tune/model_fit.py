@@ -160,5 +160,6 @@ def fit(design: Design, current: np.ndarray, free: np.ndarray, tuning_limit: flo
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
     at_bound = free_flat & ((theta <= lo + 1e-6) | (theta >= hi - 1e-6))
-    return Fit(np.exp(theta).reshape(3, 24), low.reshape(3, 24), high.reshape(3, 24), data_sd.reshape(3, 24),
+    values = np.where(free, np.exp(theta).reshape(3, 24), current)  # fixed values exactly as given
+    return Fit(values, low.reshape(3, 24), high.reshape(3, 24), data_sd.reshape(3, 24),
                sigma, at_bound.reshape(3, 24))

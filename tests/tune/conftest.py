@@ -17,7 +17,10 @@ def history14():
 
 
 def unix(column) -> np.ndarray:
-    return (column.astype("int64").to_numpy() // 10**9).astype(np.int64)
+    """Whole Unix seconds of a time-zone-aware column (whatever its resolution)."""
+    import pandas as pd
+
+    return ((column - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy().astype(np.int64)
 
 
 def request_from_history(history, current: np.ndarray, **optional) -> dict:
@@ -31,8 +34,13 @@ def request_from_history(history, current: np.ndarray, **optional) -> dict:
                  unix(basal["end"]) - start, {"delay": 10.0, "peak": 75.0, "duration": 360.0}),
         Timeline("insulin", unix(bolus["start"]), np.rint(bolus["value"].to_numpy() * 1000).astype(np.int64),
                  None, {"delay": 10.0, "peak": 75.0, "duration": 360.0}),
-        Timeline("carb", unix(history.carbs["time"]), np.rint(history.carbs["grams"].to_numpy()).astype(np.int64),
-                 None, {"delay": 10.0, "duration": 180.0}),
+    ]
+    c = history.carbs
+    for minutes in sorted(set(c["absorption_min"])):
+        sel = c[c["absorption_min"] == minutes]
+        timelines.append(Timeline("carb", unix(sel["time"]), np.rint(sel["grams"].to_numpy()).astype(np.int64),
+                                  None, {"delay": 10.0, "duration": float(minutes)}))
+    timelines += [
         Timeline("glucose", unix(history.glucose["time"]),
                  np.rint(history.glucose["glucose_mg_dl"].to_numpy()).astype(np.int64)),
     ]
