@@ -268,7 +268,7 @@ def _estimate(obs, current: np.ndarray, limits: Limits, method: str, timezone: s
     if method not in METHODS:
         raise InvalidInputError([Problem("method", None, method, f"unknown method; expected one of {METHODS}")])
     _data.require_enough(obs, MIN_DAYS)
-    design = model_fit.Design.from_observations(obs)
+    design = model_fit.Design.from_observations(obs, model_fit.MIN_GLUCOSE)
     free = np.array([[name in limits.tune] * 24 for name in NAMES])
     ci_low = ci_high = None
     if method == "model":

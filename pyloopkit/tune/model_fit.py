@@ -36,6 +36,9 @@ MAX_DATA_SD = 0.2
 UNBOUNDED_FACTOR = 4.0
 """Without a tuning limit, values stay within a factor 4 of the current settings (numerical safety)."""
 PARAMS = ("isf", "cr", "basal")
+MIN_GLUCOSE = 70.0
+"""Changes with a reading below this (mg/dL) are left out of the fit: rescue carbs are often not
+recorded and counter-regulation is outside the model."""
 
 
 @dataclass
@@ -48,9 +51,11 @@ class Design:
     hour: np.ndarray
 
     @classmethod
-    def from_observations(cls, obs) -> "Design":
+    def from_observations(cls, obs, min_glucose: float = 0.0) -> "Design":
+        """Pairs of consecutive readings, both finite and at or above ``min_glucose`` (mg/dL)."""
         g = obs.glucose
         ok = np.isfinite(g[1:]) & np.isfinite(g[:-1])
+        ok[ok] &= (g[1:][ok] >= min_glucose) & (g[:-1][ok] >= min_glucose)
         k = np.flatnonzero(ok)
         return cls(g[k + 1] - g[k], obs.insulin_activity()[k], obs.carb_activity()[k], obs.hour[k])
 
