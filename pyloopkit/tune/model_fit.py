@@ -9,8 +9,8 @@ exponential insulin curve applied to every delivery: basal, temp basal and bolus
 carbs absorbed during it (g, the core's piecewise-linear absorption curve), and ``B_h`` the basal
 rate that holds glucose flat without food (U/h): endogenous glucose output expressed as insulin.
 
-The parameters are fitted in log space, ``theta = log(ISF_h, CR_h, B_h)`` (72 numbers), by
-``scipy.optimize.minimize`` (L-BFGS-B, analytic gradient) minimising
+The parameters are fitted in log space, ``theta = log(ISF_h, CR_h, B_h)`` (72 numbers),  by a
+projected Levenberg-Marquardt iteration (see :func:`fit`) minimising
 
     sum_k rho( ((dG_obs_k - dG_k) / sigma)^2 ),   rho(s) = 2 (sqrt(1 + s) - 1)  (soft L1)
       + sum_i ((theta_i - theta0_i) / TAU_PRIOR)^2          (towards the current settings)
@@ -103,20 +103,34 @@ def _smooth_matrix(free: np.ndarray) -> np.ndarray:
     return d / TAU_SMOOTH
 
 
-def fit(design: Design, current: np.ndarray, free: np.ndarray, tuning_limit: float | None) -> Fit:
+def _gram(h: np.ndarray, parts, weights: np.ndarray) -> np.ndarray:
+    """``J^T diag(weights) J`` (72 x 72) of the data rows: each row's three non-zeros are in its hour."""
+    gram = np.zeros((72, 72))
+    hours = np.arange(24)
+    for a in range(3):
+        for b in range(a, 3):
+            block = np.bincount(h, weights=weights * parts[a] * parts[b], minlength=24)
+            gram[a * 24 + hours, b * 24 + hours] = block
+            gram[b * 24 + hours, a * 24 + hours] = block
+    return gram
+
+
+def fit(design: Design, current: np.ndarray, free: np.ndarray, tuning_limit: float | None,
+        max_iterations: int = 100) -> Fit:
     """Fit ``log(ISF, CR, B)`` hourly (``current``: (3, 24) prior values; ``free``: (3, 24) bool).
 
-    The objective (module docstring) is minimised by L-BFGS-B with its analytic gradient; the data
-    term's Jacobian has three non-zeros per row (the row's hour), so the gradient and the
-    Gauss-Newton matrix are per-hour sums (``np.bincount``).
+    The objective (module docstring) is minimised by a projected Levenberg-Marquardt iteration on
+    its Gauss-Newton model (the robust loss enters as IRLS weights ``1 / sqrt(1 + z^2)``): the
+    data term's Jacobian has three non-zeros per row, in the row's hour, so the gradient and the
+    72 x 72 Gauss-Newton matrix are per-hour sums (``np.bincount``). Values at a bound whose
+    gradient points outwards are held there for the step.
     """
-    from scipy.optimize import minimize
-
     theta0 = np.log(current).ravel()
     free_flat = free.ravel()
     lo_step = np.log1p(-tuning_limit) if tuning_limit else -np.log(UNBOUNDED_FACTOR)
     hi_step = np.log1p(tuning_limit) if tuning_limit else np.log(UNBOUNDED_FACTOR)
-    bounds = [(t + lo_step, t + hi_step) if f else (t, t) for t, f in zip(theta0, free_flat)]
+    lo = np.where(free_flat, theta0 + lo_step, theta0)
+    hi = np.where(free_flat, theta0 + hi_step, theta0)
     h = design.hour
     smooth = _smooth_matrix(free)
     smooth_gram = smooth.T @ smooth
@@ -128,31 +142,54 @@ def fit(design: Design, current: np.ndarray, free: np.ndarray, tuning_limit: flo
         return pred, (pred, -isf[h] * design.carbs_g / cr[h], isf[h] * basal[h] * DT_H)
 
     def objective(theta, sigma):
+        z = (design.dg - derivatives(theta)[0]) / sigma
+        dz = theta - theta0
+        return float(np.sum(_soft_l1(z * z)[0]) + np.sum(prior_w * dz * dz) + np.sum((smooth @ theta) ** 2))
+
+    def model(theta, sigma):
+        """Gradient and Gauss-Newton matrix of the objective at ``theta``."""
         pred, parts = derivatives(theta)
         z = (design.dg - pred) / sigma
-        rho, drho = _soft_l1(z * z)
-        dz = theta - theta0
-        value = float(np.sum(rho) + np.sum(prior_w * dz * dz) + np.sum((smooth @ theta) ** 2))
-        weight = -2.0 * drho * z / sigma  # d rho / d pred
-        grad = np.concatenate([np.bincount(h, weights=weight * d, minlength=24) for d in parts])
-        grad += 2.0 * prior_w * dz + 2.0 * smooth_gram @ theta
-        return value, np.where(free_flat, grad, 0.0)
+        w = _soft_l1(z * z)[1]
+        grad = np.concatenate([np.bincount(h, weights=-2.0 * w * z / sigma * d, minlength=24) for d in parts])
+        grad += 2.0 * prior_w * (theta - theta0) + 2.0 * smooth_gram @ theta
+        hess = 2.0 * (_gram(h, parts, w) / sigma ** 2 + np.diag(prior_w) + smooth_gram)
+        return grad, hess
+
+    def solve(theta, sigma):
+        value, damping = objective(theta, sigma), 1e-3
+        for _ in range(max_iterations):
+            grad, hess = model(theta, sigma)
+            held = ~free_flat | ((theta <= lo) & (grad > 0)) | ((theta >= hi) & (grad < 0))
+            idx = np.flatnonzero(~held)
+            if idx.size == 0:
+                break
+            sub = hess[np.ix_(idx, idx)]
+            while True:
+                step = np.zeros(72)
+                step[idx] = np.linalg.solve(sub + damping * np.diag(np.diag(sub)), -grad[idx])
+                candidate = np.clip(theta + step, lo, hi)
+                new_value = objective(candidate, sigma)
+                if new_value <= value:
+                    damping = max(damping / 10.0, 1e-9)
+                    break
+                damping *= 10.0
+                if damping > 1e8:
+                    return theta
+            converged = value - new_value <= 1e-10 * max(value, 1.0)
+            theta, value = candidate, new_value
+            if converged:
+                break
+        return theta
 
     theta = theta0.copy()
     sigma = _robust_sigma(design.dg - derivatives(theta)[0])
     for _ in range(2):
-        res = minimize(objective, theta, args=(sigma,), jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-8})
-        theta = res.x
+        theta = solve(theta, sigma)
         sigma = _robust_sigma(design.dg - derivatives(theta)[0])
     pred, parts = derivatives(theta)
     z = (design.dg - pred) / sigma
-    w = _soft_l1(z * z)[1]  # IRLS weights of the robust loss at the optimum
-    gram = np.zeros((72, 72))
-    for a in range(3):
-        for b in range(3):
-            block = np.bincount(h, weights=w * parts[a] * parts[b], minlength=24) / sigma ** 2
-            gram[a * 24 + np.arange(24), b * 24 + np.arange(24)] = block
+    gram = _gram(h, parts, _soft_l1(z * z)[1]) / sigma ** 2  # IRLS weights of the robust loss
     info_data = np.diag(gram).copy()
     idx = np.flatnonzero(free_flat)
     total = gram + np.diag(prior_w) + smooth_gram
@@ -162,8 +199,6 @@ def fit(design: Design, current: np.ndarray, free: np.ndarray, tuning_limit: flo
     low[idx], high[idx] = np.exp(theta[idx] - 1.96 * sd), np.exp(theta[idx] + 1.96 * sd)
     with np.errstate(divide="ignore"):
         data_sd[idx] = np.where(info_data[idx] > 0, 1.0 / np.sqrt(info_data[idx]), np.inf)
-    lo = np.array([b[0] for b in bounds])
-    hi = np.array([b[1] for b in bounds])
     at_bound = free_flat & ((theta <= lo + 1e-6) | (theta >= hi - 1e-6))
     values = np.where(free, np.exp(theta).reshape(3, 24), current)  # fixed values exactly as given
     return Fit(values, low.reshape(3, 24), high.reshape(3, 24), data_sd.reshape(3, 24),
