@@ -10,7 +10,8 @@ basal-bolus rule; the estimated settings feed Loop the same way (``EstimatedSett
 1. Each patient's Quest settings (basal, CR, CF) are mis-set by +30% or -30% (random sign each).
 2. 14 days ("before") with the mis-set settings; the history is recorded as CGM every 5 min,
    delivered insulin per 5 min (as a temp basal rate) and the carbs eaten.
-3. ``estimate(method="model" | "autotune")`` from the mis-set settings, tuning_limit 0.5.
+3. ``estimate(method="model")`` from the mis-set settings with tuning_limit 0.5, and
+   ``estimate(method="autotune")`` with oref0's own caps (0.7-1.2 x the current settings).
 4. 14 more days with the same meals and sensor noise for every arm: the mis-set settings
    (control), each method's estimate, and the patient's Quest settings (reference).
 
@@ -93,7 +94,8 @@ def main(argv=None) -> None:
     for i in range(n):
         h = history_of(before, i)
         for method in estimates:
-            e = estimate(h, hourly_settings(hourly_misset[:, i, :]), limits={"tuning_limit": 0.5}, method=method)
+            limits = {"tuning_limit": 0.5} if method == "model" else None  # autotune: oref0's own 0.7-1.2 caps
+            e = estimate(h, hourly_settings(hourly_misset[:, i, :]), limits=limits, method=method)
             estimates[method][:, i, :] = [e.hourly[k] for k in NAMES]
     t_est = time.perf_counter() - t_est
     arms = {"mis-set (control)": hourly_misset, **estimates, "Quest (reference)": np.repeat(quest[:, :, None], 24, 2)}
