@@ -42,6 +42,25 @@ class Limits:
     maximum_schedule_item_count: int | None = None
     tune: tuple = NAMES
 
+    def __post_init__(self):
+        problems = []
+        if self.tuning_limit is not None and not (isinstance(self.tuning_limit, (int, float))
+                                                  and 0 <= self.tuning_limit < 1):
+            problems.append(Problem("tuning_limit", None, self.tuning_limit, "must be a fraction in [0, 1)"))
+        for key in ("minimum_time_interval_s", "maximum_schedule_item_count"):
+            v = getattr(self, key)
+            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                problems.append(Problem(key, None, v, "must be a whole number >= 1"))
+        rates = self.allowed_basal_rates
+        if rates is not None and (len(rates) == 0 or not all(isinstance(r, (int, float)) and math.isfinite(r)
+                                                             and r >= 0 for r in rates)):
+            problems.append(Problem("allowed_basal_rates", None, rates, "must be finite rates >= 0 (U/h)"))
+        bad = [t for t in self.tune if t not in NAMES]
+        if bad or not self.tune:
+            problems.append(Problem("tune", None, self.tune, f"must be a non-empty selection of {NAMES}"))
+        if problems:
+            raise InvalidInputError(problems)
+
     @classmethod
     def from_request(cls, req) -> "Limits":
         by_tune = {v: k for k, v in TUNE_NAMES.items()}
@@ -312,6 +331,9 @@ def estimate(history, current_settings: dict | None = None, limits: Limits | dic
     obs = _data.from_history(history)
     settings = history.settings if current_settings is None else current_settings
     current = current_from_settings(settings) if settings and "basal_rate_values" in settings else de_novo(obs)
+    if isinstance(limits, dict) and set(limits) - set(Limits.__dataclass_fields__):
+        raise InvalidInputError([Problem("limits", None, sorted(set(limits) - set(Limits.__dataclass_fields__)),
+                                         "unknown limit(s)")])
     lim = limits if isinstance(limits, Limits) else Limits(**(limits or {}))
     return _estimate(obs, current, lim, method, getattr(obs.tz, "key", str(obs.tz)))
 

@@ -112,6 +112,11 @@ def test_too_little_data_and_bad_input(history14):
     assert {p.field for p in e.value.problems} >= {"basal_rate_values", "sensitivity_ratio_start_times"}
     with pytest.raises(InvalidInputError):
         estimate(history14, hourly_settings(CURRENT), method="guess")
+    with pytest.raises(InvalidInputError) as e:
+        estimate(history14, hourly_settings(CURRENT), limits={"tuning_limit": 1.5, "maximum_schedule_item_count": 0})
+    assert {p.field for p in e.value.problems} == {"tuning_limit", "maximum_schedule_item_count"}
+    with pytest.raises(InvalidInputError):
+        estimate(history14, hourly_settings(CURRENT), limits={"max_change": 0.2})
 
 
 def test_answer_in_tunes_layout_matches_estimate(history14):
