@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,7 +72,6 @@ class Observations:
     hour: np.ndarray
     tz: _dt.tzinfo
     carb_entries: int = 0
-    notes: list = field(default_factory=list)
 
     @property
     def n(self) -> int:

@@ -35,7 +35,6 @@ TAU_SMOOTH = 0.3
 MAX_DATA_SD = 0.2
 UNBOUNDED_FACTOR = 4.0
 """Without a tuning limit, values stay within a factor 4 of the current settings (numerical safety)."""
-PARAMS = ("isf", "cr", "basal")
 MIN_GLUCOSE = 70.0
 """Changes with a reading below this (mg/dL) are left out of the fit: rescue carbs are often not
 recorded and counter-regulation is outside the model."""

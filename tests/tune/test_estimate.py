@@ -11,7 +11,7 @@ import pytest
 from pyloopkit.errors import InvalidInputError, MissingDataError
 from pyloopkit.tune import Limits, TuneFormatError, answer, estimate
 from pyloopkit.tune.estimate import NAMES, compact, hourly, hourly_settings
-from pyloopkit.tune.simulate import TRUE_SETTINGS, simulate_history
+from pyloopkit.tune.simulate import TRUE_SETTINGS
 
 from .conftest import MISSET, request_from_history
 
