@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..carb_math import PIECEWISE_LINEAR
-from ..errors import MissingDataError
+from ..errors import MissingDataError, Problem, raise_if
 from ..insulin_models import PRESETS, ExponentialInsulinModel
 
 BIN_S = 300.0
@@ -196,6 +196,35 @@ def _unix_times(column) -> np.ndarray:
     return _unix(pd.to_datetime(column, utc=True).dt.tz_convert("UTC").dt.as_unit("ns"))
 
 
+def _bad_rows(field: str, values: np.ndarray, bad: np.ndarray, reason: str) -> list:
+    return [Problem(field, int(i), values[i].item(), reason) for i in np.flatnonzero(bad)[:20]]
+
+
+def _check_history(history) -> None:
+    """Raise :class:`InvalidInputError` for readings, doses or carbs the estimators cannot use."""
+    from ..dose import DoseType
+
+    problems = []
+    g = history.glucose["glucose_mg_dl"].to_numpy(dtype=float)
+    problems += _bad_rows("glucose.glucose_mg_dl", g, ~(np.isfinite(g) & (g > 0)), "must be a finite value > 0 mg/dL")
+    d = history.doses
+    v = d["value"].to_numpy(dtype=float)
+    problems += _bad_rows("doses.value", v, ~(np.isfinite(v) & (v >= 0)), "must be a finite value >= 0")
+    start, end = _unix_times(d["start"]), _unix_times(d["end"])
+    problems += _bad_rows("doses.end", end, ~(end >= start), "must be at or after start (and not missing)")
+    for i, t in enumerate(d["type"]):
+        try:
+            DoseType.parse(t)
+        except ValueError:
+            problems.append(Problem("doses.type", i, t, "unknown dose type"))
+    c = history.carbs["grams"].to_numpy(dtype=float)
+    problems += _bad_rows("carbs.grams", c, ~(np.isfinite(c) & (c >= 0)), "must be a finite value >= 0 g")
+    a = history.carbs["absorption_min"].to_numpy(dtype=float)
+    problems += _bad_rows("carbs.absorption_min", a, ~(np.isnan(a) | (np.isfinite(a) & (a > 0))),
+                          "must be > 0 minutes (or NaN for the default)")
+    raise_if(problems)
+
+
 def from_history(history, insulin_model: ExponentialInsulinModel | None = None,
                  carb_delay_min: float = DEFAULT_CARB_DELAY_MIN) -> Observations:
     """:class:`Observations` of a :class:`~pyloopkit.io.history.History`.
@@ -210,6 +239,7 @@ def from_history(history, insulin_model: ExponentialInsulinModel | None = None,
     g = history.glucose
     if g.empty:
         raise MissingDataError("the history has no glucose readings")
+    _check_history(history)
     tz = getattr(g["time"].dt, "tz", None) or _dt.timezone.utc
     g_t = _unix_times(g["time"])
     d = history.doses

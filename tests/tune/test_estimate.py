@@ -117,6 +117,15 @@ def test_too_little_data_and_bad_input(history14):
     assert {p.field for p in e.value.problems} == {"tuning_limit", "maximum_schedule_item_count"}
     with pytest.raises(InvalidInputError):
         estimate(history14, hourly_settings(CURRENT), limits={"max_change": 0.2})
+    bad = type(history14)(glucose=history14.glucose.copy(), doses=history14.doses.copy(),
+                          carbs=history14.carbs.copy())
+    bad.glucose.loc[7, "glucose_mg_dl"] = float("nan")
+    bad.doses.loc[3, "value"] = -1.0
+    bad.carbs.loc[0, "grams"] = float("inf")
+    with pytest.raises(InvalidInputError) as e:
+        estimate(bad, hourly_settings(CURRENT))
+    found = {(p.field, p.index) for p in e.value.problems}
+    assert found == {("glucose.glucose_mg_dl", 7), ("doses.value", 3), ("carbs.grams", 0)}
 
 
 def test_answer_in_tunes_layout_matches_estimate(history14):
