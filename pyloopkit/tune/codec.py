@@ -183,6 +183,8 @@ def _parameters(timeline: dict, kind: str, path: str, default: dict, problems: l
         problems.append(Problem(f"{path}.parameters", None, unknown, f"unknown parameter(s) for a {kind} timeline"))
     if kind in INSULIN_TYPES and len(problems) == n_before and not out["peak"] < out["duration"] / 2:
         problems.append(Problem(f"{path}.parameters.peak", None, out["peak"], "must be below half the duration"))
+    if kind == "carb" and len(problems) == n_before and not out["duration"] > 0:
+        problems.append(Problem(f"{path}.parameters.duration", None, out["duration"], "must be > 0 minutes"))
     return out
 
 

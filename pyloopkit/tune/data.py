@@ -26,6 +26,8 @@ DEFAULT_CARB_DELAY_MIN = 10.0
 CARB_MODEL = PIECEWISE_LINEAR
 """Carb absorption curve of the estimators (LoopKit's default for dynamic absorption)."""
 DEFAULT_INSULIN_MODEL = PRESETS["adult"]
+MAX_SPAN_DAYS = 400
+"""Longest history the estimators take (the grid is dense: 288 bins a day)."""
 
 
 @dataclass
@@ -101,10 +103,17 @@ def local_hours(start_s: float, n: int, tz) -> np.ndarray:
 
 
 def grid_bounds(times_s: list) -> tuple[float, int]:
-    """Grid start (floored to 300 s) and bin count covering every time in the arrays."""
+    """Grid start (floored to 300 s) and bin count covering every time in the arrays.
+
+    Raises :class:`InvalidInputError` when the data span more than ``MAX_SPAN_DAYS``.
+    """
     nonempty = [np.asarray(t, dtype=float) for t in times_s if np.size(t)]
     lo = min(float(t.min()) for t in nonempty)
     hi = max(float(t.max()) for t in nonempty)
+    span_days = (hi - lo) / 86400.0
+    if span_days > MAX_SPAN_DAYS:
+        raise_if([Problem("timestamps", None, round(span_days, 1),
+                          f"the data span more than {MAX_SPAN_DAYS} days (first to last time)")])
     start = math.floor(lo / BIN_S) * BIN_S
     return start, int((hi - start) // BIN_S) + 2
 

@@ -101,6 +101,17 @@ def test_missing_durations_negative_values_and_unknown_fields():
     assert ("request", None) in problems_of([1, 2])
 
 
+def test_carb_duration_zero_and_absurd_spans():
+    p = payload()
+    p["timelines"][2]["parameters"] = {"delay": 15, "duration": 0}
+    assert ("timelines[2].parameters.duration", None) in problems_of(p)
+    p = payload()
+    p["timelines"][3]["index"] = [T0, 300, 10 ** 9]
+    with pytest.raises(InvalidInputError) as e:
+        from_request(decode(p))
+    assert e.value.problems[0].field == "timestamps" and e.value.problems[0].value > 400
+
+
 def test_ios_gmt_offset_timezone():
     assert decode(payload(timezone="GMT-0800")).timezone == "GMT-0800"
 
