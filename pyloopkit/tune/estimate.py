@@ -237,7 +237,7 @@ class EstimatedSettings:
             elif name == "cr":
                 out["carb_ratio_value_units"] = "g/U"
             else:
-                out["basal_rate_minutes"] = list(np.diff(list(s.index_min) + [1440]).astype(float))
+                out["basal_rate_minutes"] = [float(m) for m in np.diff(list(s.index_min) + [1440])]
                 out["basal_rate_units"] = "U/hr"
         return out
 

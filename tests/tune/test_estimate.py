@@ -83,6 +83,7 @@ def test_to_settings_feeds_update(model_fit):
     settings = model_fit.to_settings()
     assert settings["basal_rate_start_times"][0] == dt.time(0, 0)
     assert sum(settings["basal_rate_minutes"]) == 1440
+    assert all(type(m) is float for m in settings["basal_rate_minutes"] + settings["basal_rate_values"])
     d.update(settings)
     out = update(d)
     assert np.isfinite(out["predicted_glucose_values"][-1])
