@@ -20,6 +20,7 @@ WING_COMMANDS: tuple[str, ...] = (
     "pyloopkit.meals.cli",
     "pyloopkit.service.cli",
     "pyloopkit.report.cli",
+    "pyloopkit.tune.cli",
 )
 
 
