@@ -1,0 +1,2 @@
+def looks_like(head):
+    return False
