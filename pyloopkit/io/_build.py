@@ -84,6 +84,32 @@ def zone(tz):
         raise ImportFormatError("tz", "argument", "tz", tz, "not an IANA time zone name") from None
 
 
+LOW_HIGH_CHOICES = ("skip", "limit")
+
+
+def sensor_limit(c: "Collector", record, field: str, text: str, low_mg_dl: float, high_mg_dl: float,
+                 low_high: str) -> float | None:
+    """A CGM export's "Low"/"High" marker: None (skipped, with the reason) or the sensor's limit (mg/dL).
+
+    ``low_high="skip"`` (default) lists the reading in ``History.skipped``; ``"limit"`` imports it at
+    the sensor's reporting limit, which the true value is below (Low) or above (High).
+    """
+    if low_high not in LOW_HIGH_CHOICES:
+        raise ImportFormatError(c.source, "argument", "low_high", low_high, f"expected one of {LOW_HIGH_CHOICES}")
+    low = text.strip().lower() in ("low", "lo")
+    if low_high == "skip":
+        c.skip(record, field, text, f"sensor reported {'below' if low else 'above'} its range "
+                                    f"({'<' if low else '>'}{low_mg_dl if low else high_mg_dl:g} mg/dL); "
+                                    "low_high='limit' imports it at the limit")
+        return None
+    return low_mg_dl if low else high_mg_dl
+
+
+def is_low_high(text) -> bool:
+    """True for the Low/High markers CGM exports write instead of a number."""
+    return isinstance(text, str) and text.strip().lower() in ("low", "high", "lo", "hi")
+
+
 class Collector:
     """Rows of one source, collected record by record and turned into a :class:`History` at the end.
 
@@ -105,6 +131,12 @@ class Collector:
         self.carb_rows: list[tuple] = []
         self.skipped_rows: list[tuple] = []
         self.settings: dict = {}
+        self._seq = 0
+
+    def _next(self) -> int:
+        """Insertion order of rows across the tables (the file order, used at a DST fall-back)."""
+        self._seq += 1
+        return self._seq
 
     # ------------------------------------------------------------------ adding rows
     def glucose(self, record, time, value_mg_dl: float, source_unit: str = "mg/dL", kind: str = "cgm") -> None:
@@ -113,7 +145,7 @@ class Collector:
         if not lo <= value_mg_dl <= hi:
             self.skip(record, "glucose", value_mg_dl, f"outside {lo:g}-{hi:g} mg/dL")
             return
-        self.glucose_rows.append((record, time, float(value_mg_dl), source_unit, kind))
+        self.glucose_rows.append((record, self._next(), time, float(value_mg_dl), source_unit, kind))
 
     def dose(self, record, start, end, type_: str, value: float) -> None:
         """A bolus (U, ``end`` may equal ``start``) or a basal-like dose (U/h over [start, end))."""
@@ -123,7 +155,7 @@ class Collector:
         if end < start:
             self.skip(record, "end", end, "ends before it starts")
             return
-        self.dose_rows.append((record, start, end, type_, float(value), "U/h" if type_ in BASAL_TYPES else "U"))
+        self.dose_rows.append((record, self._next(), start, end, type_, float(value), "U/h" if type_ in BASAL_TYPES else "U"))
 
     def carb(self, record, time, grams: float, absorption_min: float = math.nan) -> None:
         """A carb entry (g; absorption time in minutes, NaN = the default)."""
@@ -133,7 +165,7 @@ class Collector:
         if grams == 0:
             self.skip(record, "carbs", grams, "zero grams")
             return
-        self.carb_rows.append((record, time, float(grams), float(absorption_min)))
+        self.carb_rows.append((record, self._next(), time, float(grams), float(absorption_min)))
 
     def skip(self, record, field: str, value, reason: str) -> None:
         """Record something not imported, and why."""
@@ -144,31 +176,65 @@ class Collector:
         """The History of what was collected (see the module docstring for what is done here)."""
         pd = _pandas()
         out_tz = self.tz or _dt.timezone.utc
-        glucose = self._frame(self.glucose_rows, ("record",) + GLUCOSE_COLUMNS, ("time",), out_tz)
-        doses = self._frame(self.dose_rows, ("record",) + DOSE_COLUMNS, ("start", "end"), out_tz)
-        carbs = self._frame(self.carb_rows, ("record",) + CARB_COLUMNS, ("time",), out_tz)
+        flags = self._daylight_flags(out_tz)
+        glucose = self._frame(self.glucose_rows, GLUCOSE_COLUMNS, ("time",), out_tz, flags)
+        doses = self._frame(self.dose_rows, DOSE_COLUMNS, ("start", "end"), out_tz, flags)
+        carbs = self._frame(self.carb_rows, CARB_COLUMNS, ("time",), out_tz, flags)
         glucose = self._drop_duplicates(glucose, ["time", "kind"], "glucose_mg_dl", "reading")
         carbs = self._drop_duplicates(carbs, ["time"], "grams", "carb entry")
-        doses = self._drop_duplicates(doses, ["start", "type"], "value", "dose")
+        doses = self._drop_duplicates(doses, ["start", "end", "type"], "value", "dose")
         doses = self._cut_overlapping_basals(doses)
         doses = self._drop_zero_length_basals(doses)
         skipped = pd.DataFrame(self.skipped_rows, columns=list(SKIPPED_COLUMNS))
-        return History(glucose=glucose.drop(columns="record"), doses=doses.drop(columns="record"),
-                       carbs=carbs.drop(columns="record"), settings=self.settings, skipped=skipped,
+        extra = ["record", "seq"]
+        return History(glucose=glucose.drop(columns=extra), doses=doses.drop(columns=extra),
+                       carbs=carbs.drop(columns=extra), settings=self.settings, skipped=skipped,
                        source=self.source)
 
-    def _frame(self, rows: list[tuple], columns: tuple, time_columns: tuple, out_tz):
+    def _daylight_flags(self, tz) -> dict:
+        """For each naive time that is ambiguous in ``tz`` (the repeated hour of a fall-back), whether it
+        is daylight time: in insertion (file) order, ambiguous times are daylight time until the clock
+        steps back, standard time after; a non-ambiguous time ends the episode.
+
+        Returns ``{(seq, column position): bool}``.
+        """
         pd = _pandas()
+        import numpy as np
+
+        cells = [(row[1], p, row[p]) for rows, positions in ((self.glucose_rows, (2,)), (self.dose_rows, (2, 3)),
+                                                              (self.carb_rows, (2,)))
+                 for row in rows for p in positions if row[p].tzinfo is None]
+        if not cells:
+            return {}
+        cells.sort(key=lambda cell: cell[:2])
+        local = pd.DatetimeIndex([cell[2] for cell in cells])
+        ones = np.ones(len(cells), dtype=bool)
+        daylight = local.tz_localize(tz, ambiguous=ones, nonexistent="NaT")
+        ambiguous = (daylight.notna() & (daylight != local.tz_localize(tz, ambiguous=~ones, nonexistent="NaT")))
+        flags, after, last = {}, False, None
+        for (seq, p, d), amb in zip(cells, ambiguous):
+            if not amb:
+                after, last = False, None
+                continue
+            after = after or (last is not None and d < last)
+            last = d
+            flags[(seq, p)] = not after
+        return flags
+
+    def _frame(self, rows: list[tuple], columns: tuple, time_columns: tuple, out_tz, flags: dict):
+        pd = _pandas()
+        columns = ("record", "seq") + columns
         frame = pd.DataFrame(rows, columns=list(columns))
         frame = frame.astype({c: "float64" for c in columns if c in ("glucose_mg_dl", "value", "grams",
                                                                      "absorption_min")})
         bad = pd.Series(False, index=frame.index)
         for c in time_columns:
-            frame[c], nat = self._times(frame[c], frame["record"], c, out_tz)
+            flag = [flags.get((seq, columns.index(c)), True) for seq in frame["seq"]] if flags else None
+            frame[c], nat = self._times(frame[c], frame["record"], c, out_tz, flag)
             bad |= nat
         return frame[~bad].reset_index(drop=True)
 
-    def _times(self, values, records, field: str, out_tz):
+    def _times(self, values, records, field: str, out_tz, daylight):
         """Times as datetime64[ns, out_tz]; naive ones localised in the reader's zone."""
         pd = _pandas()
         if len(values) == 0:
@@ -183,17 +249,16 @@ class Collector:
             if self.tz is None:
                 warnings.warn(f"{self.source}: local times without a zone read as UTC (pass tz=...)",
                               LoopWarning, stacklevel=4)
+            import numpy as np
+
             local = pd.DatetimeIndex(list(values[naive]))
-            try:
-                placed = local.tz_localize(out_tz, ambiguous="infer", nonexistent="NaT")
-            except Exception:  # ambiguity that the order cannot settle (pytz/pandas raise several types)
-                placed = local.tz_localize(out_tz, ambiguous="NaT", nonexistent="NaT")
-            result[naive] = placed.tz_convert(out_tz)
+            flags = np.asarray(daylight, dtype=bool)[naive] if daylight is not None else np.ones(naive.sum(), bool)
+            result[naive] = local.tz_localize(out_tz, ambiguous=flags, nonexistent="NaT").tz_convert(out_tz)
         result = result.dt.as_unit("ns")
         nat = result.isna()
         for record, value in zip(records[nat], values[nat]):
-            self.skip(record, field, value, f"local time does not exist or is ambiguous in {out_tz} "
-                                            "(daylight-saving change)")
+            self.skip(record, field, value, f"local time does not exist in {out_tz} (skipped by the "
+                                            "daylight-saving change)")
         return result, nat
 
     def _drop_duplicates(self, frame, keys: list, value_column: str, what: str):

@@ -25,6 +25,7 @@ from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timesta
 
 TYPES = ("cgm", "smbg", "bolus", "basal", "temp_basal", "suspend", "carbs")
 REQUIRED = ("time", "type", "value")
+COLUMNS = REQUIRED + ("unit", "duration_min", "absorption_min")
 _DOSE_TYPE = {"bolus": "BOLUS", "basal": "BASAL", "temp_basal": "TEMP_BASAL", "suspend": "SUSPEND"}
 GLUCOSE_UNITS = {"mg/dl": 1.0, "mmol/l": MMOL_TO_MG_DL}
 
@@ -32,8 +33,8 @@ GLUCOSE_UNITS = {"mg/dl": 1.0, "mmol/l": MMOL_TO_MG_DL}
 def looks_like(head: str) -> bool:
     """True when the first line is a plain-CSV header."""
     first = head.lstrip("\ufeff").splitlines()[0].lower() if head.strip() else ""
-    names = [c.strip() for c in first.split(",")]
-    return all(n in names for n in REQUIRED)
+    names = {c.strip() for c in first.split(",")}
+    return set(REQUIRED) <= names <= set(COLUMNS)
 
 
 def read(path, tz=None, **_) -> "History":
