@@ -53,7 +53,7 @@ def _plain(x: float):
 
 def _unix_s(times) -> np.ndarray:
     """Whole Unix seconds (floored) of a datetime64[ns, tz] column."""
-    return np.floor(times.astype("int64").to_numpy() / 1e9)
+    return np.floor(times.dt.as_unit("ns").astype("int64").to_numpy() / 1e9)
 
 
 def basal_timeline(history, fill_scheduled: bool = True):
