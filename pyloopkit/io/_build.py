@@ -132,6 +132,8 @@ class Collector:
         self.skipped_rows: list[tuple] = []
         self.settings: dict = {}
         self._seq = 0
+        self._bulk_glucose: list = []
+        self._bulk_doses: list = []
 
     def _next(self) -> int:
         """Insertion order of rows across the tables (the file order, used at a DST fall-back)."""
@@ -167,6 +169,53 @@ class Collector:
             return
         self.carb_rows.append((record, self._next(), time, float(grams), float(absorption_min)))
 
+    def _seqs(self, n: int):
+        import numpy as np
+
+        out = np.arange(self._seq + 1, self._seq + 1 + n)
+        self._seq += n
+        return out
+
+    def glucose_many(self, records, times, values, source_unit: str, kinds) -> None:
+        """Many readings at once: ``times`` aware (a DatetimeIndex), ``values`` mg/dL (numpy arrays).
+
+        The same checks as :meth:`glucose`, vectorised (a reader's fast path for large files)."""
+        pd = _pandas()
+        lo, hi = GLUCOSE_RANGE_MG_DL
+        ok = (values >= lo) & (values <= hi)
+        for record, value in zip(records[~ok], values[~ok]):
+            self.skip(record, "glucose", value, f"outside {lo:g}-{hi:g} mg/dL")
+        self._bulk_glucose.append(pd.DataFrame({
+            "record": records[ok], "seq": self._seqs(len(records))[ok], "time": times[ok],
+            "glucose_mg_dl": values[ok].astype(float), "source_unit": source_unit, "kind": kinds[ok]}))
+
+    def doses_many(self, records, starts, ends, type_: str, values) -> None:
+        """Many doses of one type at once (aware DatetimeIndex starts/ends, numpy values); as :meth:`dose`."""
+        pd = _pandas()
+        negative, backwards = values < 0, (ends < starts)
+        for record, value in zip(records[negative], values[negative]):
+            self.skip(record, "value", value, "negative insulin")
+        for record, end in zip(records[backwards & ~negative], ends[backwards & ~negative]):
+            self.skip(record, "end", end, "ends before it starts")
+        ok = ~negative & ~backwards
+        self._bulk_doses.append(pd.DataFrame({
+            "record": records[ok], "seq": self._seqs(len(records))[ok], "start": starts[ok], "end": ends[ok],
+            "type": type_, "value": values[ok].astype(float), "unit": "U/h" if type_ in BASAL_TYPES else "U"}))
+
+    def _with_bulk(self, frame, bulk: list, out_tz):
+        """The row-by-row table and the bulk-added ones, in insertion order, times in ``out_tz``."""
+        if not bulk:
+            return frame
+        pd = _pandas()
+        parts = [frame] if len(frame) else []
+        for b in bulk:
+            b = b.copy()
+            for c in ("time", "start", "end"):
+                if c in b:
+                    b[c] = b[c].dt.tz_convert(out_tz).dt.as_unit("ns")
+            parts.append(b)
+        return pd.concat(parts, ignore_index=True).sort_values("seq", kind="stable").reset_index(drop=True)
+
     def skip(self, record, field: str, value, reason: str) -> None:
         """Record something not imported, and why."""
         self.skipped_rows.append((str(record), field, "" if value is None else str(value), reason))
@@ -177,8 +226,10 @@ class Collector:
         pd = _pandas()
         out_tz = self.tz or _dt.timezone.utc
         flags = self._daylight_flags(out_tz)
-        glucose = self._frame(self.glucose_rows, GLUCOSE_COLUMNS, ("time",), out_tz, flags)
-        doses = self._frame(self.dose_rows, DOSE_COLUMNS, ("start", "end"), out_tz, flags)
+        glucose = self._with_bulk(self._frame(self.glucose_rows, GLUCOSE_COLUMNS, ("time",), out_tz, flags),
+                                  self._bulk_glucose, out_tz)
+        doses = self._with_bulk(self._frame(self.dose_rows, DOSE_COLUMNS, ("start", "end"), out_tz, flags),
+                                self._bulk_doses, out_tz)
         carbs = self._frame(self.carb_rows, CARB_COLUMNS, ("time",), out_tz, flags)
         glucose = self._drop_duplicates(glucose, ["time", "kind"], "glucose_mg_dl", "reading")
         carbs = self._drop_duplicates(carbs, ["time"], "grams", "carb entry")
@@ -229,34 +280,33 @@ class Collector:
                                                                      "absorption_min")})
         bad = pd.Series(False, index=frame.index)
         for c in time_columns:
-            flag = [flags.get((seq, columns.index(c)), True) for seq in frame["seq"]] if flags else None
-            frame[c], nat = self._times(frame[c], frame["record"], c, out_tz, flag)
+            position = columns.index(c)
+            flag = [flags.get((seq, position), True) for seq in frame["seq"]] if flags else None
+            frame[c], nat = self._times([r[position] for r in rows], frame["record"], c, out_tz, flag)
             bad |= nat
         return frame[~bad].reset_index(drop=True)
 
-    def _times(self, values, records, field: str, out_tz, daylight):
-        """Times as datetime64[ns, out_tz]; naive ones localised in the reader's zone."""
-        pd = _pandas()
-        if len(values) == 0:
-            return pd.Series(pd.DatetimeIndex([], tz=out_tz)), pd.Series(dtype=bool)
-        naive = values.map(lambda d: d.tzinfo is None or d.utcoffset() is None).to_numpy(dtype=bool)
-        result = pd.Series(pd.NaT, index=values.index, dtype=f"datetime64[ns, {out_tz}]"
-                           if isinstance(out_tz, str) else pd.DatetimeTZDtype(tz=out_tz))
-        if (~naive).any():
-            aware = pd.to_datetime(list(values[~naive]), utc=True).tz_convert(out_tz)
-            result[~naive] = aware
-        if naive.any():
-            if self.tz is None:
-                warnings.warn(f"{self.source}: local times without a zone read as UTC (pass tz=...)",
-                              LoopWarning, stacklevel=4)
-            import numpy as np
+    def _times(self, values: list, records, field: str, out_tz, daylight):
+        """Times (a list of datetimes) as datetime64[ns, out_tz]; naive ones localised in the reader's zone."""
+        import numpy as np
 
-            local = pd.DatetimeIndex(list(values[naive]))
-            flags = np.asarray(daylight, dtype=bool)[naive] if daylight is not None else np.ones(naive.sum(), bool)
-            result[naive] = local.tz_localize(out_tz, ambiguous=flags, nonexistent="NaT").tz_convert(out_tz)
+        pd = _pandas()
+        naive = np.fromiter((d.tzinfo is None or d.utcoffset() is None for d in values), bool, len(values))
+        if not naive.any():
+            result = pd.Series(pd.to_datetime(values, utc=True).tz_convert(out_tz).as_unit("ns"), index=records.index)
+            return result, pd.Series(False, index=records.index)
+        if self.tz is None:
+            warnings.warn(f"{self.source}: local times without a zone read as UTC (pass tz=...)",
+                          LoopWarning, stacklevel=4)
+        result = pd.Series(pd.NaT, index=records.index, dtype=pd.DatetimeTZDtype(unit="ns", tz=out_tz))
+        if (~naive).any():
+            result[~naive] = pd.to_datetime([d for d, n in zip(values, naive) if not n], utc=True).tz_convert(out_tz)
+        local = pd.DatetimeIndex([d for d, n in zip(values, naive) if n])
+        flags = np.asarray(daylight, dtype=bool)[naive] if daylight is not None else np.ones(naive.sum(), bool)
+        result[naive] = local.tz_localize(out_tz, ambiguous=flags, nonexistent="NaT").tz_convert(out_tz)
         result = result.dt.as_unit("ns")
         nat = result.isna()
-        for record, value in zip(records[nat], values[nat]):
+        for record, value in zip(records[nat], np.asarray(values, dtype=object)[nat.to_numpy()]):
             self.skip(record, field, value, f"local time does not exist in {out_tz} (skipped by the "
                                             "daylight-saving change)")
         return result, nat

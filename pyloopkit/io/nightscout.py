@@ -136,11 +136,64 @@ def parse(docs: dict, source: str, tz=None):
     """A History from the three collections (lists of dicts)."""
     c = Collector(source, tz)
     _profile(c, docs.get("profile", []))
-    for i, e in enumerate(docs.get("entries", [])):
-        _entry(c, f"entries[{i}]", e)
-    for i, t in enumerate(docs.get("treatments", [])):
-        _treatment(c, f"treatments[{i}]", t)
+    entries, treatments = docs.get("entries", []), docs.get("treatments", [])
+    for i in fast_entries(c, entries):
+        _entry(c, f"entries[{i}]", entries[i])
+    for i in fast_temp_basals(c, treatments):
+        _treatment(c, f"treatments[{i}]", treatments[i])
     return c.history()
+
+
+def _columns(records: list, names: list):
+    """The named fields of a list of dicts as a DataFrame (None when an item is not a dict)."""
+    if not all(type(r) is dict for r in records):
+        return None
+    import pandas as pd
+
+    return pd.DataFrame(records, columns=names)
+
+
+def fast_entries(c: Collector, entries: list) -> list[int]:
+    """Read the plain ``sgv``/``mbg`` entries (numeric value and ``date``) at once; return the indices of
+    the others, which :func:`_entry` reads one by one (and reports)."""
+    import numpy as np
+    import pandas as pd
+
+    df = _columns(entries, ["type", "sgv", "mbg", "date"]) if entries else None
+    if df is None:
+        return list(range(len(entries)))
+    kind = df["type"].where(df["type"].notna() | df["sgv"].isna(), "sgv").to_numpy(dtype=object)
+    value = np.where(kind == "sgv", pd.to_numeric(df["sgv"], errors="coerce"),
+                     np.where(kind == "mbg", pd.to_numeric(df["mbg"], errors="coerce"), np.nan))
+    date = pd.to_numeric(df["date"], errors="coerce").to_numpy(dtype=float)
+    fast = np.isfinite(value) & np.isfinite(date)
+    idx = np.flatnonzero(fast)
+    c.glucose_many(np.array([f"entries[{i}]" for i in idx], dtype=object),
+                   pd.DatetimeIndex(pd.to_datetime(date[fast], unit="ms", utc=True)), value[fast], "mg/dL",
+                   np.where(kind[fast] == "sgv", "cgm", "smbg"))
+    return np.flatnonzero(~fast).tolist()
+
+
+def fast_temp_basals(c: Collector, treatments: list) -> list[int]:
+    """Read the plain ``Temp Basal`` treatments (ISO ``created_at``, numeric ``absolute`` and ``duration``,
+    no carbs) at once; return the indices of the others, which :func:`_treatment` reads one by one."""
+    import numpy as np
+    import pandas as pd
+
+    df = _columns(treatments, ["eventType", "created_at", "absolute", "duration", "carbs"]) if treatments else None
+    if df is None:
+        return list(range(len(treatments)))
+    rate = pd.to_numeric(df["absolute"], errors="coerce").to_numpy(dtype=float)
+    minutes = pd.to_numeric(df["duration"], errors="coerce").to_numpy(dtype=float)
+    text = df["created_at"].where(df["created_at"].map(type) == str)
+    start = pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce"))
+    fast = ((df["eventType"] == "Temp Basal").to_numpy() & np.isfinite(rate) & np.isfinite(minutes)
+            & ~start.isna() & df["carbs"].isna().to_numpy())
+    idx = np.flatnonzero(fast)
+    starts = start[fast]
+    c.doses_many(np.array([f"treatments[{i}]" for i in idx], dtype=object), starts,
+                 starts + pd.to_timedelta(minutes[fast], unit="min"), "TEMP_BASAL", rate[fast])
+    return np.flatnonzero(~fast).tolist()
 
 
 def _entry(c: Collector, record: str, e: dict) -> None:

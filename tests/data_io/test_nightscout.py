@@ -175,3 +175,31 @@ def test_rest_api_paging(site, monkeypatch):
 def test_rest_api_wrong_token(site):
     with pytest.raises(ImportFormatError, match="HTTP 401.*unauthorized"):
         read(site, token="wrong", days=1)
+
+
+def test_fast_paths_equal_the_record_by_record_reader(tmp_path, monkeypatch):
+    """The vectorised reading of plain sgv entries and temp basals gives what the one-by-one reader gives."""
+    import numpy as np
+    import pandas as pd
+
+    import pyloopkit.io.nightscout as ns
+
+    rng = np.random.default_rng(3)
+    t0 = 1774742400000
+    entries = ENTRIES + [{"type": "sgv", "sgv": float(v), "date": t0 + 300000 * k + int(rng.integers(0, 1000))}
+                         for k, v in enumerate(rng.uniform(5, 450, 500))]  # some out of range
+    treatments = TREATMENTS + [
+        {"eventType": "Temp Basal", "created_at": pd.Timestamp(t0 + 600000 * k + int(rng.integers(-200000, 200000)),
+                                                               unit="ms", tz="UTC").isoformat(),
+         "absolute": float(r), "duration": float(d)}
+        for k, (r, d) in enumerate(zip(rng.uniform(-0.2, 3, 300), rng.choice([0, 10, 30], 300)))]
+    docs = {"entries": entries, "treatments": treatments, "profile": PROFILE}
+    fast = ns.parse(docs, "x")
+    monkeypatch.setattr(ns, "fast_entries", lambda c, e: list(range(len(e))))
+    monkeypatch.setattr(ns, "fast_temp_basals", lambda c, t: list(range(len(t))))
+    slow = ns.parse(docs, "x")
+    for table in ("glucose", "doses", "carbs"):
+        pd.testing.assert_frame_equal(getattr(fast, table), getattr(slow, table))
+    key = ["record", "field", "reason"]
+    assert sorted(map(tuple, fast.skipped[key].values)) == sorted(map(tuple, slow.skipped[key].values))
+    assert (fast.skipped["reason"] == "negative insulin").sum() > 10
