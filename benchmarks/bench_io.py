@@ -3,7 +3,7 @@
 The history is generated here (no data files): one virtual patient (simglucose's adolescent#001)
 under the basal-bolus controller with random meals, seed 1, CGM every 5 min. It is written as a
 Nightscout export folder: ``entries.json`` (one ``sgv`` per 5 min), ``treatments.json`` (a ``Temp
-Basal`` per 5 min, a ``Meal Bolus`` with insulin and carbs per meal) and ``profile.json``.
+Basal`` of 30 min every 5 min, each cancelling the previous one as Loop's do, a ``Meal Bolus`` with insulin and carbs per meal) and ``profile.json``.
 
 Run: ``PYTHONPATH=. python benchmarks/bench_io.py [--days 90] [--repeat 3]``; prints the record counts
 and the best read time.
@@ -39,7 +39,7 @@ def simulate_nightscout(folder: Path, days: int, seed: int = 1, patient: str = "
         basal, bolus = controller.act(step)
         iso = t.isoformat().replace("+00:00", "Z")
         treatments.append({"eventType": "Temp Basal", "created_at": iso, "absolute": float(basal[0]),
-                           "rate": float(basal[0]), "duration": 5})
+                           "rate": float(basal[0]), "duration": 30})
         if bolus[0] > 0 or step.meal_announcement_g[0] > 0:
             treatments.append({"eventType": "Meal Bolus", "created_at": iso, "insulin": float(bolus[0]),
                                "carbs": float(step.meal_announcement_g[0]), "absorptionTime": 180})
@@ -79,6 +79,18 @@ def main() -> None:
         print(f"read(): best {min(times):.2f} s of {args.repeat} (median {np.median(times):.2f} s); "
               f"{len(h.glucose)} readings, {len(h.doses)} doses, {len(h.carbs)} carb entries, "
               f"{len(h.skipped)} skipped")
+        t0 = time.perf_counter()
+        request = h.to_tune_request()
+        t1 = time.perf_counter()
+        back = type(h).from_csv(h.to_csv(folder / "history"))
+        t2 = time.perf_counter()
+        from pyloopkit.loop_data_manager import update
+
+        out = update(h.to_input_dict())
+        t3 = time.perf_counter()
+        print(f"to_tune_request(): {t1 - t0:.2f} s ({len(json.dumps(request)) / 1e6:.1f} MB of JSON); "
+              f"to_csv + from_csv: {t2 - t1:.2f} s ({len(back.doses)} doses back); "
+              f"to_input_dict() + update(): {t3 - t2:.2f} s (IOB {out['insulin_on_board']:.2f} U)")
 
 
 if __name__ == "__main__":

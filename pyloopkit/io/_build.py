@@ -328,23 +328,36 @@ class Collector:
         """A temp basal or suspend that starts before the previous one ends cancels it (as on a pump)."""
         if doses.empty:
             return doses
-        basal = doses["type"].isin(["TEMP_BASAL", "SUSPEND"])
-        idx = doses.index[basal]
-        starts, ends = doses.loc[idx, "start"], doses.loc[idx, "end"]
-        next_start = starts.shift(-1)
-        overlap = next_start.notna() & (next_start < ends)
-        for i in idx[overlap.to_numpy()]:
-            self.skip(doses.at[i, "record"], "end", doses.at[i, "end"].isoformat(),
-                      f"cut to {next_start[i].isoformat()} by the next temp basal or suspend")
-            doses.at[i, "end"] = next_start[i]
+        sub = doses[doses["type"].isin(["TEMP_BASAL", "SUSPEND"])]
+        next_start = sub["start"].shift(-1)
+        overlap = (next_start < sub["end"]).to_numpy()
+        if overlap.any():
+            idx = sub.index[overlap]
+            self.skipped_rows.extend(
+                (str(r), "end", old, f"cut to {new} by the next temp basal or suspend")
+                for r, old, new in zip(sub.loc[idx, "record"], _iso(sub.loc[idx, "end"]), _iso(next_start[overlap])))
+            doses.loc[idx, "end"] = next_start[overlap].to_numpy()
         return doses
 
     def _drop_zero_length_basals(self, doses):
         """A temp basal of zero duration only ends the running one (Nightscout's cancel): not a dose."""
         zero = doses["type"].isin(BASAL_TYPES) & (doses["end"] <= doses["start"])
-        for _, row in doses[zero].iterrows():
-            self.skip(row["record"], "duration", 0, "zero-length basal (it only ends the running temp basal)")
+        self.skipped_rows.extend((str(r), "duration", "0", "zero-length basal (it only ends the running temp basal)")
+                                 for r in doses.loc[zero, "record"])
         return doses[~zero].reset_index(drop=True)
+
+
+def _iso(times) -> list[str]:
+    """ISO 8601 strings with the UTC offset of a tz-aware datetime Series (vectorised; exact to the ns)."""
+    import numpy as np
+
+    wall = times.dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    minutes = ((wall - times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]"))
+               // np.timedelta64(60, "s")).astype(int).tolist()
+    whole = (wall.astype("int64") % 1_000_000_000 == 0).all()
+    base = np.datetime_as_string(wall, unit="s" if whole else "ns").tolist()
+    offsets = {m: f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in set(minutes)}
+    return [b + offsets[m] for b, m in zip(base, minutes)]
 
 
 __all__ = ["Collector", "ImportFormatError", "MMOL_TO_MG_DL", "number", "timestamp", "zone"]
