@@ -11,7 +11,8 @@ The report is a dump of Swift ``description`` strings under Markdown headings. R
 * ``cachedCarbEntries:``: ``* StoredCarbEntry(... startDate: ..., quantity: 40 g, ..., absorptionTime: 10800.0 ...)``;
 * settings: ``basalProfile``, ``carbRatioSchedule``, ``insulinSensitivitySchedule`` (Swift dictionary literals
   ``["items": [["startTime": 0.0, "value": 1.0], ...], "timeZone": -25200, ...]``), ``insulinModel``
-  (``...(Exponential(actionDuration: 21600.0, peakActivityTime: 4500.0))``), ``defaultAbsorptionTimes``,
+  (``...(Exponential(actionDuration: 21600.0, peakActivityTime: 4500.0))``) or Loop 3's ``insulinModelSettings``
+  (``...ExponentialInsulinModelPreset.rapidActingAdult``: Loop's preset curves), ``defaultAbsorptionTimes``,
   and from ``settings: LoopSettings(...)``: ``glucoseTargetRangeSchedule``, ``maximumBasalRatePerHour``,
   ``maximumBolus``, ``suspendThreshold``, ``retrospectiveCorrectionEnabled``;
 * the app's own output (``History.app_output``): ``predictedGlucose`` and the ``recommendedTempBasal`` /
@@ -26,6 +27,7 @@ import datetime as _dt
 import math
 import re
 
+from ..pyloop_parser import EXPONENTIAL_DEFAULT_DIA_MIN, EXPONENTIAL_PEAKS_MIN
 from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timestamp
 from .settings import schedule
 
@@ -277,6 +279,14 @@ def _settings(c: Collector, values: dict) -> dict:
             sd["model"] = [float(m.group(1)) / 60.0, float(m.group(2)) / 60.0]
         else:
             c.skip(f"line {n}", "insulinModel", raw, "not an exponential insulin model")
+    elif "insulinModelSettings" in values:  # Loop 3: a preset name, e.g. ExponentialInsulinModelPreset.rapidActingAdult
+        n, raw = values["insulinModelSettings"]
+        m = re.search(r"ExponentialInsulinModelPreset\.(\w+)", raw)
+        name = m.group(1).lower() if m else None
+        if name in EXPONENTIAL_PEAKS_MIN:
+            sd["model"] = [EXPONENTIAL_DEFAULT_DIA_MIN.get(name, 360.0), EXPONENTIAL_PEAKS_MIN[name]]
+        else:
+            c.skip(f"line {n}", "insulinModelSettings", raw, "not a known exponential insulin preset")
     if "defaultAbsorptionTimes" in values:
         times = dict(re.findall(r"(fast|medium|slow): ([\d.]+)", values["defaultAbsorptionTimes"][1]))
         if len(times) == 3:

@@ -1,5 +1,4 @@
 """``pyloopkit import``: summary, skipped counts, --out, and error exit codes naming the file."""
-import json
 from pathlib import Path
 
 from pyloopkit.cli import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, main

@@ -1,9 +1,7 @@
 """Each reader on a small hand-made file: values, units, zones, DST, Low/High, duplicates, overlaps, errors."""
-import datetime as dt
 import math
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from pyloopkit.io import ImportFormatError, detect, read
@@ -253,3 +251,13 @@ def test_out_of_range_glucose_is_skipped_not_clipped(tmp_path):
     h = read(path)
     assert h.glucose["glucose_mg_dl"].tolist() == [90.0]
     assert h.skipped[["record", "reason"]].values.tolist() == [["line 2", "outside 10-1000 mg/dL"]]
+
+
+def test_loop_3_insulin_preset(tmp_path):
+    text = (DATA / "loop_report.md").read_text().replace(
+        "* insulinModel: Optional(humalogNovologAdult(Exponential(actionDuration: 21600.0, peakActivityTime: 4500.0)))",
+        "* insulinModelSettings: Optional(LoopKit.InsulinModelSettings.exponentialPreset("
+        "LoopKit.ExponentialInsulinModelPreset.fiasp))")
+    path = tmp_path / "loop3.md"
+    path.write_text(text)
+    assert read(path).settings["settings_dictionary"]["model"] == [360.0, 55.0]
