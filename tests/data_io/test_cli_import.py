@@ -38,3 +38,16 @@ def test_import_unreadable_value_names_file_line_and_field(tmp_path, capsys):
 def test_import_without_a_source_is_a_usage_error(capsys):
     assert main(["import"]) == 2
     assert "give a FILE or --nightscout URL" in capsys.readouterr().err
+
+
+def test_import_from_a_nightscout_site(site, tmp_path, capsys):
+    out = tmp_path / "h"
+    assert main(["import", "--nightscout", site.url, "--token", "secret-1", "--days", "3", "--out", str(out)]) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert f"{site.url} (nightscout), zone Europe/Berlin" in printed and "glucose: 5 readings (3 cgm, 2 smbg)" in printed
+    assert History.from_csv(out).settings["basal_rate_values"] == [0.9, 1.1]
+
+
+def test_import_from_a_site_with_a_wrong_token_names_the_url(site, capsys):
+    assert main(["import", site.url, "--token", "nope"]) == EXIT_INVALID
+    assert "HTTP 401" in capsys.readouterr().err

@@ -1,48 +1,11 @@
 """Nightscout exports (files, folder) and the REST API against a local server with recorded responses."""
 import json
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from pyloopkit.io import ImportFormatError, detect, read
 from pyloopkit.io._build import MMOL_TO_MG_DL
-
-ENTRIES = [  # newest first, as Nightscout answers; one duplicate, one calibration record
-    {"type": "sgv", "sgv": 140, "date": 1774747500000, "dateString": "2026-03-29T01:25:00.000Z"},
-    {"type": "sgv", "sgv": 135, "date": 1774746900000, "dateString": "2026-03-29T01:15:00.000Z"},
-    {"type": "sgv", "sgv": 135, "date": 1774746900000, "dateString": "2026-03-29T01:15:00.000Z"},
-    {"type": "cal", "slope": 1000, "date": 1774746600000},
-    {"type": "mbg", "mbg": 128, "date": 1774746300000},
-    {"type": "sgv", "sgv": 130, "date": 1774742400000, "dateString": "2026-03-29T00:00:00.000Z"},
-]
-TREATMENTS = [
-    {"eventType": "Temp Basal", "created_at": "2026-03-29T00:00:00.000Z", "absolute": 1.2, "rate": 1.2, "duration": 30},
-    {"eventType": "Temp Basal", "created_at": "2026-03-29T00:20:00.000Z", "absolute": 0.4, "duration": 30},
-    {"eventType": "Temp Basal", "created_at": "2026-03-29T00:40:00.000Z", "absolute": 0, "duration": 0},
-    {"eventType": "Temp Basal", "created_at": "2026-03-29T00:45:00.000Z", "percent": -50, "duration": 30},
-    {"eventType": "Correction Bolus", "created_at": "2026-03-29T00:05:00.000Z", "insulin": 1.5},
-    {"eventType": "Meal Bolus", "created_at": "2026-03-29T01:00:00.000Z", "insulin": 4.0, "carbs": 45,
-     "absorptionTime": 180},
-    {"eventType": "Combo Bolus", "created_at": "2026-03-29T01:30:00.000Z", "insulin": 2.0, "relative": 1.2,
-     "duration": 60},
-    {"eventType": "Carb Correction", "created_at": "2026-03-29T01:40:00.000Z", "carbs": 15},
-    {"eventType": "BG Check", "created_at": "2026-03-29T01:45:00.000Z", "glucose": 7.5, "units": "mmol"},
-    {"eventType": "Suspend Pump", "created_at": "2026-03-29T02:00:00.000Z", "duration": 15},
-    {"eventType": "Site Change", "created_at": "2026-03-29T02:30:00.000Z"},
-    {"eventType": "Mystery", "created_at": "2026-03-29T02:35:00.000Z"},
-]
-PROFILE = [
-    {"defaultProfile": "Default", "startDate": "2026-01-01T00:00:00.000Z", "store": {"Default": {
-        "dia": 5, "units": "mmol", "timezone": "Europe/Berlin",
-        "basal": [{"time": "00:00", "value": 0.9, "timeAsSeconds": 0}, {"time": "06:30", "value": 1.1}],
-        "carbratio": [{"time": "00:00", "value": 11}],
-        "sens": [{"time": "00:00", "value": 2.5}],
-        "target_low": [{"time": "00:00", "value": 5.5}], "target_high": [{"time": "00:00", "value": 6.0}]}},
-     "loopSettings": {"maximumBasalRatePerHour": 3.5, "maximumBolus": 8, "minimumBGGuard": 4.0}},
-    {"defaultProfile": "Old", "startDate": "2025-01-01T00:00:00.000Z", "store": {"Old": {"dia": 4}}},
-]
+from tests.data_io.nightscout_data import ENTRIES, PROFILE, TREATMENTS
 
 
 def write_export(folder):
@@ -111,70 +74,32 @@ def test_bad_value_names_the_record(tmp_path):
         read(tmp_path / "entries.json")
 
 
-class _Recorded(BaseHTTPRequestHandler):
-    """Serves the recorded collections; remembers the queries; 401 without the token."""
-
-    queries: list = []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        url = urllib.parse.urlparse(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        type(self).queries.append((url.path, query))
-        if query.get("token") != ["secret-1"]:
-            self.send_response(401)
-            self.end_headers()
-            return
-        name = url.path.rsplit("/", 1)[-1].removesuffix(".json")
-        docs = {"entries": ENTRIES, "treatments": TREATMENTS, "profile": PROFILE}[name]
-        if "find[date][$lt]" in query or "find[created_at][$lt]" in query:
-            docs = []
-        body = json.dumps(docs).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def site():
-    server = HTTPServer(("127.0.0.1", 0), _Recorded)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Recorded.queries = []
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-
-
 def test_rest_api(site):
     import datetime as dt
 
     now = dt.datetime(2026, 3, 30, tzinfo=dt.timezone.utc)
-    h = read(site, token="secret-1", days=2, now=now)
-    assert h.source == site
+    h = read(site.url, token="secret-1", days=2, now=now)
+    assert h.source == site.url
     check_history(h)
-    paths = [p for p, _ in _Recorded.queries]
+    paths = [p for p, _ in site.queries]
     assert paths == ["/api/v1/entries.json", "/api/v1/treatments.json", "/api/v1/profile.json"]
-    entries_query = _Recorded.queries[0][1]
+    entries_query = site.queries[0][1]
     assert entries_query["find[date][$gte]"] == [str(int((now - dt.timedelta(days=2)).timestamp() * 1000))]
-    assert _Recorded.queries[1][1]["find[created_at][$gte]"] == ["2026-03-28T00:00:00.000Z"]
+    assert site.queries[1][1]["find[created_at][$gte]"] == ["2026-03-28T00:00:00.000Z"]
 
 
 def test_rest_api_paging(site, monkeypatch):
     import pyloopkit.io.nightscout as ns
 
     monkeypatch.setattr(ns, "PAGE", 3)  # a full page asks for the older records before the oldest seen
-    read(site, token="secret-1", days=2)
-    entry_queries = [q for p, q in _Recorded.queries if p.endswith("entries.json")]
+    read(site.url, token="secret-1", days=2)
+    entry_queries = [q for p, q in site.queries if p.endswith("entries.json")]
     assert len(entry_queries) == 2 and entry_queries[1]["find[date][$lt]"] == ["1774742400000"]
 
 
 def test_rest_api_wrong_token(site):
     with pytest.raises(ImportFormatError, match="HTTP 401.*unauthorized"):
-        read(site, token="wrong", days=1)
+        read(site.url, token="wrong", days=1)
 
 
 def test_fast_paths_equal_the_record_by_record_reader(tmp_path, monkeypatch):

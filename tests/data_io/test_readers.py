@@ -261,3 +261,20 @@ def test_loop_3_insulin_preset(tmp_path):
     path = tmp_path / "loop3.md"
     path.write_text(text)
     assert read(path).settings["settings_dictionary"]["model"] == [360.0, 55.0]
+
+
+def test_fall_back_hour_resolved_in_file_order_per_table(tmp_path):
+    """Readings and doses interleaved across the repeated hour; both tables follow the file's clock."""
+    path = tmp_path / "p.csv"
+    path.write_text("time,type,value,unit,duration_min\n"
+                    "2026-10-25T00:55:00,cgm,100,mg/dL,\n"
+                    "2026-10-25T02:30:00,cgm,101,mg/dL,\n"        # CEST (+02:00)
+                    "2026-10-25T02:40:00,bolus,1.0,U,\n"          # CEST
+                    "2026-10-25T02:10:00,cgm,102,mg/dL,\n"        # the clock stepped back: CET (+01:00)
+                    "2026-10-25T02:15:00,bolus,2.0,U,\n"          # CET
+                    "2026-10-25T03:05:00,cgm,103,mg/dL,\n")
+    h = read(path, tz="Europe/Berlin")
+    assert iso(h.glucose["time"]) == ["2026-10-25T00:55:00+02:00", "2026-10-25T02:30:00+02:00",
+                                      "2026-10-25T02:10:00+01:00", "2026-10-25T03:05:00+01:00"]
+    assert iso(h.doses["start"]) == ["2026-10-25T02:40:00+02:00", "2026-10-25T02:15:00+01:00"]
+    assert h.skipped.empty
