@@ -2,8 +2,8 @@
 
 A reader walks its file once and hands each observation to a :class:`Collector` (times as
 ``datetime`` objects, aware or naive). :meth:`Collector.history` then builds the tables in bulk:
-naive local times are placed in the reader's zone (a local time that does not exist or is ambiguous
-at a DST change and cannot be ordered is skipped, with the reason), duplicates are skipped,
+naive local times are placed in the reader's zone (a time in the spring-forward gap is skipped with
+the reason; one in the repeated fall-back hour is resolved in file order), duplicates are skipped,
 overlapping temporary basals are cut at the start of the next one, and everything is sorted.
 """
 from __future__ import annotations
@@ -14,10 +14,11 @@ import warnings
 from pathlib import Path
 
 from ..errors import InvalidInputError, LoopWarning, Problem
+from ..input_validation import MMOL_TO_MGDL
 from .history import CARB_COLUMNS, DOSE_COLUMNS, GLUCOSE_COLUMNS, SKIPPED_COLUMNS, History, _pandas
 
-MMOL_TO_MG_DL = 18.01559
-"""mg/dL per mmol/L (LoopKit's conversion)."""
+MMOL_TO_MG_DL = MMOL_TO_MGDL
+"""mg/dL per mmol/L (LoopKit's conversion, the one the input validation uses)."""
 
 BASAL_TYPES = ("BASAL", "TEMP_BASAL", "SUSPEND")
 """Dose types that are rates over an interval (U/h)."""
@@ -125,7 +126,6 @@ class Collector:
     def __init__(self, source: str, tz=None):
         self.source = str(source)
         self.tz = zone(tz)
-        self.tz_given = tz is not None
         self.glucose_rows: list[tuple] = []
         self.dose_rows: list[tuple] = []
         self.carb_rows: list[tuple] = []

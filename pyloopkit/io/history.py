@@ -132,8 +132,8 @@ class History:
             Input-dictionary keys that override (or supply) the History's settings; its
             ``settings_dictionary`` is merged key by key.
         hours : float
-            Hours of glucose and carbs before ``at`` to include; doses reach 6 h further back (insulin
-            still acting). Loop uses 24 h.
+            Hours of glucose and carbs before ``at`` to include; doses reach one insulin action duration
+            further back (the settings' ``model[0]`` minutes, else 6 h). Loop uses 24 h.
 
         Returns
         -------
@@ -164,8 +164,9 @@ class History:
         g = self.glucose[(self.glucose["time"] > at - window) & (self.glucose["time"] <= at)]
         if g.empty:
             raise MissingDataError(f"{self.source}: no glucose in the {hours:g} h before {at.isoformat()}")
-        d = self.doses[(self.doses["start"] <= at) & (self.doses["end"] > at - window - pd.Timedelta(hours=6))
-                       & (self.doses["type"] != "RESUME")]
+        model = merged["settings_dictionary"].get("model") or [360.0]
+        acting = pd.Timedelta(minutes=float(model[0]))
+        d = self.doses[(self.doses["start"] <= at) & (self.doses["end"] > at - window - acting)]
         c = self.carbs[(self.carbs["time"] > at - window) & (self.carbs["time"] <= at)]
 
         def dates(column):

@@ -35,8 +35,6 @@ def read(path, tz=None, **_):
     if root.tag != "patient":
         raise ImportFormatError(source, "root", "tag", root.tag, "expected <patient>")
     c = Collector(source, tz)
-    if root.get("id"):
-        c.settings["patient_id"] = root.get("id")
     basal_events = []
     for stream in root:
         events = list(stream)

@@ -1,9 +1,9 @@
-"""Shared for the io tests: recorded Nightscout collections and a local server that serves them."""
+"""Shared for the io tests: a local Nightscout site serving the recorded collections."""
 import json
 import threading
 import urllib.parse
-from types import SimpleNamespace
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
 
 import pytest
 
