@@ -63,6 +63,8 @@ def summary(history, fmt: str, show_skipped: int = 10) -> str:
     lines.append(f"settings: {', '.join(schedules) or 'no schedules'}"
                  + (f"; {', '.join(history.settings.get('settings_dictionary', {}))}"
                     if history.settings.get("settings_dictionary") else ""))
+    if history.settings.get("timeline"):
+        lines.append(f"  {len(history.settings['timeline'])} settings in the timeline (profile or pump-settings changes)")
     if history.app_output:
         lines.append(f"app output: {', '.join(history.app_output)}")
     s = history.skipped

@@ -19,7 +19,10 @@ empty); ``skipped`` is a table of what a reader did not import (``record``, ``fi
 recommendations), JSON-able.
 
 In ``settings``: the schedule keys of the PyLoopKit input dictionary (start times as ``"HH:MM:SS"``),
-``settings_dictionary`` (limits, insulin model, ...) and ``timezone`` (IANA name of the source's zone).
+``settings_dictionary`` (limits, insulin model, ...) and ``timezone`` (IANA name of the source's zone);
+the newest settings when the source kept several, all of them in ``timeline`` (a list of ``{"start":
+ISO time, "settings": {...}}``, oldest first), which :meth:`History.settings_at` and
+:meth:`History.to_input_dict` follow.
 """
 from __future__ import annotations
 
@@ -157,7 +160,7 @@ class History:
         at = self._timestamp(at)
         offset = _dt.timezone(at.utcoffset())
         window = pd.Timedelta(hours=hours)
-        merged = {k: v for k, v in self.settings.items() if k != "timezone"}
+        merged = {k: v for k, v in self.settings_at(at).items() if k not in ("timezone", "timeline")}
         merged.update({k: v for k, v in (settings or {}).items() if k != "settings_dictionary"})
         merged["settings_dictionary"] = {**self.settings.get("settings_dictionary", {}),
                                          **(settings or {}).get("settings_dictionary", {})}
@@ -191,6 +194,21 @@ class History:
             raise MissingDataError(f"{self.source}: settings missing {missing}; the source has no such schedule, "
                                    "pass them with settings={...}")
         return out
+
+    def settings_at(self, at) -> dict:
+        """The settings in effect at ``at``: with a ``settings["timeline"]`` (sources that keep every
+        profile or pump-settings change), the last entry starting at or before ``at`` (the first entry
+        before the timeline starts); else ``settings``."""
+        timeline = self.settings.get("timeline")
+        if not timeline:
+            return self.settings
+        pd = _pandas()
+        t = self._timestamp(at)
+        chosen = timeline[0]["settings"]
+        for entry in timeline:
+            if entry["start"] is not None and pd.Timestamp(entry["start"]) <= t:
+                chosen = entry["settings"]
+        return {**self.settings, **chosen}
 
     def to_tune_request(self, **kw) -> dict:
         """Tune's version-1 request (see :func:`pyloopkit.io.tune_request.request` for the options)."""

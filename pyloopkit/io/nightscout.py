@@ -7,8 +7,9 @@ Read from ``entries``: ``sgv`` (CGM, mg/dL) and ``mbg`` (meter, mg/dL) records, 
 for ``duration`` min as an extended bolus), ``carbs`` (g, ``absorptionTime`` min) on any event, and
 ``BG Check`` (``glucose`` in ``units``). From ``profile``: the newest document's default profile
 (``basal``, ``carbratio``, ``sens``, ``target_low``/``target_high``, ``dia``, ``units``, ``timezone``)
-and Loop's ``loopSettings`` (maximum basal rate and bolus, suspend threshold). Everything else is
-listed in ``History.skipped``.
+and Loop's ``loopSettings`` (maximum basal rate and bolus, suspend threshold); with several profile
+documents, all of them by ``startDate`` in ``settings["timeline"]``. Everything else is listed in
+``History.skipped``.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timestamp
+from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timestamp, zone
 from .settings import schedule
 
 BOLUS_EVENTS = ("Bolus", "Correction Bolus", "Meal Bolus", "Snack Bolus", "SMB", "Combo Bolus")
@@ -274,16 +275,30 @@ def _bolus(c: Collector, record: str, t: dict, time, event) -> None:
 
 
 def _profile(c: Collector, profiles: list) -> None:
-    docs = [p for p in profiles if isinstance(p, dict) and isinstance(p.get("store"), dict)]
-    for i, p in enumerate(profiles):
-        if not (isinstance(p, dict) and isinstance(p.get("store"), dict)):
+    """The newest profile document is ``settings``; with several, ``settings["timeline"]`` has them all."""
+    timeline = []
+    for i, doc in enumerate(profiles):
+        if not (isinstance(doc, dict) and isinstance(doc.get("store"), dict)):
             c.skip(f"profile[{i}]", "store", None, "profile document without a store")
-    if not docs:
+            continue
+        start = doc.get("startDate") or doc.get("created_at") or doc.get("mills")
+        when = timestamp(start, c.source, f"profile[{i}]", "startDate") if start not in (None, "") else None
+        timeline.append((when, _profile_settings(c, doc, f"profile[{i}]")))
+    if not timeline:
         return
-    newest = max(range(len(docs)), key=lambda i: str(docs[i].get("startDate", docs[i].get("created_at", ""))))
-    doc = docs[newest]
-    record = f"profile[{profiles.index(doc)}]"
-    name = doc.get("defaultProfile") or next(iter(doc["store"]))
+    timeline.sort(key=lambda item: item[0] or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc))
+    c.settings = dict(timeline[-1][1])
+    if len(timeline) > 1:
+        c.settings["timeline"] = [{"start": when.isoformat() if when else None, "settings": settings}
+                                  for when, settings in timeline]
+    zone_name = c.settings.get("timezone")
+    if zone_name and c.tz is None:
+        c.tz = zone(zone_name)
+
+
+def _profile_settings(c: Collector, doc: dict, record: str) -> dict:
+    """One profile document's default profile as input-dictionary settings."""
+    name = doc.get("defaultProfile") or next(iter(doc["store"]), None)
     if name not in doc["store"]:
         raise ImportFormatError(c.source, record, "defaultProfile", name, "not a profile of the store")
     prof = doc["store"][name]
@@ -313,14 +328,7 @@ def _profile(c: Collector, profiles: list) -> None:
     zone_name = prof.get("timezone") or doc.get("timezone")
     if zone_name:
         settings["timezone"] = zone_name
-        if c.tz is None:
-            from ._build import zone
-
-            c.tz = zone(zone_name)
-    c.settings = settings
-    for i, p in enumerate(profiles):
-        if p is not doc and p in docs:
-            c.skip(f"profile[{i}]", "startDate", p.get("startDate"), "older profile (the newest one is used)")
+    return settings
 
 
 def _items(c: Collector, where: str, key: str, items) -> tuple[list, list]:

@@ -10,7 +10,7 @@ when ``time`` is absent). Read:
 * ``food``: ``nutrition.carbohydrate.net`` (g) with ``nutrition.estimatedAbsorptionDuration`` (s);
 * ``basal``: ``deliveryType`` ``scheduled`` (BASAL), ``temp`` and ``automated`` (TEMP_BASAL), ``suspend``
   (SUSPEND), ``rate`` U/h for ``duration`` ms;
-* ``pumpSettings`` (the newest): ``basalSchedules[activeSchedule]`` (``start`` ms, ``rate``),
+* ``pumpSettings`` (the newest; all of them by time in ``settings["timeline"]``): ``basalSchedules[activeSchedule]`` (``start`` ms, ``rate``),
   ``carbRatio(s)`` and ``insulinSensitivit(y|ies)`` (``start``, ``amount``), ``bgTarget(s)``
   (``target`` with ``low``/``high`` or ``range``), in ``units.bg``.
 
@@ -93,11 +93,11 @@ def parse(records: list, source: str, tz=None):
         else:
             c.skip(record, "type", kind, "item type not imported")
     if settings:
-        newest = max(settings, key=lambda ri: _time(c, *ri))
-        c.settings.update(_pump_settings(c, *newest))
-        for record, item in settings:
-            if item is not newest[1]:
-                c.skip(record, "type", "pumpSettings", "older pump settings (the newest are used)")
+        timeline = sorted(((_time(c, record, item), _pump_settings(c, record, item)) for record, item in settings),
+                          key=lambda ts: ts[0])
+        c.settings.update(timeline[-1][1])
+        if len(timeline) > 1:
+            c.settings["timeline"] = [{"start": t.isoformat(), "settings": s} for t, s in timeline]
     return c.history()
 
 

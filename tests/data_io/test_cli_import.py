@@ -13,7 +13,7 @@ def test_import_prints_summary_and_writes_history(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "(tidepool), zone America/New_York" in printed
     assert "glucose: 3 readings (2 cgm, 1 smbg)" in printed and "boluses 4.50 U" in printed
-    assert "skipped: 6" in printed and "     2  item type not imported" in printed
+    assert "skipped: 5" in printed and "2 settings in the timeline" in printed and "     2  item type not imported" in printed
     assert len(History.from_csv(out).doses) == 6
 
 

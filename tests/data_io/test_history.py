@@ -155,3 +155,13 @@ def test_csv_round_trip(tmp_path, name, kw):
     assert back.settings == json.loads(json.dumps(h.settings)) and back.app_output == h.app_output
     assert str(back.tz) == str(h.tz) and back.source == h.source
     assert read(tmp_path / "h").glucose.equals(h.glucose)  # read() detects the folder
+
+
+def test_to_input_dict_follows_the_settings_timeline():
+    h = synthetic(2.0)
+    newer = {**SETTINGS, "basal_rate_values": [0.9, 1.2]}
+    h.settings = {**newer, "timeline": [{"start": "2026-03-01T00:00:00-06:00", "settings": SETTINGS},
+                                        {"start": "2026-03-08T00:00:00-06:00", "settings": newer}]}
+    assert h.to_input_dict(at="2026-03-07T20:00")["basal_rate_values"] == [0.8, 1.0]
+    d = h.to_input_dict(at="2026-03-08T10:00")
+    assert d["basal_rate_values"] == [0.9, 1.2] and "timeline" not in d and "timezone" not in d

@@ -39,9 +39,11 @@ def check_history(h):
     assert s["settings_dictionary"]["model"] == [300.0, 75.0]
     assert s["settings_dictionary"]["suspend_threshold"] == pytest.approx(4.0 * MMOL_TO_MG_DL)
     assert s["settings_dictionary"]["max_basal_rate"] == 3.5
+    assert [e["start"] for e in s["timeline"]] == ["2025-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00"]
+    assert h.settings_at("2025-06-01T00:00")["settings_dictionary"] == {"model": [240.0, 75.0]}
     reasons = h.skipped["reason"].tolist()
     for expected in ("entry type not imported (only sgv and mbg)", "temp basal given only as a percent",
-                     "event type not imported", "unknown event type", "older profile (the newest one is used)",
+                     "event type not imported", "unknown event type",
                      "zero-length basal (it only ends the running temp basal)"):
         assert expected in reasons
     assert any(r.startswith("duplicate reading") for r in reasons)

@@ -155,7 +155,12 @@ def test_tidepool_json():
     assert s["sensitivity_ratio_values"] == pytest.approx([2.5 * MMOL_TO_MG_DL])
     assert s["target_range_minimum_values"] == pytest.approx([5.5 * MMOL_TO_MG_DL])
     r = reasons(h)
-    assert "older pump settings (the newest are used)" in r and r.count("item type not imported") == 2
+    assert r.count("item type not imported") == 2 and len(r) == 5
+    timeline = s["timeline"]
+    assert [e["start"] for e in timeline] == ["2026-03-01T00:00:00+00:00", "2026-03-02T08:00:00+00:00"]
+    assert timeline[0]["settings"]["basal_rate_values"] == [0.5] and timeline[1]["settings"]["basal_rate_values"] == [0.8, 1.0]
+    assert h.settings_at("2026-03-01T12:00")["basal_rate_values"] == [0.5]
+    assert h.settings_at("2026-03-02T08:00Z")["basal_rate_values"] == [0.8, 1.0]
     assert "basal without a duration (still running at export?)" in r
 
 
