@@ -279,7 +279,8 @@ def replay(history: History, start=None, end=None, step_minutes: float = 5.0, ch
     Each chunk is one :func:`pyloopkit.loop_replay.replay` call on the chunk's data plus the 24 h
     before it (what Loop would have known), so months replay in bounded memory; the step times form
     one grid from ``start`` (default: one hour after the first glucose) to ``end`` (default: the
-    last glucose). Returns a pandas DataFrame with :data:`pyloopkit.loop_replay.COLUMNS`.
+    last glucose). A chunk runs with the settings in effect at its last step (see
+    :meth:`History.settings_at`). Returns a pandas DataFrame with :data:`pyloopkit.loop_replay.COLUMNS`.
     """
     from ..loop_replay import replay as replay_input
 
