@@ -43,7 +43,7 @@ _DATE = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4}"
 def looks_like(head: str) -> bool:
     """A Loop report: ``Generated:`` and ``Loop`` lines or Loop's manager sections."""
     return ("## LoopDataManager" in head or "## GlucoseStore" in head or "## DeviceDataManager" in head
-            or (head.startswith("Generated:") and "\nLoop" in head))
+            or ("Generated: " in head and re.search(r"^Loop\b.* v\d", head, re.M) is not None))
 
 
 def read(path, tz=None, **_):

@@ -283,3 +283,13 @@ def test_fall_back_hour_resolved_in_file_order_per_table(tmp_path):
                                       "2026-10-25T02:10:00+01:00", "2026-10-25T03:05:00+01:00"]
     assert iso(h.doses["start"]) == ["2026-10-25T02:40:00+02:00", "2026-10-25T02:15:00+01:00"]
     assert h.skipped.empty
+
+
+def test_loop_report_detected_from_its_preamble(tmp_path):
+    path = tmp_path / "report.md"
+    path.write_text("Loading...\n\nUse the Share button above to save this report.\n\nGenerated: 2026-03-02 12:30:10 +0000\n\n"
+                    "Loop (Automatic Bolusing) v2.1.0\n* gitRevision: abc\n" + "x" * 5000 + "\n"
+                    + (DATA / "loop_report.md").read_text().split("## DeviceDataManager", 1)[1])
+    assert detect(path) == "loop_report"
+    h = read(path)
+    assert h.app_output["loop_version"] == "Loop (Automatic Bolusing) v2.1.0" and len(h.glucose) == 3
