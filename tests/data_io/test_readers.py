@@ -293,3 +293,14 @@ def test_loop_report_detected_from_its_preamble(tmp_path):
     assert detect(path) == "loop_report"
     h = read(path)
     assert h.app_output["loop_version"] == "Loop (Automatic Bolusing) v2.1.0" and len(h.glucose) == 3
+
+
+def test_clarity_mmol_export(tmp_path):
+    text = (DATA / "clarity.csv").read_text().replace("Glucose Value (mg/dL)", "Glucose Value (mmol/L)")
+    text = text.replace(",101,", ",5.6,").replace(",99,", ",5.5,").replace(",104,", ",5.8,")
+    path = tmp_path / "c.csv"
+    path.write_text(text)
+    h = read(path, tz="America/New_York", low_high="limit")
+    assert h.glucose["glucose_mg_dl"].tolist() == pytest.approx([5.6 * MMOL_TO_MG_DL, 40.0, 5.5 * MMOL_TO_MG_DL,
+                                                                 400.0, 5.8 * MMOL_TO_MG_DL])
+    assert set(h.glucose["source_unit"]) == {"mmol/L"}
