@@ -312,16 +312,16 @@ class Collector:
         return result, nat
 
     def _drop_duplicates(self, frame, keys: list, value_column: str, what: str):
-        """Keep the first of rows sharing ``keys``; the others are skipped with the reason."""
-        dup = frame.duplicated(subset=keys, keep="first")
+        """Keep the first of rows sharing ``keys``; the others are skipped with the reason (the skipped
+        value, its time and, when it differs, the kept value)."""
+        dup = frame.duplicated(subset=keys, keep="first").to_numpy()
         if dup.any():
-            first = frame[~dup].set_index(keys)[value_column]
-            for _, row in frame[dup].iterrows():
-                kept = first.loc[tuple(row[k] for k in keys)]
-                same = kept == row[value_column]
-                self.skip(row["record"], value_column, row[value_column],
-                          f"duplicate {what} at {row[keys[0]].isoformat()}"
-                          + ("" if same else f" (kept the first, {kept:g})"))
+            dups = frame[dup]
+            kept = dups[keys].merge(frame[~dup][keys + [value_column]], on=keys, how="left")[value_column]
+            reason = f"duplicate {what} (same {', '.join(keys)}): the first is kept"
+            self.skipped_rows.extend(
+                (str(r), value_column, f"{v:g} at {t}" + ("" if v == k else f" (kept {k:g})"), reason)
+                for r, v, k, t in zip(dups["record"], dups[value_column], kept, _iso(dups[keys[0]])))
         return frame[~dup].sort_values(keys[0], kind="stable").reset_index(drop=True)
 
     def _cut_overlapping_basals(self, doses):
@@ -334,7 +334,7 @@ class Collector:
         if overlap.any():
             idx = sub.index[overlap]
             self.skipped_rows.extend(
-                (str(r), "end", old, f"cut to {new} by the next temp basal or suspend")
+                (str(r), "end", f"{old} -> {new}", "cut short by the next temp basal or suspend")
                 for r, old, new in zip(sub.loc[idx, "record"], _iso(sub.loc[idx, "end"]), _iso(next_start[overlap])))
             doses.loc[idx, "end"] = next_start[overlap].to_numpy()
         return doses

@@ -62,7 +62,8 @@ def test_loop_report_tables_settings_and_app_output():
     assert sorted(reasons(h)) == sorted([
         "display-only (calibration) sample", "resume marks the end of a suspend (not a dose)",
         "another dose list is used (getNormalizedDoseEntries)",
-        "duplicate reading at 2026-03-02T07:20:00-05:00"])
+        "duplicate reading (same time, kind): the first is kept"])
+    assert h.skipped["value"].iloc[-1] == "128 at 2026-03-02T07:20:00-05:00"
 
 
 def test_loop_report_truncated_line_names_line_and_field(tmp_path):
@@ -217,8 +218,11 @@ def test_plain_csv():
     assert h.doses["type"].tolist() == ["BOLUS", "TEMP_BASAL", "TEMP_BASAL", "BASAL", "SUSPEND"]
     assert h.doses["end"].iloc[1].isoformat() == "2026-03-01T09:10:00+01:00"  # overlapping temp basal cut
     assert h.carbs["absorption_min"].tolist() == [180.0]
-    assert sorted(reasons(h))[0].startswith("cut to") and any(r.startswith("unknown type") for r in reasons(h))
-    assert any(r.startswith("duplicate reading") for r in reasons(h))
+    assert "cut short by the next temp basal or suspend" in reasons(h)
+    assert any(r.startswith("unknown type") for r in reasons(h))
+    assert "duplicate reading (same time, kind): the first is kept" in reasons(h)
+    cut = h.skipped[h.skipped["reason"].str.startswith("cut short")].iloc[0]
+    assert (cut["record"], cut["value"]) == ("line 7", "2026-03-01T09:30:00+01:00 -> 2026-03-01T09:10:00+01:00")
 
 
 def test_plain_csv_naive_times_without_tz_warn_and_read_as_utc(tmp_path):
@@ -304,3 +308,12 @@ def test_clarity_mmol_export(tmp_path):
     assert h.glucose["glucose_mg_dl"].tolist() == pytest.approx([5.6 * MMOL_TO_MG_DL, 40.0, 5.5 * MMOL_TO_MG_DL,
                                                                  400.0, 5.8 * MMOL_TO_MG_DL])
     assert set(h.glucose["source_unit"]) == {"mmol/L"}
+
+
+def test_duplicate_with_another_value_names_both(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("time,type,value,unit\n2026-03-01T08:00:00+00:00,cgm,100,mg/dL\n"
+                    "2026-03-01T08:00:00+00:00,cgm,105,mg/dL\n2026-03-01T08:00:00+00:00,smbg,104,mg/dL\n")
+    h = read(path)
+    assert h.glucose["glucose_mg_dl"].tolist() == [100.0, 104.0]  # a meter reading at the same time is kept
+    assert h.skipped[["record", "value"]].values.tolist() == [["line 3", "105 at 2026-03-01T08:00:00+00:00 (kept 100)"]]
