@@ -75,8 +75,11 @@ class History:
     # ------------------------------------------------------------------ views
     @property
     def tz(self):
-        """The tables' time zone (of the glucose times; UTC when there is no glucose)."""
-        return self.glucose["time"].dt.tz or _dt.timezone.utc
+        """The tables' time zone (of the first non-empty table among glucose, doses, carbs; else UTC)."""
+        for column in (self.glucose["time"], self.doses["start"], self.carbs["time"]):
+            if len(column) and getattr(column.dt, "tz", None) is not None:
+                return column.dt.tz
+        return _dt.timezone.utc
 
     def _timestamp(self, value):
         """A pandas Timestamp in the tables' zone (naive values are local times there)."""

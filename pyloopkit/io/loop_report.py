@@ -79,8 +79,7 @@ def fields(text: str) -> dict:
 
 def literal(text: str):
     """A Swift array / dictionary literal (``["a": [1.0, 2.0], "b": -25200]``) as Python lists and dicts."""
-    value, end = _literal(text.strip(), 0)
-    return value
+    return _literal(text.strip(), 0)[0]
 
 
 def _literal(s: str, i: int):

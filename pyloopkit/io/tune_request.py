@@ -72,7 +72,7 @@ def basal_timeline(history, fill_scheduled: bool = True):
     if fill_scheduled and "basal_rate_start_times" in history.settings and not history.glucose.empty:
         span = (_unix_s(history.glucose["time"].iloc[[0]])[0], _unix_s(history.glucose["time"].iloc[[-1]])[0])
         edges = np.concatenate([[span[0]], np.stack([starts, ends], 1).ravel(), [span[1]]])
-        tz = history.glucose["time"].dt.tz
+        tz = history.tz
         for gap_start, gap_end in edges.reshape(-1, 2):
             rows.extend(_scheduled_pieces(history.settings, gap_start, gap_end, tz, pd))
     rows.sort(key=lambda r: r[0])
@@ -124,7 +124,7 @@ def request(history, timezone: str | None = None, insulin_parameters: dict | Non
          "peak": float(model[1]), "duration": float(model[0])} if model and len(model) == 2
         else DEFAULT_INSULIN_PARAMETERS))
     carbs = dict(carb_parameters or DEFAULT_CARB_PARAMETERS)
-    out = {"version": 1, "timezone": timezone or settings.get("timezone") or str(history.glucose["time"].dt.tz)}
+    out = {"version": 1, "timezone": timezone or settings.get("timezone") or str(history.tz)}
     for kind, name in (("sensitivity", "insulin_sensitivity_schedule"), ("carb_ratio", "carb_ratio_schedule"),
                        ("basal", "basal_rate_schedule")):
         sched = tune_schedule(settings, kind)
