@@ -1,8 +1,8 @@
 """A History as a request to Tune (the Loop parameter-estimation service), wire format version 1.
 
-Tune's timelines are indexed by Unix timestamps (whole seconds) and both index and values are
-delta encoded (each entry is the difference from the previous one, the first from 0), then run-length
-encoded: a run of ``n >= 2`` equal deltas ``d`` is written ``[d, n]``. Units: basal rates in mU/h with
+Tune's timelines are indexed by Unix timestamps (whole seconds) and index, values and durations are
+delta encoded (each entry is the difference from the previous one, the first from 0; Tune's own
+``codec.py`` decodes durations this way too), then run-length encoded: a run of ``n >= 2`` equal deltas ``d`` is written ``[d, n]``. Units: basal rates in mU/h with
 durations in seconds, boluses in mU, carbs in g, glucose in mg/dL; schedules are indexed by minutes
 after local midnight.
 """
@@ -101,6 +101,13 @@ def _scheduled_pieces(settings: dict, start_s: float, end_s: float, tz, pd) -> l
     return list(zip(cuts[:-1], rates, np.diff(cuts)))
 
 
+def _tune_zone(name: str) -> str:
+    """An IANA name as is; a fixed offset ``UTC-05:00`` in the ``GMT-0500`` form Tune (iOS) uses."""
+    if name.startswith("UTC") and len(name) == 9:
+        return f"GMT{name[3]}{name[4:6]}{name[7:9]}"
+    return name
+
+
 def request(history, timezone: str | None = None, insulin_parameters: dict | None = None,
             carb_parameters: dict | None = None, fill_scheduled: bool = True, **options) -> dict:
     """Tune's version-1 request for ``history`` (see the module docstring).
@@ -124,7 +131,7 @@ def request(history, timezone: str | None = None, insulin_parameters: dict | Non
          "peak": float(model[1]), "duration": float(model[0])} if model and len(model) == 2
         else DEFAULT_INSULIN_PARAMETERS))
     carbs = dict(carb_parameters or DEFAULT_CARB_PARAMETERS)
-    out = {"version": 1, "timezone": timezone or settings.get("timezone") or str(history.tz)}
+    out = {"version": 1, "timezone": timezone or _tune_zone(settings.get("timezone") or str(history.tz))}
     for kind, name in (("sensitivity", "insulin_sensitivity_schedule"), ("carb_ratio", "carb_ratio_schedule"),
                        ("basal", "basal_rate_schedule")):
         sched = tune_schedule(settings, kind)
@@ -136,7 +143,7 @@ def request(history, timezone: str | None = None, insulin_parameters: dict | Non
     out["timelines"] = [
         {"type": "basal", "parameters": insulin,
          "index": encode([r[0] for r in basal]), "values": encode([r[1] * 1000.0 for r in basal]),
-         "durations": [_plain(r[2]) for r in basal]},
+         "durations": encode([r[2] for r in basal])},
         {"type": "insulin", "parameters": insulin,
          "index": encode(_unix_s(bolus["start"])), "values": encode(bolus["value"].to_numpy() * 1000.0)},
         {"type": "carb", "parameters": carbs,

@@ -130,7 +130,8 @@ def test_tune_request_layout_and_basal_fill():
     assert decode(timelines["insulin"]["values"]) == [4000.0, 4000.0, 4000.0]  # mU
     # temp basals cover the whole day: no scheduled fill needed; delivered insulin in U
     rates = np.array(decode(timelines["basal"]["values"])) / 1000
-    hours = np.array(timelines["basal"]["durations"]) / 3600
+    hours = np.array(decode(timelines["basal"]["durations"])) / 3600
+    assert timelines["basal"]["durations"] == [1800, [0, 47]]  # 48 half-hour temp basals, delta + RLE
     assert (rates * hours).sum() == pytest.approx(h.doses.query("type == 'TEMP_BASAL'")
                                                   .eval("value * 0.5").sum())
 
@@ -165,3 +166,10 @@ def test_to_input_dict_follows_the_settings_timeline():
     assert h.to_input_dict(at="2026-03-07T20:00")["basal_rate_values"] == [0.8, 1.0]
     d = h.to_input_dict(at="2026-03-08T10:00")
     assert d["basal_rate_values"] == [0.9, 1.2] and "timeline" not in d and "timezone" not in d
+
+
+def test_tune_request_fixed_offset_zone_in_gmt_form():
+    req = read(DATA / "loop_report.md").to_tune_request()
+    assert req["timezone"] == "GMT-0500"
+    assert req["carb_ratio_schedule"] == {"index": [0.0, 720.0], "values": [10.0, 12.0]}
+    assert decode(req["timelines"][0]["durations"])[0] == 1800.0  # the temp basal 07:00-07:30
