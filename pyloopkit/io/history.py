@@ -72,6 +72,10 @@ class History:
             if missing:
                 raise ValueError(f"History.{name} lacks the column(s) {missing}")
 
+    def __repr__(self) -> str:
+        return (f"History({self.source!r}: {len(self.glucose)} readings, {len(self.doses)} doses, "
+                f"{len(self.carbs)} carb entries, {len(self.skipped)} skipped, zone {self.tz})")
+
     # ------------------------------------------------------------------ views
     @property
     def tz(self):

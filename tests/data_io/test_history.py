@@ -173,3 +173,8 @@ def test_tune_request_fixed_offset_zone_in_gmt_form():
     assert req["timezone"] == "GMT-0500"
     assert req["carb_ratio_schedule"] == {"index": [0.0, 720.0], "values": [10.0, 12.0]}
     assert decode(req["timelines"][0]["durations"])[0] == 1800.0  # the temp basal 07:00-07:30
+
+
+def test_repr_is_one_line():
+    assert repr(read(DATA / "tidepool.json")).endswith(
+        "3 readings, 6 doses, 2 carb entries, 5 skipped, zone America/New_York)")
