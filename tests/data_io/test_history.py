@@ -147,7 +147,8 @@ def test_basal_timeline_fills_gaps_with_the_schedule():
 
 
 @pytest.mark.parametrize("name, kw", [("loop_report.md", {}), ("tidepool.json", {}), ("clarity.csv", {"tz": TZ}),
-                                      ("ohio.xml", {"tz": "Europe/Berlin"}), ("plain.csv", {})])
+                                      ("ohio.xml", {"tz": "Europe/Berlin"}), ("plain.csv", {}),
+                                      ("libreview_mmol.csv", {"tz": "Europe/London"}), ("tidepool.csv", {})])
 def test_csv_round_trip(tmp_path, name, kw):
     h = read(DATA / name, **kw)
     back = History.from_csv(h.to_csv(tmp_path / "h"))

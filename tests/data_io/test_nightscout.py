@@ -130,3 +130,15 @@ def test_fast_paths_equal_the_record_by_record_reader(tmp_path, monkeypatch):
     key = ["record", "field", "reason"]
     assert sorted(map(tuple, fast.skipped[key].values)) == sorted(map(tuple, slow.skipped[key].values))
     assert (fast.skipped["reason"] == "negative insulin").sum() > 10
+
+
+def test_csv_round_trip_keeps_the_settings_timeline(tmp_path):
+    import pandas as pd
+
+    from pyloopkit.io import History
+
+    h = read(write_export(tmp_path))
+    back = History.from_csv(h.to_csv(tmp_path / "h"))
+    for table in ("glucose", "doses", "carbs", "skipped"):
+        pd.testing.assert_frame_equal(getattr(back, table), getattr(h, table))
+    assert back.settings == h.settings and str(back.tz) == "Europe/Berlin"
