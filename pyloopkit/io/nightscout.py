@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timestamp, zone
+from .history import _pandas
 from .settings import schedule
 
 BOLUS_EVENTS = ("Bolus", "Correction Bolus", "Meal Bolus", "Snack Bolus", "SMB", "Combo Bolus")
@@ -149,7 +150,7 @@ def _columns(records: list, names: list):
     """The named fields of a list of dicts as a DataFrame (None when an item is not a dict)."""
     if not all(type(r) is dict for r in records):
         return None
-    import pandas as pd
+    pd = _pandas()
 
     return pd.DataFrame(records, columns=names)
 
@@ -158,7 +159,7 @@ def fast_entries(c: Collector, entries: list) -> list[int]:
     """Read the plain ``sgv``/``mbg`` entries (numeric value and ``date``) at once; return the indices of
     the others, which :func:`_entry` reads one by one (and reports)."""
     import numpy as np
-    import pandas as pd
+    pd = _pandas()
 
     df = _columns(entries, ["type", "sgv", "mbg", "date"]) if entries else None
     if df is None:
@@ -179,7 +180,7 @@ def fast_temp_basals(c: Collector, treatments: list) -> list[int]:
     """Read the plain ``Temp Basal`` treatments (ISO ``created_at``, numeric ``absolute`` and ``duration``,
     no carbs) at once; return the indices of the others, which :func:`_treatment` reads one by one."""
     import numpy as np
-    import pandas as pd
+    pd = _pandas()
 
     df = _columns(treatments, ["eventType", "created_at", "absolute", "duration", "carbs"]) if treatments else None
     if df is None:

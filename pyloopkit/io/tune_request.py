@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .history import _pandas
 from .settings import scheduled_rate_at, tune_schedule
 
 DEFAULT_INSULIN_PARAMETERS = {"delay": 10.0, "peak": 75.0, "duration": 360.0}
@@ -63,7 +64,7 @@ def basal_timeline(history, fill_scheduled: bool = True):
     are filled from ``basal_rate_start_times``/``basal_rate_values`` when present, split at schedule
     changes and local midnight.
     """
-    import pandas as pd
+    pd = _pandas()
 
     doses = history.doses[history.doses["type"].isin(["BASAL", "TEMP_BASAL", "SUSPEND"])].sort_values("start")
     starts, ends = _unix_s(doses["start"]), _unix_s(doses["end"])
