@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError, LoopWarning, Problem
 from ..input_validation import MMOL_TO_MGDL
-from .history import CARB_COLUMNS, DOSE_COLUMNS, GLUCOSE_COLUMNS, SKIPPED_COLUMNS, History, _pandas
+from .history import CARB_COLUMNS, DOSE_COLUMNS, GLUCOSE_COLUMNS, SKIPPED_COLUMNS, History, _pandas, zone_from_name
 
 MMOL_TO_MG_DL = MMOL_TO_MGDL
 """mg/dL per mmol/L (LoopKit's conversion, the one the input validation uses)."""
@@ -74,15 +74,15 @@ def timestamp(value, source: str, record, field: str) -> _dt.datetime:
 
 
 def zone(tz):
-    """A tzinfo from an IANA name, a tzinfo, or None (None stays None)."""
+    """A tzinfo from an IANA name, a ``UTC+HH:MM`` offset, a tzinfo, or None (None stays None)."""
     if tz is None or isinstance(tz, _dt.tzinfo):
         return tz
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from zoneinfo import ZoneInfoNotFoundError
 
     try:
-        return ZoneInfo(str(tz))
+        return zone_from_name(str(tz))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ImportFormatError("tz", "argument", "tz", tz, "not an IANA time zone name") from None
+        raise ImportFormatError("tz", "argument", "tz", tz, "not an IANA time zone name nor UTC+HH:MM") from None
 
 
 LOW_HIGH_CHOICES = ("skip", "limit")

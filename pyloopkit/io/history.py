@@ -231,7 +231,7 @@ class History:
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("glucose", "doses", "carbs", "skipped"):
             getattr(self, name).to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-        meta = {"source": self.source, "tz": _zone_name(self.tz), "settings": self.settings,
+        meta = {"source": self.source, "tz": zone_name(self.tz), "settings": self.settings,
                 "app_output": self.app_output}
         (folder / "meta.json").write_text(json.dumps(meta, indent=1))
         return folder
@@ -242,7 +242,7 @@ class History:
         pd = _pandas()
         folder = Path(folder)
         meta = json.loads((folder / "meta.json").read_text())
-        tz = _zone_from_name(meta["tz"])
+        tz = zone_from_name(meta["tz"])
         tables = {}
         for name, columns in (("glucose", GLUCOSE_COLUMNS), ("doses", DOSE_COLUMNS), ("carbs", CARB_COLUMNS),
                               ("skipped", SKIPPED_COLUMNS)):
@@ -255,8 +255,8 @@ class History:
         return cls(**tables, settings=meta["settings"], source=meta["source"], app_output=meta["app_output"])
 
 
-def _zone_name(tz) -> str:
-    """A zone's name that :func:`_zone_from_name` reads back (IANA key, or ``UTC+HH:MM`` for fixed offsets)."""
+def zone_name(tz) -> str:
+    """A zone's name that :func:`zone_from_name` reads back (IANA key, or ``UTC+HH:MM`` for fixed offsets)."""
     key = getattr(tz, "key", None) or getattr(tz, "zone", None)
     if key:
         return key
@@ -265,7 +265,7 @@ def _zone_name(tz) -> str:
     return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _zone_from_name(name: str):
+def zone_from_name(name: str):
     if name.startswith("UTC") and len(name) == 9:
         sign = 1 if name[3] == "+" else -1
         return _dt.timezone(sign * _dt.timedelta(hours=int(name[4:6]), minutes=int(name[7:9])))

@@ -28,7 +28,8 @@ import math
 import re
 
 from ..pyloop_parser import EXPONENTIAL_DEFAULT_DIA_MIN, EXPONENTIAL_PEAKS_MIN
-from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timestamp
+from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timestamp, zone
+from .history import zone_name
 from .settings import schedule
 
 DOSE_SECTIONS = ("### getNormalizedPumpEventDoseEntriesOverlaidWithBasalEntries", "### getNormalizedDoseEntries",
@@ -169,9 +170,8 @@ def parse(text: str, source: str, tz=None):
     lists, values = sections(text)
     c = Collector(source, tz)
     c.settings = _settings(c, values)
-    if c.tz is None and "_offset_s" in c.settings:
-        c.tz = _dt.timezone(_dt.timedelta(seconds=c.settings["_offset_s"]))
-    c.settings.pop("_offset_s", None)
+    if c.tz is None and "timezone" in c.settings:
+        c.tz = zone(c.settings["timezone"])
     for n, item in lists.get("glucose", []):
         _glucose(c, f"line {n}", item)
     used = next((s for s in DOSE_SECTIONS if lists.get(s)), None)
@@ -260,8 +260,7 @@ def _settings(c: Collector, values: dict) -> dict:
     if basal:
         out.update(schedule("basal", [i["startTime"] for i in basal["items"]], [i["value"] for i in basal["items"]]))
         if isinstance(basal.get("timeZone"), float):
-            out["_offset_s"] = basal["timeZone"]
-            out["timezone"] = _offset_name(basal["timeZone"])
+            out["timezone"] = zone_name(_dt.timezone(_dt.timedelta(seconds=basal["timeZone"])))
     ratio = _schedule_literal(c, values, "carbRatioSchedule")
     if ratio:
         out.update(schedule("carb_ratio", [i["startTime"] for i in ratio["items"]], [i["value"] for i in ratio["items"]]))
@@ -320,11 +319,6 @@ def _loop_settings(c: Collector, line: tuple, out: dict, sd: dict) -> None:
         if items:
             out.update(schedule("target", [i["startTime"] for i in items], [i["value"][0] * factor for i in items],
                                 [i["value"][1] * factor for i in items]))
-
-
-def _offset_name(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _app_output(c: Collector, lists: dict, values: dict) -> dict:

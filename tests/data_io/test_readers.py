@@ -317,3 +317,10 @@ def test_duplicate_with_another_value_names_both(tmp_path):
     h = read(path)
     assert h.glucose["glucose_mg_dl"].tolist() == [100.0, 104.0]  # a meter reading at the same time is kept
     assert h.skipped[["record", "value"]].values.tolist() == [["line 3", "105 at 2026-03-01T08:00:00+00:00 (kept 100)"]]
+
+
+def test_tz_argument_errors_and_fixed_offsets():
+    with pytest.raises(ImportFormatError, match="field 'tz': 'Mars/Olympus'"):
+        read(DATA / "plain.csv", tz="Mars/Olympus")
+    h = read(DATA / "ohio.xml", tz="UTC+05:30")
+    assert h.glucose["time"].iloc[0].isoformat() == "2026-03-29T01:50:00+05:30"
