@@ -321,7 +321,7 @@ class Collector:
             reason = f"duplicate {what} (same {', '.join(keys)}): the first is kept"
             self.skipped_rows.extend(
                 (str(r), value_column, f"{v:g} at {t}" + ("" if v == k else f" (kept {k:g})"), reason)
-                for r, v, k, t in zip(dups["record"], dups[value_column], kept, _iso(dups[keys[0]])))
+                for r, v, k, t in zip(dups["record"], dups[value_column], kept, iso_times(dups[keys[0]])))
         return frame[~dup].sort_values(keys[0], kind="stable").reset_index(drop=True)
 
     def _cut_overlapping_basals(self, doses):
@@ -335,7 +335,7 @@ class Collector:
             idx = sub.index[overlap]
             self.skipped_rows.extend(
                 (str(r), "end", f"{old} -> {new}", "cut short by the next temp basal or suspend")
-                for r, old, new in zip(sub.loc[idx, "record"], _iso(sub.loc[idx, "end"]), _iso(next_start[overlap])))
+                for r, old, new in zip(sub.loc[idx, "record"], iso_times(sub.loc[idx, "end"]), iso_times(next_start[overlap])))
             doses.loc[idx, "end"] = next_start[overlap].to_numpy()
         return doses
 
@@ -347,7 +347,7 @@ class Collector:
         return doses[~zero].reset_index(drop=True)
 
 
-def _iso(times) -> list[str]:
+def iso_times(times) -> list[str]:
     """ISO 8601 strings with the UTC offset of a tz-aware datetime Series (vectorised; exact to the ns)."""
     import numpy as np
 

@@ -227,10 +227,16 @@ class History:
     def to_csv(self, folder) -> Path:
         """Write the tables (``glucose.csv``, ``doses.csv``, ``carbs.csv``, ``skipped.csv``) and
         ``meta.json`` (settings, source, zone, app output) into ``folder``; :meth:`from_csv` reads them back."""
+        from ._build import iso_times
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("glucose", "doses", "carbs", "skipped"):
-            getattr(self, name).to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+            table = getattr(self, name).copy()
+            for c in ("time", "start", "end"):
+                if c in table and len(table):
+                    table[c] = iso_times(table[c])
+            table.to_csv(folder / f"{name}.csv", index=False)
         meta = {"source": self.source, "tz": zone_name(self.tz), "settings": self.settings,
                 "app_output": self.app_output}
         (folder / "meta.json").write_text(json.dumps(meta, indent=1))
