@@ -179,3 +179,15 @@ def test_tune_request_fixed_offset_zone_in_gmt_form():
 def test_repr_is_one_line():
     assert repr(read(DATA / "tidepool.json")).endswith(
         "3 readings, 6 doses, 2 carb entries, 5 skipped, zone America/New_York)")
+
+
+def test_csv_round_trip_sub_second_times_and_offsets(tmp_path):
+    times = pd.to_datetime(["2026-10-25T00:30:00.250+00:00", "2026-10-25T01:30:00.000000001+00:00"],
+                           format="ISO8601").tz_convert("Europe/Berlin")  # 02:30 CEST, then 02:30 CET
+    g = pd.DataFrame({"time": times, "glucose_mg_dl": [100.0, 101.5], "source_unit": "mg/dL", "kind": "cgm"})
+    h = History(glucose=g, source="x")
+    back = History.from_csv(h.to_csv(tmp_path / "h"))
+    pd.testing.assert_frame_equal(back.glucose, h.glucose.astype({"source_unit": back.glucose["source_unit"].dtype,
+                                                                  "kind": back.glucose["kind"].dtype}))
+    assert (tmp_path / "h" / "glucose.csv").read_text().splitlines()[1].startswith(
+        "2026-10-25T02:30:00.250000000+02:00")
