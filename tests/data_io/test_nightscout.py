@@ -142,3 +142,16 @@ def test_csv_round_trip_keeps_the_settings_timeline(tmp_path):
     for table in ("glucose", "doses", "carbs", "skipped"):
         pd.testing.assert_frame_equal(getattr(back, table), getattr(h, table))
     assert back.settings == h.settings and str(back.tz) == "Europe/Berlin"
+
+
+@pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
+def test_update_runs_on_the_nightscout_history(tmp_path):
+    from pyloopkit.loop_data_manager import update
+
+    h = read(write_export(tmp_path))
+    d = h.to_input_dict(at="2026-03-29T03:30")  # local (CEST)
+    assert d["time_to_calculate_at"].isoformat() == "2026-03-29T03:30:00+02:00"
+    assert d["sensitivity_ratio_values"] == pytest.approx([2.5 * MMOL_TO_MG_DL])
+    out = update(d)
+    # boluses of 1.5 + 4 + 2 U in the 2.5 h before `at` (the combo's extended part only starts at `at`)
+    assert 3.0 < out["insulin_on_board"] < 8.7 and out["carbs_on_board"] > 0
