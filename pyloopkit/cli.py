@@ -21,6 +21,7 @@ WING_COMMANDS: tuple[str, ...] = (
     "pyloopkit.service.cli",
     "pyloopkit.report.cli",
     "pyloopkit.tune.cli",
+    "pyloopkit.io.cli",
 )
 
 
