@@ -128,3 +128,17 @@ def test_cli_reproduces_results_bit_for_bit_and_reports(tmp_path, capsys):
     assert "### child" in summary and "### adult" in summary and "| pid |" in summary
     for figure in ("fraction_completed.png", "time_in_ranges.png", "risk.png"):
         assert (tmp_path / "a" / "figures" / figure).stat().st_size > 1000
+
+
+def test_explicit_episode_numbers_replay_the_same_episodes():
+    implicit = Simulator(["adult#001", "adult#001", "child#003"], seed=5)
+    explicit = Simulator(["adult#001", "child#003"], seed=5, episodes=np.array([1, 0]))
+    for _ in range(30):
+        a = implicit.step(1.0, 0.0, 5)
+        b = explicit.step(1.0, 0.0, 5)
+    np.testing.assert_array_equal(a.cgm[1:], b.cgm)
+    np.testing.assert_array_equal(a.bg[1:], b.bg)
+    with pytest.raises(InvalidInputError, match="episodes"):
+        Simulator(["adult#001", "child#003"], episodes=np.array([0]))
+    with pytest.raises(InvalidInputError, match="episodes"):
+        Simulator(["adult#001"], episodes=np.array([-1]))
