@@ -27,12 +27,12 @@ import numpy as np
 from pyloopkit.control.pid import GAIN_COLUMNS, GAINS_FILE, PIDController, PIDIFController
 from pyloopkit.control.population import episode_metrics, run_episodes
 
-KP_REL = (0.5, 1.0, 2.0, 4.0, 8.0)
+KP_REL = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 KI_REL = (0.0, 0.25, 0.5, 1.0, 2.0)
-KD_REL = (0.0, 1.0, 2.0, 4.0, 8.0)
+KD_REL = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)
 TUNING_SEED = 20220
-TUNING_EPISODES = (0, 1)
-TUNING_DAYS = 2
+TUNING_EPISODES = (0, 1, 2)
+TUNING_DAYS = 3
 STEP_MINUTES = 5
 
 
