@@ -22,6 +22,7 @@ WING_COMMANDS: tuple[str, ...] = (
     "pyloopkit.report.cli",
     "pyloopkit.tune.cli",
     "pyloopkit.io.cli",
+    "pyloopkit.control.cli",
 )
 
 

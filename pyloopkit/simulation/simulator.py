@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pyloopkit.errors import InvalidInputError, Problem
-from pyloopkit.simulation.model import (HAVE_NUMBA, N_MEAL_STATE, N_STATES, _VG, _minute, initial_meal_state,
+from pyloopkit.simulation.model import (HAVE_NUMBA, N_MEAL_STATE, N_STATES, _KP3, _VG, _VMX, _minute, initial_meal_state,
                                         inline_jit, jit, numpy_model, param_matrix, substeps_per_minute)
 from pyloopkit.simulation.patients import PatientParams, load_patients
 from pyloopkit.simulation.pump import Pump, _quantize_numpy, quantize
@@ -178,12 +178,17 @@ class Simulator:
     announce_min : int or None
         Window (min) of ``meal_announcement_g`` after a step; ``None``: the step's own length
         (5 min after a reset).
+    episodes : array of int (n,) or None
+        Episode number of each member (after the repetition by ``n_episodes_per_patient``);
+        ``None``: the order of appearance (:attr:`episode`). Explicit numbers let a run split
+        a (patients x episodes) design into chunks that replay the same episodes.
     """
 
     def __init__(self, patients: str | list[str] | PatientParams, sensor: str | CGMSensor | None = "Dexcom",
                  pump: str | Pump | None = "Insulet", scenario: Scenario | str | list | None = "random",
                  seed: int | None = None, n_episodes_per_patient: int = 1, record_minutes: bool = False,
-                 start_hour: float = 0.0, dt_min: float = 1.0, announce_min: int | None = None):
+                 start_hour: float = 0.0, dt_min: float = 1.0, announce_min: int | None = None,
+                 episodes=None):
         base = patients if isinstance(patients, PatientParams) else load_patients(patients)
         problems = []
         if not (isinstance(n_episodes_per_patient, (int, np.integer)) and n_episodes_per_patient >= 1):
@@ -196,7 +201,12 @@ class Simulator:
             raise InvalidInputError(problems)
         self.n_sub = substeps_per_minute(dt_min)
         self.patients = base.take(np.repeat(np.arange(base.n), n_episodes_per_patient))
-        self.episode = episode_numbers(self.patients.names)
+        self.episode = episode_numbers(self.patients.names) if episodes is None else np.asarray(episodes)
+        if episodes is not None and not (self.episode.shape == (self.patients.n,)
+                                         and np.issubdtype(self.episode.dtype, np.integer)
+                                         and (self.episode >= 0).all()):
+            raise InvalidInputError([Problem("episodes", None, episodes,
+                                             f"must be {self.patients.n} integers >= 0, one per member")])
         self.n = self.patients.n
         self._stream_keys = [int.from_bytes(name.encode("utf-8"), "little") for name in self.patients.names]
         self.sensor = CGMSensor.from_name(sensor) if isinstance(sensor, str) else sensor
@@ -219,6 +229,21 @@ class Simulator:
         self.time_min = 0.0
         self.reset(seed)
         self._fresh = True
+
+    def set_insulin_sensitivity(self, scale) -> None:
+        """Scale each member's insulin sensitivity from now on (1: the patient's own).
+
+        Multiplies the insulin-dependent glucose utilisation ``Vmx`` and the insulin action
+        on endogenous production ``kp3`` of the UVA/Padova model by ``scale`` (scalar or (n,),
+        finite and > 0), relative to the patient's parameters (not cumulative).
+        """
+        factor = self._request("scale", scale)
+        bad = np.flatnonzero(~(np.isfinite(factor) & (factor > 0)))
+        if bad.size:
+            raise InvalidInputError([Problem("scale", int(i), float(factor[i]), "must be finite and > 0")
+                                     for i in bad])
+        self._params[:, _VMX] = self.patients.Vmx * factor
+        self._params[:, _KP3] = self.patients.kp3 * factor
 
     # --- episode set-up -------------------------------------------------------------------------
     def _seeds(self, stream: int) -> list[np.random.SeedSequence]:
