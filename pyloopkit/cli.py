@@ -17,6 +17,8 @@ EXIT_OK, EXIT_USAGE, EXIT_INVALID, EXIT_UNREADABLE = 0, 2, 3, 4
 # Each wing adds its subcommands through a module with ``register(subparsers)``; these modules
 # import nothing heavy at module level (the command functions import their wing when run).
 WING_COMMANDS: tuple[str, ...] = (
+    "pyloopkit.meals.cli",
+    "pyloopkit.service.cli",
     "pyloopkit.forecast.commands",
 )
 

@@ -1,19 +1,39 @@
-"""Optional compilation with numba (extra ``fast``).
+"""Optional compilation with numba (extra ``fast``), cached on disk across processes.
 
-``jit`` compiles a function with ``numba.njit(cache=True)`` when numba is installed and returns
-it unchanged otherwise; ``HAVE_NUMBA`` lets callers choose a vectorised numpy path instead of
+``jit`` compiles a function with ``numba.njit(cache=True)`` when numba is in use and returns it
+unchanged otherwise; ``HAVE_NUMBA`` lets callers choose a vectorised numpy path instead of
 running a compiled loop as slow plain Python.
+
+The environment variable ``PYLOOPKIT_JIT`` chooses, when the package is imported:
+
+- ``auto`` (default): compile when numba is installed;
+- ``always``: compile, and fail at import with an error naming the extra when numba is missing;
+- ``never``: do not compile (numpy paths and plain Python loops: slower, same results).
+
+Compiled code is written beside the sources (``__pycache__/*.nbi, *.nbc``), or under
+``NUMBA_CACHE_DIR`` when that is set (use it when the installation is read-only); the first
+process after an install compiles once, later processes load the cache.
 """
 from __future__ import annotations
 
-try:
-    from numba import njit as _njit
-except ImportError:  # pragma: no cover - exercised only without numba
-    _njit = None
+import os
+
+MODES = ("auto", "always", "never")
+MODE = os.environ.get("PYLOOPKIT_JIT", "auto").strip().lower() or "auto"
+if MODE not in MODES:
+    raise ValueError(f"PYLOOPKIT_JIT={MODE!r}: must be one of {', '.join(MODES)}")
+
+_njit = None
+if MODE != "never":
+    try:
+        from numba import njit as _njit
+    except ImportError:  # pragma: no cover - exercised only without numba
+        if MODE == "always":
+            raise ImportError("PYLOOPKIT_JIT=always needs numba: pip install 'pyloopkit[fast]'") from None
 
 HAVE_NUMBA = _njit is not None
 
 
 def jit(function):
-    """``function`` compiled with numba (cached on disk) when available, else as given."""
+    """``function`` compiled with numba (cached on disk) when in use, else as given."""
     return function if _njit is None else _njit(cache=True)(function)

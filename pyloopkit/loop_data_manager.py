@@ -5,7 +5,7 @@ PyLoopKit ports), with the corrections current Loop made (see ``docs/update.md``
 
 1. validate the input (``input_validation``): warnings, or one ``InvalidInputError``;
 2. convert it once to arrays and schedules (``loop_input.parse_input``);
-3. effects on Loop's 5-minute grid: momentum, insulin (history for counteraction,
+3. the array core (:func:`core`, shared with ``replay()`` and ``LoopController``): effects on Loop's 5-minute grid: momentum, insulin (history for counteraction,
    and from now on for the prediction), counteraction, carbs (dynamic or static),
    retrospective correction;
 4. the prediction (``loop_math.predict_glucose``) and the temp basal / bolus /
@@ -89,14 +89,45 @@ def update(input_dict: dict) -> dict:
     return result
 
 
-def run(inp: LoopInput, messages: list[str] | None = None) -> dict:
-    """Compute effects, prediction and recommendations for parsed input."""
-    messages = [] if messages is None else messages
-    model = model_from_setting(list(inp.settings.model), inp.settings.insulin_delay)
-    effects = compute_effects(inp, model)
+@dataclass
+class CoreResult:
+    """What the array core computes at ``inp.now_s``: effect timelines, the prediction
+    ``(dates_s, values mg/dL)`` and the recommendations (see :func:`recommend`)."""
+
+    effects: Effects
+    prediction: tuple
+    recommendations: dict
+
+
+def model_for(settings) -> object:
+    """The insulin model of a :class:`LoopSettings` (``model`` and ``insulin_delay``)."""
+    return model_from_setting(list(settings.model), settings.insulin_delay)
+
+
+def core(inp: LoopInput, model=None, iob_timeline: bool = True) -> CoreResult:
+    """The Loop algorithm on parsed arrays: the one core behind ``update()``, ``replay()`` and
+    :class:`~pyloopkit.control.LoopController`.
+
+    Parameters
+    ----------
+    inp : LoopInput
+        Validated, parsed input (seconds since the reference date, mg/dL, schedules).
+    model : insulin model, optional
+        ``model_for(inp.settings)``, computed when not given (callers running many steps pass it).
+    iob_timeline : bool
+        Compute the IOB timeline (``update()``'s output); False gives only IOB now.
+    """
+    model = model_for(inp.settings) if model is None else model
+    effects = compute_effects(inp, model, iob_timeline=iob_timeline)
     prediction = predict(inp, effects, model, for_bolus=False)
-    recommendations = recommend(inp, effects, model, prediction)
-    return _output(inp, effects, prediction, recommendations, messages)
+    return CoreResult(effects, prediction, recommend(inp, effects, model, prediction))
+
+
+def run(inp: LoopInput, messages: list[str] | None = None) -> dict:
+    """Compute effects, prediction and recommendations for parsed input, as ``update()``'s output."""
+    result = core(inp)
+    return _output(inp, result.effects, result.prediction, result.recommendations,
+                   [] if messages is None else messages)
 
 
 def compute_effects(inp: LoopInput, model, iob_timeline: bool = True) -> Effects:

@@ -134,7 +134,8 @@ def _last_temp_basal(d: dict):
     return (DoseType.parse(ltb[0]), to_second(ltb[1]), to_second(ltb[2]), rate)
 
 
-def _schedules(d: dict, offset_s: float):
+def parse_schedules(d: dict, offset_s: float):
+    """The sensitivity, carb ratio, basal and target schedules of an input dictionary."""
     isf = DailySchedule.from_lists(d["sensitivity_ratio_start_times"], d["sensitivity_ratio_values"], offset_s)
     cr = DailySchedule.from_lists(d["carb_ratio_start_times"], d["carb_ratio_values"], offset_s)
     basal = DailySchedule.from_lists(d["basal_rate_start_times"], d["basal_rate_values"], offset_s)
@@ -176,7 +177,7 @@ def parse_input(d: dict, known_seconds: dict | None = None) -> LoopInput:
     glucose_s = _seconds(d, "glucose_dates", known)
     glucose = np.asarray(_opt_list(d, "glucose_values"), dtype=float)
     now_s, tz, offset_s = _now(d, glucose_s)
-    isf, cr, basal, target = _schedules(d, offset_s)
+    isf, cr, basal, target = parse_schedules(d, offset_s)
     return LoopInput(
         now_s=now_s, tz=tz, offset_s=offset_s,
         glucose_s=glucose_s, glucose_mgdl=glucose,

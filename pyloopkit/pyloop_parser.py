@@ -685,9 +685,10 @@ def parse_dictionary_from_previous_run(path, file_name=None) -> dict:
     ``path`` joined with ``file_name`` when given) with its ISO date strings as datetimes,
     ``HH:MM:SS`` strings as ``datetime.time`` and dose types as :class:`DoseType`. Keys ending
     in ``_dates``, ``_times``, ``_starts`` or ``_ends`` are decoded, as are ``time_to_calculate_at``
-    and ``last_temporary_basal``. Unlike PyLoopKit's function of this name it does not run
+    and ``last_temporary_basal``. ``path`` may also be the already-loaded JSON object (a dict,
+    as an HTTP request body arrives). Unlike PyLoopKit's function of this name it does not run
     :func:`update`: pass the result to it."""
-    data = _load(_joined(path, file_name))
+    data = _load(path if isinstance(path, Mapping) else _joined(path, file_name))
     out = dict(data)
     problems = []
     for key, value in data.items():
@@ -698,13 +699,16 @@ def parse_dictionary_from_previous_run(path, file_name=None) -> dict:
                         else _decode_time_value(value))
         except (ValueError, InvalidInputError):
             problems.append(Problem(key, None, value, "not ISO 8601 dates or HH:MM:SS times"))
+    types = data.get("dose_types", [])
     try:
-        out["dose_types"] = [DoseType.parse(t) for t in data.get("dose_types", [])]
+        if not isinstance(types, list):
+            raise ValueError("expected a list of dose types")
+        out["dose_types"] = [DoseType.parse(t) for t in types]
     except ValueError as e:
-        problems.append(Problem("dose_types", None, data.get("dose_types"), str(e)))
+        problems.append(Problem("dose_types", None, types, str(e)))
     last = data.get("last_temporary_basal") or []
     if last:
-        if len(last) != 4:
+        if not isinstance(last, list) or len(last) != 4:
             problems.append(Problem("last_temporary_basal", None, last, "expected [type, start, end, rate]"))
         else:
             try:

@@ -1,6 +1,8 @@
 """replay(): every step uses only data known then and agrees with update() run at that time."""
 import copy
 import datetime as dt
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ import pytest
 from pyloopkit import replay, update
 from pyloopkit.date import to_second
 from pyloopkit.dose import DoseType
+from pyloopkit.errors import InvalidInputError
+from pyloopkit.pyloop_parser import parse_report
 from pyloopkit.synthetic import dense_history
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
@@ -93,5 +97,78 @@ def test_dataframe_output(history):
 
 
 def test_bad_step_is_an_error(history):
-    with pytest.raises(ValueError, match="step_minutes"):
+    with pytest.raises(InvalidInputError, match="step_minutes"):
         replay(history, step_minutes=0)
+
+
+# ------------------------------------------------------------------ an issue report (issue 8, item 5)
+
+REPORT = Path(__file__).resolve().parents[1] / "example_files" / "synthetic_issue_report.json"
+
+
+@pytest.fixture(scope="module")
+def report():
+    with open(REPORT) as f:
+        return parse_report(json.load(f))
+
+
+def test_every_row_of_an_issue_report_replay_equals_update(report):
+    """The shipped issue report has temp basals, boluses and a meal in the 6-h window: every row's
+    IOB, COB, latest counteraction and 30/60/120-min predictions are those of update() at that time."""
+    end = report["time_to_calculate_at"]
+    start = end - dt.timedelta(hours=6)
+    assert sum(start <= x <= end for x in report["carb_dates"]) >= 1
+    assert sum(start <= x <= end for x in report["dose_start_times"]) >= 10
+    table = replay(report, start=start, end=end, step_minutes=30, as_dataframe=False)
+    assert len(table["time"]) == 13
+    for i, t in enumerate(table["time"]):
+        out = update(_known_at(report, t))
+        now = to_second(t)
+        pred_s = np.array([to_second(x) for x in out["predicted_glucose_dates"]])
+        for h in (30, 60, 120):
+            expected = np.interp(now + 60 * h, pred_s, out["predicted_glucose_values"])
+            assert table[f"predicted_{h}"][i] == pytest.approx(expected, abs=1e-9)
+        assert table["iob"][i] == pytest.approx(out["insulin_on_board"], abs=1e-12)
+        assert table["cob"][i] == pytest.approx(out["carbs_on_board"], abs=1e-12)
+        assert table["counteraction"][i] == pytest.approx(out["counteraction_effect_values"][-1], abs=1e-12)
+        temp = out["recommended_temp_basal"]
+        assert table["temp_basal_rate"][i] == (None if temp is None else temp[0])
+    # the columns carry information: insulin and carbs on board, distinct horizons
+    assert table["iob"].min() > 0.5 and table["cob"].max() > 10.0
+    assert np.all(table["predicted_30"] != table["predicted_120"])
+
+
+def test_long_gaps_and_late_end_run_like_update(report):
+    """A 40-h CGM gap before the step and an end 40 h after the last reading: no crash, update()'s values."""
+    last = report["glucose_dates"][-1]
+    end = last + dt.timedelta(hours=40)
+    table = replay(report, start=end, end=end, as_dataframe=False)
+    out = update(_known_at(report, end))
+    assert table["glucose"][0] == report["glucose_values"][-1]
+    assert table["iob"][0] == pytest.approx(out["insulin_on_board"], abs=1e-12)
+    assert table["bolus"][0] is None and table["temp_basal_rate"][0] is None  # glucose too old to dose on
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"step_minutes": "5"}, "step_minutes"),
+    ({"step_minutes": float("nan")}, "step_minutes"),
+    ({"step_minutes": True}, "step_minutes"),
+    ({"start": "soon"}, "start"),
+    ({"start": float("nan")}, "start"),
+    ({"end": "later"}, "end"),
+    ({"max_steps": 0}, "max_steps"),
+])
+def test_unusable_arguments_name_the_argument(report, kwargs, field):
+    with pytest.raises(InvalidInputError) as e:
+        replay(report, as_dataframe=False, **kwargs)
+    assert [p.field for p in e.value.problems] == [field]
+
+
+def test_end_before_start_and_too_many_steps_are_refused(report):
+    end = report["time_to_calculate_at"]
+    with pytest.raises(InvalidInputError, match="is before start"):
+        replay(report, start=end, end=end - dt.timedelta(minutes=5))
+    with pytest.raises(InvalidInputError, match="before the first glucose"):
+        replay(report, start=report["glucose_dates"][0] - dt.timedelta(hours=1), end=end)
+    with pytest.raises(InvalidInputError, match="more than max_steps=100"):
+        replay(report, step_minutes=0.01, max_steps=100)

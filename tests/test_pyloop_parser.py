@@ -300,3 +300,16 @@ def test_parse_report_and_run_on_the_synthetic_day():
     assert np.all(np.isfinite(out["predicted_glucose_values"]))
     rate = out["recommended_temp_basal"]
     assert rate is None or 0.0 <= rate[0] <= 3.0  # maximum_basal_rate of the synthetic report
+
+
+def test_previous_run_dictionary_from_a_loaded_json_object():
+    """An HTTP body arrives as a dict: decoded like the file, and bad shapes are listed as problems."""
+    path = PROJECT_ROOT / "example_files" / "synthetic_issue_report.json"
+    parsed = parse_report(path)
+    as_json = json.loads(json.dumps(input_dict_to_json(parsed)))
+    assert parse_dictionary_from_previous_run(as_json) == parsed
+    as_json.update(dose_types=5, last_temporary_basal=7, glucose_dates=["yesterday"])
+    with pytest.raises(InvalidInputError) as e:
+        parse_dictionary_from_previous_run(as_json)
+    assert sorted((p.field, repr(p.value)) for p in e.value.problems) == [
+        ("dose_types", "5"), ("glucose_dates", "['yesterday']"), ("last_temporary_basal", "7")]

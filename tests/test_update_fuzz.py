@@ -506,9 +506,7 @@ def _assert_replay_step_matches(table: dict, i: int, out: dict) -> None:
     now_min = (t - t0).total_seconds() / 60.0
     for h in (30, 60, 120):
         expected = np.interp(now_min + h, pred_min, out["predicted_glucose_values"])
-        # 1e-7 mg/dL: cached counteraction comes from cumulative effects that include older doses
-        # (thousands of mg/dL), so differences of them can differ from update()'s in the last digits.
-        assert table[f"predicted_{h}"][i] == pytest.approx(expected, abs=1e-7), h
+        assert table[f"predicted_{h}"][i] == pytest.approx(expected, abs=1e-9), h
     temp = out["recommended_temp_basal"]
     assert table["temp_basal_rate"][i] == (None if temp is None else temp[0])
     bolus = out["recommended_bolus"]

@@ -1,10 +1,24 @@
-"""Loop as a closed-loop controller: :func:`pyloopkit.update` run for every member at every decision.
+"""Loop as a closed-loop controller: the Loop algorithm run for every member at every decision.
 
 :class:`LoopController` drives :class:`~pyloopkit.simulation.simulator.Simulator` the way
 the Loop app drives a pump. At each decision (every :meth:`Simulator.step`, 5 min by
 default) it adds the new CGM reading to each member's history, enters announced meals
-as carb entries, runs ``update()`` on the member's PyLoopKit input dictionary, and
-enacts the recommendation:
+as carb entries, runs the Loop algorithm on the member's history, and enacts the
+recommendation.
+
+Two engines give the same recommendations (``tests/simulation/test_loop_fast_path.py``
+checks it at every step of random closed loops):
+
+- ``engine="fast"`` (default) builds the member's :class:`~pyloopkit.loop_input.LoopInput`
+  directly from arrays (seconds since the reference date, dose arrays, schedules and
+  settings parsed once per member, no datetime per sample) and calls the array core
+  :func:`pyloopkit.loop_data_manager.core`, as ``update()`` does after parsing. Each
+  member's settings are validated once, by ``update()``'s validation, at its first decision;
+- ``engine="update"`` builds the PyLoopKit input dictionary (:meth:`LoopController.input_dict`)
+  and calls :func:`pyloopkit.update` (validation, parsing, core, output dictionary): the
+  slow reference path.
+
+The recommendation is enacted as follows:
 
 - temp basals follow Loop's pump semantics: a recommended ``(rate, 30 min)`` starts a
   temp basal programmed for 30 min, truncating the running one at ``now``; ``(0, 0)``
@@ -34,10 +48,13 @@ from collections import deque
 
 import numpy as np
 
+from pyloopkit.date import REFERENCE_DATE
+from pyloopkit.dose import DoseArrays, DoseType
 from pyloopkit.errors import InvalidInputError, LoopWarning, Problem
-from pyloopkit.input_validation import MAX_BASAL_CARB_RATIO_NUMERATOR
+from pyloopkit.input_validation import MAX_BASAL_CARB_RATIO_NUMERATOR, validate_input
 from pyloopkit.insulin_models import PRESETS
-from pyloopkit.loop_data_manager import HISTORY_S, update
+from pyloopkit.loop_data_manager import HISTORY_S, core, model_for, update
+from pyloopkit.loop_input import LoopInput, LoopSettings, parse_schedules
 from pyloopkit.simulation.patients import PatientParams
 
 TEMP_BASAL_DURATION_MIN = 30.0
@@ -57,6 +74,11 @@ DEFAULT_MAX_BOLUS_LIMITS_U = (10.0, 30.0)
 
 MEAL_BOLUS_MODES = ("recommended", "carb_ratio", None)
 DOSING_STRATEGIES = ("temp_basal", "automatic_bolus")
+ENGINES = ("fast", "update")
+
+_TEMP_BASAL, _BOLUS = int(DoseType.TEMP_BASAL), int(DoseType.BOLUS)
+_TYPE_NAMES = {_TEMP_BASAL: "TempBasal", _BOLUS: "Bolus"}
+_US_PER_MIN = 60_000_000
 
 GLUCOSE_HISTORY_MIN = HISTORY_S / 60.0 + 10.0
 """Glucose kept for ``update()``: Loop's 24 h of counteraction history plus the reading before it."""
@@ -122,14 +144,18 @@ class LoopController:
     settings : dict or None
         Further ``settings_dictionary`` keys for ``update()`` (see ``docs/update.md``), e.g.
         ``max_active_insulin``; keys set by the keywords above are refused.
+    engine : "fast" or "update"
+        ``"fast"``: the array core on arrays built directly; ``"update"``: ``update()`` on the
+        PyLoopKit dictionary (the reference path, about 1.5-2x slower: ``benchmarks/bench_loop_population.py``).
+        Same recommendations.
 
     Attributes
     ----------
     scheduled_basal_u_per_h, max_basal_u_per_h, max_bolus_u : ndarray (n,)
         The settings in use.
     warnings : list of set of str
-        Distinct ``update()`` warnings (guardrails, data quality) seen per member; they
-        are collected here instead of being issued at every decision.
+        Distinct validation warnings (guardrails, data quality) per member, collected here
+        instead of being issued at every decision (the fast engine validates once per member).
     """
 
     def __init__(self, patients: PatientParams, *, target_range_mg_dl: tuple[float, float] = (100.0, 110.0),
@@ -139,8 +165,10 @@ class LoopController:
                  carb_absorption_time_min: float = 180.0, dosing_strategy: str = "temp_basal",
                  rate_increment_u_per_h: float = 0.05, bolus_increment_u: float = 0.05,
                  cgm_sample_time_min: int | None = None, start: _dt.datetime = DEFAULT_START,
-                 settings: dict | None = None):
+                 settings: dict | None = None, engine: str = "fast"):
         problems = []
+        if engine not in ENGINES:
+            problems.append(Problem("engine", None, engine, f"must be one of {ENGINES}"))
         if insulin_model not in PRESETS:
             problems.append(Problem("insulin_model", None, insulin_model, f"must be one of {sorted(PRESETS)}"))
         if meal_bolus not in MEAL_BOLUS_MODES:
@@ -186,6 +214,8 @@ class LoopController:
         self.carb_absorption_time_min = float(carb_absorption_time_min)
         self.cgm_sample_time_min = None if cgm_sample_time_min is None else int(cgm_sample_time_min)
         self.start = start
+        self.engine = engine
+        self._start_us = (start - REFERENCE_DATE) // _dt.timedelta(microseconds=1)
         model = PRESETS[insulin_model]
         self.dose_history_min = GLUCOSE_HISTORY_MIN + model.effect_duration_min
         common = {
@@ -214,6 +244,9 @@ class LoopController:
             "settings_dictionary": {**common, "max_basal_rate": float(self.max_basal_u_per_h[i]),
                                     "max_bolus": float(self.max_bolus_u[i]), **(settings or {})},
         } for i in range(self.n)]
+        self._parsed = [(LoopSettings.from_dict(static["settings_dictionary"]), *parse_schedules(static, 0.0))
+                        for static in self._static]
+        self._model = model_for(self._parsed[0][0]) if self.n else None  # one insulin model for the batch
         self.reset()
 
     @classmethod
@@ -232,79 +265,120 @@ class LoopController:
     def reset(self) -> None:
         """Forget every history (call with :meth:`Simulator.reset`)."""
         self.time_min = -math.inf
-        self._glucose = deque()  # (minute, datetime, (n,) readings), shared by the batch
-        self._doses = [deque() for _ in range(self.n)]  # [type, start dt, end dt, value, start min, end min]
-        self._carbs = [deque() for _ in range(self.n)]  # (datetime, g, minute)
+        self._glucose = deque()  # (minute, (n,) readings), shared by the batch
+        self._doses = [deque() for _ in range(self.n)]  # [type code, start min, end min, value]
+        self._carbs = [deque() for _ in range(self.n)]  # (minute, g)
         self._temp = [None] * self.n  # the running temp basal's entry in _doses
+        self._validated = np.zeros(self.n, dtype=bool)
         self.warnings = [set() for _ in range(self.n)]
 
     # --- history --------------------------------------------------------------------------------
     def _date(self, minute: float) -> _dt.datetime:
         return self.start + _dt.timedelta(minutes=minute)
 
+    def _seconds(self, minutes) -> np.ndarray:
+        """Seconds since the reference date of simulated minutes, exactly as ``update()`` converts
+        ``_date(minute)`` (whole microseconds / 1e6)."""
+        micros = np.rint(np.asarray(minutes, dtype=np.float64) * _US_PER_MIN).astype(np.int64)
+        return (self._start_us + micros) / 1e6
+
     def _record_glucose(self, now_min: float, cgm: np.ndarray) -> None:
         sample = now_min if self.cgm_sample_time_min is None else (
             math.floor(now_min / self.cgm_sample_time_min) * self.cgm_sample_time_min)
         if not self._glucose or self._glucose[-1][0] < sample:
-            self._glucose.append((sample, self._date(sample), np.array(cgm, dtype=np.float64)))
+            self._glucose.append((sample, np.array(cgm, dtype=np.float64)))
         while self._glucose[0][0] < now_min - GLUCOSE_HISTORY_MIN:
             self._glucose.popleft()
 
     def _trim(self, i: int, now_min: float) -> None:
         doses, carbs = self._doses[i], self._carbs[i]
-        while doses and doses[0][5] < now_min - self.dose_history_min:
+        while doses and doses[0][2] < now_min - self.dose_history_min:
             doses.popleft()
-        while carbs and carbs[0][2] < now_min - self.dose_history_min:
+        while carbs and carbs[0][0] < now_min - self.dose_history_min:
             carbs.popleft()
 
-    def _start_temp(self, i: int, now_min: float, now: _dt.datetime, rate_u_per_h: float,
-                    duration_min: float) -> None:
+    def _start_temp(self, i: int, now_min: float, rate_u_per_h: float, duration_min: float) -> None:
         """Truncate the running temp basal at ``now``; start a new one unless ``duration_min`` is 0."""
-        self._stop_temp(i, now_min, now)
+        self._stop_temp(i, now_min)
         if duration_min > 0:
-            end_min = now_min + duration_min
-            entry = ["TempBasal", now, self._date(end_min), float(rate_u_per_h), now_min, end_min]
+            entry = [_TEMP_BASAL, now_min, now_min + duration_min, float(rate_u_per_h)]
             self._doses[i].append(entry)
             self._temp[i] = entry
 
-    def _stop_temp(self, i: int, now_min: float, now: _dt.datetime) -> None:
+    def _stop_temp(self, i: int, now_min: float) -> None:
         entry = self._temp[i]
-        if entry is not None and entry[5] > now_min:
-            entry[2], entry[5] = now, now_min
+        if entry is not None and entry[2] > now_min:
+            entry[2] = now_min
         self._temp[i] = None
 
-    def _bolus(self, i: int, now_min: float, now: _dt.datetime, units: float) -> None:
-        end_min = now_min + BOLUS_DELIVERY_MIN
-        self._doses[i].append(["Bolus", now, self._date(end_min), float(units), now_min, end_min])
+    def _bolus(self, i: int, now_min: float, units: float) -> None:
+        self._doses[i].append([_BOLUS, now_min, now_min + BOLUS_DELIVERY_MIN, float(units)])
+
+    def _running_temp(self, i: int, now_min: float):
+        temp = self._temp[i]
+        return temp if temp is not None and temp[2] > now_min else None
 
     def input_dict(self, i: int, now_min: float) -> dict:
         """Member ``i``'s ``update()`` input at minute ``now_min`` from the history seen so far."""
-        doses, carbs, temp = self._doses[i], self._carbs[i], self._temp[i]
-        running = temp is not None and temp[5] > now_min
+        doses, carbs, temp = self._doses[i], self._carbs[i], self._running_temp(i, now_min)
         return {
             **self._static[i],
             "time_to_calculate_at": self._date(now_min),
-            "glucose_dates": [g[1] for g in self._glucose],
-            "glucose_values": [float(g[2][i]) for g in self._glucose],
-            "dose_types": [d[0] for d in doses],
-            "dose_start_times": [d[1] for d in doses],
-            "dose_end_times": [d[2] for d in doses],
+            "glucose_dates": [self._date(g[0]) for g in self._glucose],
+            "glucose_values": [float(g[1][i]) for g in self._glucose],
+            "dose_types": [_TYPE_NAMES[d[0]] for d in doses],
+            "dose_start_times": [self._date(d[1]) for d in doses],
+            "dose_end_times": [self._date(d[2]) for d in doses],
             "dose_values": [d[3] for d in doses],
-            "carb_dates": [c[0] for c in carbs],
+            "carb_dates": [self._date(c[0]) for c in carbs],
             "carb_values": [c[1] for c in carbs],
             "carb_absorption_times": [self.carb_absorption_time_min] * len(carbs),
-            "last_temporary_basal": list(temp[:4]) if running else [],
+            "last_temporary_basal": ([_TYPE_NAMES[temp[0]], self._date(temp[1]), self._date(temp[2]), temp[3]]
+                                     if temp is not None else []),
         }
 
-    def _run(self, i: int, now_min: float) -> dict:
-        result = update(self.input_dict(i, now_min))
-        self.warnings[i].update(result["warnings"])
-        return result
+    def loop_input(self, i: int, now_min: float, glucose=None) -> LoopInput:
+        """Member ``i``'s parsed input at minute ``now_min``: what ``update()`` parses
+        :meth:`input_dict` into, built from the arrays directly. ``glucose``: the batch's
+        ``(minutes (T,), readings (T, n))`` when the caller already stacked them."""
+        minutes, readings = self._glucose_arrays() if glucose is None else glucose
+        settings, isf, cr, basal, target = self._parsed[i]
+        doses, carbs, temp = self._doses[i], self._carbs[i], self._running_temp(i, now_min)
+        dose_table = np.array(doses, dtype=np.float64).reshape(len(doses), 4)
+        carb_table = np.array(carbs, dtype=np.float64).reshape(len(carbs), 2)
+        return LoopInput(
+            now_s=float(self._seconds(now_min)), tz=None, offset_s=0.0,
+            glucose_s=self._seconds(minutes), glucose_mgdl=readings[:, i].copy(),
+            doses=DoseArrays.from_lists(dose_table[:, 0].astype(np.int8), self._seconds(dose_table[:, 1]),
+                                        self._seconds(dose_table[:, 2]), dose_table[:, 3]),
+            carb_s=self._seconds(carb_table[:, 0]), carb_g=carb_table[:, 1].copy(),
+            carb_absorption_min=np.full(len(carbs), self.carb_absorption_time_min),
+            sensitivity=isf, carb_ratio=cr, basal=basal, target=target, settings=settings,
+            last_temp_basal=None if temp is None else (DoseType(temp[0]), float(self._seconds(temp[1])),
+                                                        float(self._seconds(temp[2])), temp[3]))
+
+    def _glucose_arrays(self):
+        """The batch's glucose history: minutes (T,) and readings (T, n)."""
+        return (np.array([g[0] for g in self._glucose], dtype=np.float64),
+                np.array([g[1] for g in self._glucose], dtype=np.float64).reshape(len(self._glucose), self.n))
+
+    def _run(self, i: int, now_min: float, glucose) -> dict:
+        """The recommendations for member ``i`` now: ``temp_basal`` (rate, duration) or None,
+        ``bolus`` (amount, pending, notice) or None, ``autobolus`` U or None."""
+        if self.engine == "update":
+            result = update(self.input_dict(i, now_min))
+            self.warnings[i].update(result["warnings"])
+            return {"temp_basal": result["recommended_temp_basal"], "bolus": result["recommended_bolus"],
+                    "autobolus": result["recommended_autobolus"]}
+        if not self._validated[i]:
+            self.warnings[i].update(validate_input(self.input_dict(i, now_min)))
+            self._validated[i] = True
+        return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False).recommendations
 
     # --- control --------------------------------------------------------------------------------
     def _meal_bolus_u(self, i: int, grams: float, result: dict) -> float:
         if self.meal_bolus == "recommended":
-            recommended = result["recommended_bolus"]
+            recommended = result["bolus"]
             return 0.0 if recommended is None else recommended[0]
         if self.meal_bolus == "carb_ratio":
             units = min(grams / self.carb_ratio_g_per_u[i], self.max_bolus_u[i])
@@ -330,29 +404,29 @@ class LoopController:
         if problems:
             raise InvalidInputError(problems)
         self.time_min = now_min
-        now = self._date(now_min)
         self._record_glucose(now_min, cgm)
+        glucose = self._glucose_arrays()
         meals_g = np.asarray(step.meal_announcement_g, dtype=np.float64)
         bolus_u = np.zeros(self.n)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LoopWarning)
             for i in range(self.n):
                 self._trim(i, now_min)
-                if self._temp[i] is not None and self._temp[i][5] <= now_min:
+                if self._temp[i] is not None and self._temp[i][2] <= now_min:
                     self._temp[i] = None
                 if meals_g[i] > 0:
-                    self._carbs[i].append((now, float(meals_g[i]), now_min))
-                result = self._run(i, now_min)
+                    self._carbs[i].append((now_min, float(meals_g[i])))
+                result = self._run(i, now_min, glucose)
                 bolus_u[i] = self._meal_bolus_u(i, meals_g[i], result) if meals_g[i] > 0 else 0.0
                 if bolus_u[i] > 0:
-                    self._bolus(i, now_min, now, bolus_u[i])
-                    result = self._run(i, now_min)
-                elif self.dosing_strategy == "automatic_bolus" and result["recommended_autobolus"]:
-                    bolus_u[i] = result["recommended_autobolus"]
-                    self._bolus(i, now_min, now, bolus_u[i])
-                temp_basal = result["recommended_temp_basal"]
+                    self._bolus(i, now_min, bolus_u[i])
+                    result = self._run(i, now_min, glucose)
+                elif self.dosing_strategy == "automatic_bolus" and result["autobolus"]:
+                    bolus_u[i] = result["autobolus"]
+                    self._bolus(i, now_min, bolus_u[i])
+                temp_basal = result["temp_basal"]
                 if temp_basal is not None:
-                    self._start_temp(i, now_min, now, *temp_basal)
+                    self._start_temp(i, now_min, *temp_basal)
         basal_u_per_h = np.array([t[3] if t is not None else s
                                   for t, s in zip(self._temp, self.scheduled_basal_u_per_h)])
         return basal_u_per_h, bolus_u

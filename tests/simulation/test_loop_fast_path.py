@@ -1,0 +1,89 @@
+"""The controller's fast path (arrays straight into the array core) equals ``update()`` on the
+equivalent PyLoopKit dictionary at every decision of random closed loops (issue 9, item 3).
+
+Each example runs a short closed loop with the fast engine; every time the controller asks the
+algorithm for a recommendation, the test also runs ``update()`` on :meth:`LoopController.input_dict`
+for the same member and minute and compares: prediction within 1e-9 mg/dL (same dates), temp
+basal, bolus and automatic bolus identical.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pyloopkit.control import LoopController
+from pyloopkit.control.trial import run_trial
+from pyloopkit.date import to_second
+from pyloopkit.loop_data_manager import core, model_for, update
+from pyloopkit.simulation import Simulator
+
+pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
+
+PATIENTS = ["adult#001", "adult#004", "adolescent#002", "adolescent#007", "child#003"]
+TOLERANCE_MG_DL = 1e-9
+
+
+def _checked(controller: LoopController, calls: list) -> None:
+    """Wrap the controller's decision so that each one is compared with ``update()``."""
+    decide = controller._run
+
+    def run(i, now_min, glucose):
+        inp = controller.loop_input(i, now_min, glucose)
+        fast = core(inp, model_for(inp.settings), iob_timeline=False)
+        reference = update(controller.input_dict(i, now_min))
+        dates_s = np.array([to_second(d) for d in reference["predicted_glucose_dates"]])
+        np.testing.assert_array_equal(fast.prediction[0], dates_s)
+        np.testing.assert_allclose(fast.prediction[1], reference["predicted_glucose_values"],
+                                   rtol=0, atol=TOLERANCE_MG_DL)
+        rec = fast.recommendations
+        assert rec["temp_basal"] == reference["recommended_temp_basal"]
+        assert rec["bolus"] == reference["recommended_bolus"]
+        assert rec["autobolus"] == reference["recommended_autobolus"]
+        calls.append((i, now_min, rec["temp_basal"], rec["bolus"][0], rec["autobolus"]))
+        return decide(i, now_min, glucose)
+
+    controller._run = run
+
+
+meals = st.lists(st.tuples(st.integers(10, 100).map(lambda m: 5 * (m // 5)), st.integers(15, 90)),
+                 min_size=1, max_size=2)
+
+
+@settings(max_examples=8)
+@given(names=st.lists(st.sampled_from(PATIENTS), min_size=2, max_size=2, unique=True),
+       seed=st.integers(0, 10_000), meal_plan=meals,
+       strategy=st.sampled_from(["temp_basal", "automatic_bolus"]),
+       meal_bolus=st.sampled_from(["recommended", "carb_ratio", None]),
+       retrospective=st.booleans(), max_iob=st.sampled_from([None, 6.0]))
+def test_fast_path_equals_update_at_every_decision(names, seed, meal_plan, strategy, meal_bolus, retrospective,
+                                                   max_iob):
+    sim = Simulator(names, sensor="Dexcom", pump="Insulet", scenario=meal_plan, seed=seed, start_hour=7.0)
+    controller = LoopController.for_simulator(
+        sim, dosing_strategy=strategy, meal_bolus=meal_bolus, retrospective_correction=retrospective,
+        settings=None if max_iob is None else {"max_active_insulin": max_iob})
+    calls = []
+    _checked(controller, calls)
+    run_trial(sim, controller, days=2 / 24, seed=seed)
+    decisions = {(i, t) for i, t, *_ in calls}
+    assert len(decisions) == 2 * 24  # every member at every decision was compared
+    temp_basals = [c for c in calls if c[2] is not None and c[2][1] > 0]
+    assert temp_basals or strategy == "automatic_bolus"  # the loop did adjust the basal
+
+
+def test_engines_give_the_same_closed_loop():
+    """Two hours of closed loop with each engine: identical commands and glucose traces."""
+    runs = {}
+    for engine in ("fast", "update"):
+        sim = Simulator(["adult#001", "adolescent#002"], sensor="Dexcom", pump="Insulet",
+                        scenario=[(10, 60)], seed=4, start_hour=7.0)
+        runs[engine] = run_trial(sim, LoopController.for_simulator(sim, engine=engine), days=2 / 24, seed=4)
+    for key in ("basal_u_per_h", "bolus_u", "bg", "cgm"):
+        np.testing.assert_array_equal(runs["fast"][key], runs["update"][key])
+    assert runs["fast"]["bolus_u"][:, 2].min() > 0  # the meal at minute 10 was bolused by Loop
+
+
+def test_unknown_engine_is_refused():
+    sim = Simulator(["adult#001"], seed=0)
+    with pytest.raises(Exception, match="engine"):
+        LoopController.for_simulator(sim, engine="turbo")
