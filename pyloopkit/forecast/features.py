@@ -161,7 +161,7 @@ def rows_from_inputs(input_dicts: list[dict], targets: np.ndarray | None = None,
     if progress:
         from tqdm import tqdm
         iterator = tqdm(input_dicts, desc="Loop features", unit="row")
-    rows = [row_from_output(d, update(d)) for d in iterator]
+    rows = [row_from_output(d, update(d, prediction_source="loop")) for d in iterator]
     if not rows:
         raise InvalidInputError([Problem("input_dicts", None, [], "needs at least one input dictionary")])
     arrays = {k: np.array([r[k] for r in rows]) for k in rows[0]}
