@@ -149,3 +149,18 @@ def test_modes_and_sizes_are_validated():
     with pytest.raises(InvalidInputError, match="targets"):
         LSTMForecaster(hidden=4).fit(synthetic_rows(10).take(slice(0, 10)).__class__(
             **{**synthetic_rows(10).__dict__, "target": None}))
+
+
+def test_the_shipped_forecaster_loads_offline_and_predicts(capsys):
+    from pyloopkit.cli import load_input, main
+    from pyloopkit.forecast import load_forecaster
+
+    model = load_forecaster("default")
+    assert model.metadata["recipe"]["test"]["seeds"] == DEFAULT_RECIPE["test"]["seeds"]
+    values = model.predict(load_input(EXAMPLE))["values"]
+    assert len(values) == 48 and all(20 < v < 600 for v in values)
+    assert main(["forecast", "predict", EXAMPLE]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(printed["values"], values, atol=0.005)
+    with pytest.raises(InvalidInputError, match="no such forecaster"):
+        load_forecaster("nonexistent")
