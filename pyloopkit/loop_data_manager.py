@@ -23,10 +23,10 @@ import numpy as np
 
 from . import carb_store, dose_math, glucose_math, insulin_math, loop_math
 from . import retrospective_correction as rc
-from .date import GRID_S, from_seconds, grid
+from .date import GRID_S, from_seconds, grid, to_seconds
 from .dose import DoseType
 from .dose_store import prepare_doses
-from .errors import LoopWarning
+from .errors import InvalidInputError, LoopWarning, Problem
 from .input_validation import convert_glucose_units, glucose_is_stale, validate_input
 from .insulin_models import model_from_setting
 from .loop_input import LoopInput, parse_input
@@ -54,7 +54,7 @@ class Effects:
     iob_now_u: float
 
 
-def update(input_dict: dict) -> dict:
+def update(input_dict: dict, *, forecaster=None, prediction_source: str | None = None) -> dict:
     """Run the Loop algorithm on a PyLoopKit input dictionary.
 
     Parameters
@@ -63,6 +63,12 @@ def update(input_dict: dict) -> dict:
         PyLoopKit's input dictionary (``glucose_dates/values``, ``dose_*``,
         ``carb_*``, schedules, ``settings_dictionary``, ``last_temporary_basal``,
         ``time_to_calculate_at``; see ``docs/update.md``).
+    forecaster : pyloopkit.forecast.Forecaster, optional
+        Its 4-hour forecast is added as ``forecast_glucose_dates/values`` (docs/forecast.md).
+    prediction_source : "loop", "forecaster" or "blend", optional
+        What the dose math reads: Loop's prediction (default), the forecaster's, or their mean.
+        Defaults to the ``settings_dictionary`` key of the same name, else ``"loop"``; every
+        guardrail (max basal, max bolus, suspend threshold, rounding, max IOB) applies to all three.
 
     Returns
     -------
@@ -82,7 +88,11 @@ def update(input_dict: dict) -> dict:
     seconds: dict = {}
     messages = list(validate_input(input_dict, seconds))
     inp = parse_input(convert_glucose_units(input_dict), seconds)
-    result = run(inp, messages)
+    source = _prediction_source(input_dict, forecaster, prediction_source)
+    if forecaster is None:
+        result = run(inp, messages)
+    else:
+        result = _run_with_forecast(inp, forecaster.predict(input_dict), source, messages)
     result["input_data"] = input_dict
     for message in messages:
         _warnings.warn(message, LoopWarning, stacklevel=2)
@@ -104,7 +114,7 @@ def model_for(settings) -> object:
     return model_from_setting(list(settings.model), settings.insulin_delay)
 
 
-def core(inp: LoopInput, model=None, iob_timeline: bool = True) -> CoreResult:
+def core(inp: LoopInput, model=None, iob_timeline: bool = True, dosing_prediction=None) -> CoreResult:
     """The Loop algorithm on parsed arrays: the one core behind ``update()``, ``replay()`` and
     :class:`~pyloopkit.control.LoopController`.
 
@@ -116,11 +126,17 @@ def core(inp: LoopInput, model=None, iob_timeline: bool = True) -> CoreResult:
         ``model_for(inp.settings)``, computed when not given (callers running many steps pass it).
     iob_timeline : bool
         Compute the IOB timeline (``update()``'s output); False gives only IOB now.
+    dosing_prediction : callable, optional
+        ``dosing_prediction(prediction, model) -> (dates_s, values)``: the timeline the dose math
+        reads instead of Loop's prediction (for the temp basal and the bolus alike).
     """
     model = model_for(inp.settings) if model is None else model
     effects = compute_effects(inp, model, iob_timeline=iob_timeline)
     prediction = predict(inp, effects, model, for_bolus=False)
-    return CoreResult(effects, prediction, recommend(inp, effects, model, prediction))
+    if dosing_prediction is None:
+        return CoreResult(effects, prediction, recommend(inp, effects, model, prediction))
+    return CoreResult(effects, prediction, recommend(inp, effects, model, dosing_prediction(prediction, model),
+                                                     fixed_prediction=True))
 
 
 def run(inp: LoopInput, messages: list[str] | None = None) -> dict:
@@ -128,6 +144,49 @@ def run(inp: LoopInput, messages: list[str] | None = None) -> dict:
     result = core(inp)
     return _output(inp, result.effects, result.prediction, result.recommendations,
                    [] if messages is None else messages)
+
+
+PREDICTION_SOURCES = ("loop", "forecaster", "blend")
+
+
+def _prediction_source(input_dict: dict, forecaster, source: str | None) -> str:
+    """The validated ``prediction_source`` (keyword, else the settings key, else ``"loop"``)."""
+    if source is None:
+        source = (input_dict.get("settings_dictionary") or {}).get("prediction_source") or "loop"
+    problems = []
+    if source not in PREDICTION_SOURCES:
+        problems.append(Problem("prediction_source", None, source, f"must be one of {PREDICTION_SOURCES}"))
+    elif source != "loop" and forecaster is None:
+        problems.append(Problem("prediction_source", None, source, "needs a forecaster (update(..., forecaster=f))"))
+    if problems:
+        raise InvalidInputError(problems)
+    return source
+
+
+def _run_with_forecast(inp: LoopInput, forecast: dict, source: str, messages: list[str]) -> dict:
+    """``run()`` with a forecaster's 4-hour forecast in the output and, unless the source is
+    ``"loop"``, in the dose math (from the last glucose reading, then the forecast's 5-min points,
+    held at its last value to the end of the insulin action)."""
+    forecast_s = to_seconds(forecast["dates"])
+    forecast_mgdl = np.asarray(forecast["values"], dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(forecast_mgdl))
+    if bad.size:
+        raise InvalidInputError([Problem("forecast.values", int(i), float(forecast_mgdl[i]), "must be finite")
+                                 for i in bad])
+
+    def dosing_prediction(prediction, model):
+        values = forecast_mgdl
+        if source == "blend":
+            values = 0.5 * (forecast_mgdl + np.interp(forecast_s, prediction[0], prediction[1]))
+        dates = np.concatenate([[float(inp.glucose_s[-1])], forecast_s])
+        return _extend_to_action_end(dates, np.concatenate([[float(inp.glucose_mgdl[-1])], values]),
+                                     float(inp.glucose_s[-1]), model)
+
+    result = core(inp, dosing_prediction=None if source == "loop" else dosing_prediction)
+    out = _output(inp, result.effects, result.prediction, result.recommendations, messages)
+    out.update(_timeline("forecast_glucose", (forecast_s, forecast_mgdl), inp))
+    out["prediction_source"] = source
+    return out
 
 
 def compute_effects(inp: LoopInput, model, iob_timeline: bool = True) -> Effects:
@@ -294,12 +353,13 @@ def pending_insulin_u(inp: LoopInput) -> float:
     return max(0.0, (ltb[3] - scheduled) * (ltb[2] - inp.now_s) / 3600.0)
 
 
-def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
+def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_prediction: bool = False) -> dict:
     """Temp basal, manual bolus and (optionally) automatic bolus in PyLoopKit's formats.
 
     ``temp_basal``: ``(rate U/h, duration min)`` or None (no change); ``bolus``:
     ``(amount U, pending insulin U, notice)``; ``autobolus``: U, or None unless
     ``dosing_strategy`` is ``automatic_bolus`` or ``partial_application_factor`` is set.
+    With ``fixed_prediction`` the bolus reads ``prediction`` too (no separate bolus prediction).
     """
     s = inp.settings
     if glucose_is_stale(float(inp.glucose_s[-1]), inp.now_s):
@@ -314,7 +374,7 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction) -> dict:
     temp_basal = dose_math.recommended_temp_basal(
         *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
         rate_rounder=s.rate_rounder, max_iob_headroom_u=headroom, correction=correction, **common)
-    same = _bolus_prediction_is_main(inp, effects)
+    same = fixed_prediction or _bolus_prediction_is_main(inp, effects)
     bolus = dose_math.recommended_bolus(
         *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending,
         max_bolus_u=s.max_bolus, volume_rounder=s.bolus_rounder, correction=correction if same else None, **common)
