@@ -23,7 +23,7 @@ WING_COMMANDS: tuple[str, ...] = (
     "pyloopkit.tune.cli",
     "pyloopkit.io.cli",
     "pyloopkit.control.cli",
-    "pyloopkit.forecast.commands",
+    "pyloopkit.forecast.cli",
 )
 
 
