@@ -164,3 +164,23 @@ def test_the_shipped_forecaster_loads_offline_and_predicts(capsys):
     np.testing.assert_allclose(printed["values"], values, atol=0.005)
     with pytest.raises(InvalidInputError, match="no such forecaster"):
         load_forecaster("nonexistent")
+
+
+def test_rows_from_a_users_history_and_calibration_on_them():
+    pytest.importorskip("pandas")
+    from pyloopkit.forecast import LSTMForecaster, load_forecaster, rows_from_history
+    from pyloopkit.report import simulated_history
+
+    history = simulated_history(days=2, seed=3, dropout_per_day=0.0)
+    rows = rows_from_history(history, every_min=120, warmup_min=360)
+    glucose = history.glucose.set_index("time")["glucose_mg_dl"]
+    origin = history.glucose["time"].iloc[0] + np.timedelta64(360, "m")
+    # The first origin's targets are the readings 5..240 min after it, its history ends with the reading at it.
+    assert rows.target[0, 0] == glucose[origin + np.timedelta64(5, "m")]
+    assert rows.target[0, -1] == glucose[origin + np.timedelta64(240, "m")]
+    assert rows.cgm_history[0, -1] == glucose[origin]
+    assert len(rows) == 19  # origins every 2 h at 6, 8, ..., 42 h (the last reading is at 47:55)
+    model = load_forecaster("default")
+    result = model.calibrate(rows, epochs=3)
+    assert result["rows"] == 19 and result["rmse_after"] <= result["rmse_before"]
+    assert isinstance(model, LSTMForecaster)
