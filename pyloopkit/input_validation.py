@@ -296,11 +296,16 @@ def _cached_dose_type(kind: type, value) -> bool:
 def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     types = _list(d, "dose_types")
     try:
-        dates.seconds["dose_types"] = np.array(type_codes(types), dtype=np.int8)
+        codes = np.array(type_codes(types), dtype=np.int8)
+        dates.seconds["dose_types"] = codes
     except (ValueError, TypeError):
         for i, t in enumerate(types):
             if not (_cached_dose_type(type(t), t) if isinstance(t, (str, int)) else _is_dose_type(t)):
                 problems.append(Problem("dose_types", i, t, "unknown dose type"))
+    else:
+        for i in np.flatnonzero(codes == int(DoseType.MEAL)):
+            problems.append(Problem("dose_types", int(i), types[i],
+                                    "a meal is not an insulin dose: pass it in carb_dates/carb_values"))
     start = dates.many(d, "dose_start_times")
     end = dates.many(d, "dose_end_times")
     n = min(start.size, end.size)
@@ -430,7 +435,7 @@ def _check_settings(settings, problems: list[Problem]) -> dict:
             problems.append(Problem(f"settings_dictionary.{key}", None, v, f"must be one of {', '.join(choices)}"))
     absorption = settings.get("default_absorption_times")
     if absorption is not None:
-        ok = isinstance(absorption, (list, tuple)) and len(absorption) == 3 and all(
+        ok = _is_list(absorption) and len(absorption) == 3 and all(
             _is_number(v) and math.isfinite(float(v)) and float(v) > 0 for v in absorption)
         if not ok:
             problems.append(Problem("settings_dictionary.default_absorption_times", None, absorption,
@@ -442,10 +447,10 @@ def _check_settings(settings, problems: list[Problem]) -> dict:
 
 def _check_last_temp_basal(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     ltb = d.get("last_temporary_basal")
-    if not ltb:
+    if ltb is None or (_is_list(ltb) and len(ltb) == 0):
         return
     key = "last_temporary_basal"
-    if not isinstance(ltb, (list, tuple)) or len(ltb) < 3:
+    if not _is_list(ltb) or len(ltb) < 3:
         problems.append(Problem(key, None, ltb, "expected [type, start, end, rate]"))
         return
     if not _is_dose_type(ltb[0]):

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import carb_store, dose_math, glucose_math, insulin_math, loop_math
 from . import retrospective_correction as rc
+from .compat import empty_list_on_error
 from .date import GRID_S, from_seconds, grid
 from .dose import DoseType
 from .dose_store import prepare_doses
@@ -54,6 +55,7 @@ class Effects:
     iob_now_u: float
 
 
+@empty_list_on_error
 def update(input_dict: dict) -> dict:
     """Run the Loop algorithm on a PyLoopKit input dictionary.
 
@@ -77,7 +79,9 @@ def update(input_dict: dict) -> dict:
     Raises
     ------
     InvalidInputError
-        Listing every impossible value (field, index, value, reason).
+        Listing every impossible value (field, index, value, reason). With the environment
+        variable ``PYLOOPKIT_COMPAT_EMPTY_ON_ERROR=1`` (PyLoopKit's behaviour, see
+        :mod:`pyloopkit.compat`) ``update()`` returns ``[]`` and warns with the problem list instead.
     """
     seconds: dict = {}
     messages = list(validate_input(input_dict, seconds))
@@ -85,7 +89,7 @@ def update(input_dict: dict) -> dict:
     result = run(inp, messages)
     result["input_data"] = input_dict
     for message in messages:
-        _warnings.warn(message, LoopWarning, stacklevel=2)
+        _warnings.warn(message, LoopWarning, stacklevel=3)  # the caller of the compat wrapper
     return result
 
 
