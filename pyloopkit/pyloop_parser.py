@@ -213,7 +213,8 @@ def loop_run_time(report: Mapping) -> _dt.datetime:
         if isinstance(rec, Mapping) and not _is_nil(_get(rec, "date")):
             return _loop_datetime(_get(rec, "date"), f"{key}.date", None)
     raise MissingDataError(
-        "issue report: no 'recommended_temp_basal' or 'recommended_bolus' date tells when Loop ran; pass at=")
+        "issue report: no 'recommended_temp_basal' or 'recommended_bolus' date tells when Loop ran; pass at= "
+        "(CLI --at)")
 
 
 def _calculation_time(at, tz: _dt.tzinfo) -> _dt.datetime:
@@ -657,14 +658,13 @@ def counteraction_section(report: Mapping, tz: _dt.tzinfo, until: _dt.datetime) 
     the report's dose list covers only the last hours, so counteraction recomputed from it
     misses older insulin (up to 1.3 mg/dL/min off in the reference reports).
     """
-    ref = loop_reference_outputs(report)
-    ends = ref["counteraction_effect_end_times"]
+    starts, ends, values = _counteraction_series(report, tz)
     keep = [i for i, end in enumerate(ends) if end <= until]
     if not keep:
         return {}
-    return {"counteraction_starts": [ref["counteraction_effect_start_times"][i] for i in keep],
+    return {"counteraction_starts": [starts[i] for i in keep],
             "counteraction_ends": [ends[i] for i in keep],
-            "counteraction_values": [float(ref["counteraction_effect_values"][i]) for i in keep]}
+            "counteraction_values": [float(values[i]) for i in keep]}
 
 
 def parse_report_and_run(path, file_name=None, at=None, counteraction: str = "report",
@@ -783,6 +783,15 @@ def _bolus_notice(rec: Mapping):
     return [name, glucose]
 
 
+def _counteraction_series(report: Mapping, tz) -> tuple[list, list, np.ndarray]:
+    """The report's insulin counteraction effects: start and end datetimes (local zone), mg/dL/min."""
+    ice = report.get("insulin_counteraction_effects") or []
+    starts, values = _series(report, "insulin_counteraction_effects", "start_time", "value", tz)
+    ends = [_loop_datetime(_require(e, "end_time", f"insulin_counteraction_effects[{i}]"),
+                           "insulin_counteraction_effects.end_time", i).astimezone(tz) for i, e in enumerate(ice)]
+    return starts, ends, values
+
+
 def loop_reference_outputs(report) -> dict:
     """The Loop app's own results stored in an issue report, for conformance tests.
 
@@ -806,12 +815,8 @@ def loop_reference_outputs(report) -> dict:
             ("retrospective_effect", "retrospective_glucose_effect", "startDate", "quantity")):
         out[f"{name}_dates"], out[f"{name}_values"] = _series(report, key, date_key, value_key, tz)
 
-    ice = report.get("insulin_counteraction_effects") or []
-    out["counteraction_effect_start_times"], out["counteraction_effect_values"] = _series(
-        report, "insulin_counteraction_effects", "start_time", "value", tz)
-    out["counteraction_effect_end_times"] = [
-        _loop_datetime(_require(e, "end_time", f"insulin_counteraction_effects[{i}]"),
-                       "insulin_counteraction_effects.end_time", i).astimezone(tz) for i, e in enumerate(ice)]
+    (out["counteraction_effect_start_times"], out["counteraction_effect_end_times"],
+     out["counteraction_effect_values"]) = _counteraction_series(report, tz)
 
     cob = report.get("carbs_on_board")
     if isinstance(cob, Mapping) and not _is_nil(_get(cob, "quantity")):
