@@ -31,7 +31,19 @@ from pyloopkit.simulation import Simulator
 STEP_MIN = 5
 
 
-def simglucose_seconds_per_day(minutes: int) -> float:
+def simglucose_seconds_per_day(minutes: int) -> float | None:
+    """simglucose's seconds per simulated patient-day, or None (with the reason printed) when it cannot be
+    imported: simglucose 0.2.11 imports ``gym``, which needs ``pkg_resources`` (removed from setuptools 81;
+    ``pip install 'setuptools<81'`` restores it)."""
+    try:
+        return _simglucose_seconds_per_day(minutes)
+    except ImportError as e:
+        print(f"simglucose comparison skipped: {e} (simglucose 0.2.11 needs gym, which needs pkg_resources: "
+              "pip install 'simglucose==0.2.11' 'setuptools<81')")
+        return None
+
+
+def _simglucose_seconds_per_day(minutes: int) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from datetime import datetime
@@ -102,8 +114,9 @@ def main() -> None:
     args = parser.parse_args()
 
     seconds = simglucose_seconds_per_day(args.simglucose_minutes)
-    print(f"simglucose 0.2.11: {seconds:.2f} s per patient-day "
-          f"({args.simglucose_minutes} min of adolescent#001 with BBController, scaled)")
+    if seconds is not None:
+        print(f"simglucose 0.2.11: {seconds:.2f} s per patient-day "
+              f"({args.simglucose_minutes} min of adolescent#001 with BBController, scaled)")
 
     closed_loop(_simulator(1), 3)  # warm-up: load (or compile) the kernel
     steps = int(round(args.days * 1440 / STEP_MIN))
@@ -112,8 +125,8 @@ def main() -> None:
         elapsed = closed_loop(sim, steps)
         patient_days = sim.n * steps * STEP_MIN / 1440.0
         print(f"pyloopkit batch {sim.n:5d}: {patient_days / elapsed:10.1f} patient-days/s "
-              f"({patient_days:.0f} patient-days in {elapsed:.2f} s, {1e6 * elapsed / steps:.1f} us per decision, "
-              f"speed-up {seconds * patient_days / elapsed:,.0f}x)")
+              f"({patient_days:.0f} patient-days in {elapsed:.2f} s, {1e6 * elapsed / steps:.1f} us per decision"
+              + (f", speed-up {seconds * patient_days / elapsed:,.0f}x over simglucose" if seconds else "") + ")")
 
     rate, members = vector_env_steps_per_second(64, args.vector_steps)
     print(f"vector env (64 envs = {members} simulated members, 3-min steps, random actions): "

@@ -1,11 +1,17 @@
 """pyloopkit: the Loop automated insulin delivery algorithm in Python, on arrays.
 
-``import pyloopkit`` stays light: the heavy subpackages (simulation, control,
-forecasting) are imported on first use.
+``update()`` (Loop 2019 / Tidepool PyLoopKit's interface), ``replay()``, LoopAlgorithm's
+``run()`` / ``generate_prediction()``, the UVA/Padova simulator and gymnasium environments
+(``pyloopkit.simulation``), controllers (``pyloopkit.control``) and CGM metrics
+(``pyloopkit.metrics``).
+
+``import pyloopkit`` stays light: the functions above and every submodule
+(``pyloopkit.metrics``, ``pyloopkit.simulation``, ...) are imported on first use.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 __version__ = "0.1.0"
 
@@ -28,6 +34,6 @@ def __getattr__(name):
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
-    if name in {"simulation", "control"}:
-        return importlib.import_module(f"pyloopkit.{name}")
+    if not name.startswith("_") and importlib.util.find_spec(f"pyloopkit.{name}") is not None:
+        return importlib.import_module(f"pyloopkit.{name}")  # any submodule, e.g. pyloopkit.metrics
     raise AttributeError(f"module 'pyloopkit' has no attribute {name!r}")

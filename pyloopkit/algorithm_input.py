@@ -710,7 +710,8 @@ def _not_carried(update_dict: dict, settings) -> dict:
     defaults = type(settings)()
     out = {k: getattr(settings, k) for k in NOT_CARRIED if getattr(settings, k) != getattr(defaults, k)}
     if update_dict.get("last_temporary_basal"):
-        out["last_temporary_basal"] = [str(x) for x in update_dict["last_temporary_basal"]]
+        out["last_temporary_basal"] = [x.name if isinstance(x, DoseType) else str(x)
+                                       for x in update_dict["last_temporary_basal"]]
     return out
 
 

@@ -29,7 +29,8 @@ SECONDS_PER_DAY = 86400.0
 
 def parse_datetime(value) -> _dt.datetime:
     """Return ``value`` as a datetime: datetimes pass through, strings are parsed (ISO 8601
-    or ``2019-08-12 01:28:19 +0000``)."""
+    or ``2019-08-12 01:28:19 +0000``), pandas ``Timestamp``s convert with their zone and
+    ``numpy.datetime64`` values as naive (UTC wall-clock) datetimes."""
     if isinstance(value, _dt.datetime):
         return value
     if isinstance(value, str):
@@ -40,6 +41,10 @@ def parse_datetime(value) -> _dt.datetime:
             return _dateparser.parse(text)
     if hasattr(value, "to_pydatetime"):
         return value.to_pydatetime()
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValueError("NaT is not a date")
+        return value.astype("datetime64[us]").item()
     raise TypeError(f"not a datetime: {value!r}")
 
 

@@ -14,23 +14,41 @@ import numpy as np
 
 
 class DoseType(IntEnum):
-    """Kinds of insulin delivery events (LoopKit ``DoseType``)."""
+    """Kinds of insulin delivery events (LoopKit ``DoseType``), numbered as Tidepool's PyLoopKit numbers them.
 
-    BASAL = 0
-    TEMP_BASAL = 1
-    BOLUS = 2
-    SUSPEND = 3
-    RESUME = 4
+    The upper-case members are the library's names; PyLoopKit's lower-case names
+    (``suspend``, ``resume``, ``basal``, ``tempbasal``, ``bolus``, ``meal``) are aliases of
+    them with PyLoopKit's values, so client code written for PyLoopKit runs unchanged.
+    ``MEAL`` exists for PyLoopKit compatibility only: a meal is a carb entry, and ``update()``
+    rejects it in the dose lists.
+    """
+
+    SUSPEND = 0
+    RESUME = 1
+    BASAL = 2
+    TEMP_BASAL = 3
+    BOLUS = 4
+    MEAL = 5
+
+    suspend = 0
+    resume = 1
+    basal = 2
+    tempbasal = 3
+    bolus = 4
+    meal = 5
 
     @classmethod
     def parse(cls, value) -> "DoseType":
         """Accept the enum, its int value, or a case-insensitive name as PyLoopKit and
-        issue reports spell it (``Bolus``, ``TempBasal``, ``Basal``, ``BasalProfileStart``,
-        ``Suspend``, ``PumpSuspend``, ``Resume``, ``PumpResume``)."""
+        issue reports spell it (``Bolus``, ``TempBasal``, ``tempbasal``, ``Basal``,
+        ``BasalProfileStart``, ``Suspend``, ``PumpSuspend``, ``Resume``, ``PumpResume``, ``meal``)."""
         if isinstance(value, DoseType):
             return value
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            return cls(int(value))
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            try:
+                return cls(int(value))
+            except ValueError:
+                raise ValueError(f"unknown dose type {value!r}") from None
         if hasattr(value, "name") and not isinstance(value, str):
             value = value.name
         key = str(value).strip().lower().replace("_", "").replace(" ", "")
@@ -38,6 +56,11 @@ class DoseType(IntEnum):
             return _NAMES[key]
         except KeyError:
             raise ValueError(f"unknown dose type {value!r}") from None
+
+    @classmethod
+    def from_str(cls, label) -> "DoseType":
+        """PyLoopKit's constructor from a name (``DoseType.from_str("tempbasal")``): :meth:`parse`."""
+        return cls.parse(label)
 
 
 _NAMES = {
@@ -50,7 +73,11 @@ _NAMES = {
     "pumpsuspend": DoseType.SUSPEND,
     "resume": DoseType.RESUME,
     "pumpresume": DoseType.RESUME,
+    "meal": DoseType.MEAL,
 }
+
+INSULIN_TYPES = (DoseType.SUSPEND, DoseType.RESUME, DoseType.BASAL, DoseType.TEMP_BASAL, DoseType.BOLUS)
+"""The dose types that describe insulin delivery (every type but ``MEAL``)."""
 
 
 _CODES: dict = {}

@@ -22,7 +22,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.field if self.index is None else f"{self.field}[{self.index}]"
-        return f"{where} = {self.value!r}: {self.reason}"
+        value = self.value.item() if hasattr(self.value, "item") and getattr(self.value, "ndim", None) == 0 \
+            else self.value  # numpy scalars print as plain numbers
+        return f"{where} = {value!r}: {self.reason}"
 
 
 class InvalidInputError(ValueError):

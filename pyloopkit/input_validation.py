@@ -12,7 +12,8 @@ come back as warning strings, as does glucose too old to dose on.
 
 Dates may be datetimes or ISO strings; glucose quantities may be declared in mmol/L
 (``glucose_units``, ``sensitivity_ratio_value_units``, ``target_range_value_units``)
-and are compared with the guardrails in mg/dL (:func:`convert_glucose_units`).
+and are compared with the guardrails in mg/dL (:func:`convert_glucose_units`). The suspend threshold is in
+``settings_dictionary.suspend_threshold_units`` when given, else in ``glucose_units``.
 """
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ MAX_BASAL_CARB_RATIO_NUMERATOR = 70.0
 MAX_BASAL_RECOMMENDED_SCALE = (2.1, 6.4)
 """Loop recommends a maximum basal rate between these multiples of the highest scheduled basal rate."""
 
+GLUCOSE_LIMITS_MGDL = (20.0, 600.0)
+"""Glucose outside this range (mg/dL, after unit conversion) is impossible input: an error. It is the
+reading range of blood glucose meters; a value outside it is a unit mix-up or a corrupt record."""
+CGM_RANGE_MGDL = (40.0, 400.0)
+"""The range CGMs report (Dexcom 40-400; readings at the edges are clipped sensor values): glucose
+outside it but inside :data:`GLUCOSE_LIMITS_MGDL` gives a warning."""
+SUSPEND_THRESHOLD_LIMITS_MGDL = (30.0, 300.0)
+"""A suspend threshold outside this range (mg/dL, after unit conversion) is an error: the values a
+unit mix-up produces (4.2 read as mg/dL, 70 read as mmol/L = 1261 mg/dL) are far outside it."""
+WALSH_MAX_DIA_H = 24.0
+"""A Walsh DIA above this many hours is an error (it looks like minutes)."""
+EXPONENTIAL_MIN_DIA_MIN = 30.0
+"""An exponential-model DIA below this many minutes is an error (it looks like hours)."""
+
 END_OF_DAY_TOLERANCE_S = 60.0
 """A schedule item ending at 23:59 is taken to run to midnight (PyLoopKit's own tests write 23:59)."""
 
@@ -76,6 +91,9 @@ GROUPS = (
     ("counteraction_starts", "counteraction_ends", "counteraction_values"),
 )
 """Index-matched lists: every present list of a group must have the same length."""
+OPTIONAL_IN_GROUP = ("dose_delivered_units", "sensitivity_ratio_end_times", "basal_rate_minutes",
+                     "target_range_end_times")
+"""Lists a group may omit; every other list of a group is required as soon as one of the group is given."""
 
 EFFECT_LISTS = (
     ("momentum_effect_dates", "momentum_effect_values"),
@@ -83,24 +101,27 @@ EFFECT_LISTS = (
     ("carb_effect_dates", "carb_effect_values"),
 )
 
-# setting: (lower bound, lower bound allowed, upper bound or None, None allowed: None takes the default)
+# setting: (lower bound, lower bound allowed, upper bound (allowed) or None, None allowed: None takes the default).
+# The plausible ranges of docs/update.md: outside them a value is an error, not a guess.
 NUMERIC_SETTINGS = {
-    "momentum_data_interval": (0.0, False, None, True),
-    "suspend_threshold": (0.0, True, None, True),
-    "retrospective_correction_integration_interval": (0.0, False, None, True),
-    "recency_interval": (0.0, False, None, True),
-    "retrospective_correction_grouping_interval": (0.0, False, None, True),
-    "max_basal_rate": (0.0, True, None, True),
-    "max_bolus": (0.0, True, None, True),
-    "insulin_delay": (0.0, True, None, True),
-    "carb_delay": (0.0, True, None, True),
-    "rate_rounder": (0.0, False, None, True),
-    "bolus_rounder": (0.0, False, None, True),
+    "momentum_data_interval": (5.0, True, 60.0, True),
+    "suspend_threshold": (0.0, True, None, True),  # and SUSPEND_THRESHOLD_LIMITS_MGDL after unit conversion
+    "retrospective_correction_integration_interval": (5.0, True, 180.0, True),
+    "recency_interval": (1.0, True, 60.0, True),
+    "retrospective_correction_grouping_interval": (5.0, True, 180.0, True),
+    "max_basal_rate": (0.0, True, 70.0, True),
+    "max_bolus": (0.0, True, 50.0, True),
+    "insulin_delay": (0.0, True, 60.0, True),
+    "carb_delay": (0.0, True, 120.0, True),
+    "rate_rounder": (0.0, False, 1.0, True),
+    "bolus_rounder": (0.0, False, 1.0, True),
     "partial_application_factor": (0.0, True, 1.0, True),
-    "max_physiologic_slope": (0.0, False, None, True),
-    "max_active_insulin": (0.0, True, None, True),
-    "gradual_transitions_threshold": (0.0, False, None, True),
+    "max_physiologic_slope": (0.0, False, 20.0, True),
+    "max_active_insulin": (0.0, True, 100.0, True),
+    "gradual_transitions_threshold": (0.0, False, 400.0, True),
 }
+MAX_ABSORPTION_TIME_MIN = 1440.0
+"""Longest carb absorption time accepted (minutes): default absorption times and carb entries."""
 REQUIRED_SETTINGS = ("max_basal_rate", "max_bolus")
 """Settings without a default: Loop will not dose without its limits."""
 BOOLEAN_SETTINGS = ("dynamic_carb_absorption_enabled", "retrospective_correction_enabled",
@@ -112,6 +133,8 @@ CHOICE_SETTINGS = {
     "dosing_strategy": ("temp_basal", "automatic_bolus"),
     "rounding": ("nearest", "down"),
 }
+UNIT_SETTINGS = ("suspend_threshold_units",)
+"""Settings naming a glucose unit (mg/dL or mmol/L)."""
 
 
 # ------------------------------------------------------------------ small helpers
@@ -264,6 +287,9 @@ def _check_lengths(d: dict, problems: list[Problem]) -> None:
     for group in GROUPS:
         present = [k for k in group if _present(d, k)]
         problems += [Problem(k, None, d[k], "must be a list") for k in present if not _is_list(d[k])]
+        if present:
+            problems += [Problem(k, None, None, f"missing: required with {', '.join(present)}")
+                         for k in group if k not in present and k not in OPTIONAL_IN_GROUP]
         lists = [k for k in present if _is_list(d[k])]
         if len({len(d[k]) for k in lists}) > 1:
             lengths = ", ".join(f"{k}: {len(d[k])}" for k in lists)
@@ -271,12 +297,34 @@ def _check_lengths(d: dict, problems: list[Problem]) -> None:
                          for k in lists[1:] if len(d[k]) != len(d[lists[0]])]
 
 
-def _check_glucose(d: dict, dates: _DateCollector, problems: list[Problem]) -> np.ndarray:
+def _check_glucose(d: dict, dates: _DateCollector, factor: float, problems: list[Problem]):
+    """Glucose dates (s) and values (mg/dL): increasing dates, at least one reading, every value
+    inside :data:`GLUCOSE_LIMITS_MGDL`."""
     seconds = dates.many(d, "glucose_dates")
     _increasing("glucose_dates", seconds, _list(d, "glucose_dates"), problems)
     values = _numbers(d, "glucose_values", problems)
-    _bounded("glucose_values", values, problems, strict=True)
-    return seconds
+    if _present(d, "glucose_values") and _is_list(d["glucose_values"]) and len(d["glucose_values"]) == 0:
+        problems.append(Problem("glucose_values", None, [], "no glucose: at least one reading is needed"))
+    mgdl = values * factor
+    lo, hi = GLUCOSE_LIMITS_MGDL
+    raw = _list(d, "glucose_values")
+    unit = "" if factor == 1.0 else f" ({d.get('glucose_units')} x {factor:g})"
+    for i in np.flatnonzero(np.isfinite(mgdl) & ((mgdl < lo) | (mgdl > hi))):
+        problems.append(Problem("glucose_values", int(i), raw[i],
+                                f"{mgdl[i]:g} mg/dL{unit} is not a possible glucose (plausible {lo:g}-{hi:g} "
+                                "mg/dL; check glucose_units)"))
+    return seconds, mgdl
+
+
+def _glucose_edge_warnings(mgdl: np.ndarray) -> list[str]:
+    """One warning when readings lie outside the range CGMs report (:data:`CGM_RANGE_MGDL`)."""
+    lo, hi = CGM_RANGE_MGDL
+    outside = np.flatnonzero((mgdl < lo) | (mgdl > hi))
+    if outside.size == 0:
+        return []
+    i = int(outside[0])
+    return [f"glucose_values: {outside.size} reading(s) outside the {lo:g}-{hi:g} mg/dL a CGM reports "
+            f"(first glucose_values[{i}] = {mgdl[i]:g} mg/dL): sensor limits, the true value may be beyond"]
 
 
 def _is_dose_type(value) -> bool:
@@ -296,11 +344,16 @@ def _cached_dose_type(kind: type, value) -> bool:
 def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     types = _list(d, "dose_types")
     try:
-        dates.seconds["dose_types"] = np.array(type_codes(types), dtype=np.int8)
+        codes = np.array(type_codes(types), dtype=np.int8)
+        dates.seconds["dose_types"] = codes
     except (ValueError, TypeError):
         for i, t in enumerate(types):
             if not (_cached_dose_type(type(t), t) if isinstance(t, (str, int)) else _is_dose_type(t)):
                 problems.append(Problem("dose_types", i, t, "unknown dose type"))
+    else:
+        for i in np.flatnonzero(codes == int(DoseType.MEAL)):
+            problems.append(Problem("dose_types", int(i), types[i],
+                                    "a meal is not an insulin dose: pass it in carb_dates/carb_values"))
     start = dates.many(d, "dose_start_times")
     end = dates.many(d, "dose_end_times")
     n = min(start.size, end.size)
@@ -314,8 +367,11 @@ def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> Non
 def _check_carbs(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     dates.many(d, "carb_dates")
     _bounded("carb_values", _numbers(d, "carb_values", problems), problems)
-    _bounded("carb_absorption_times", _numbers(d, "carb_absorption_times", problems, allow_none=True),
-             problems, strict=True)
+    absorption = _numbers(d, "carb_absorption_times", problems, allow_none=True)
+    _bounded("carb_absorption_times", absorption, problems, strict=True)
+    for i in np.flatnonzero(absorption > MAX_ABSORPTION_TIME_MIN):
+        problems.append(Problem("carb_absorption_times", int(i), float(absorption[i]),
+                                f"must be <= {MAX_ABSORPTION_TIME_MIN:g} min"))
 
 
 def _check_effects(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
@@ -390,6 +446,12 @@ def _check_model(model, problems: list[Problem]) -> None:
         if not _is_number(v) or not math.isfinite(float(v)) or float(v) <= 0:
             problems.append(Problem("settings_dictionary.model", i, v, "must be a finite number > 0"))
             return
+    if len(values) == 1 and float(values[0]) > WALSH_MAX_DIA_H:
+        problems.append(Problem("settings_dictionary.model", 0, values[0],
+                                f"a Walsh DIA is in hours (<= {WALSH_MAX_DIA_H:g}); minutes need [DIA, peak]"))
+    if len(values) == 2 and float(values[0]) < EXPONENTIAL_MIN_DIA_MIN:
+        problems.append(Problem("settings_dictionary.model", 0, values[0],
+                                f"the exponential model's DIA is in minutes (>= {EXPONENTIAL_MIN_DIA_MIN:g})"))
     if len(values) == 2 and float(values[1]) >= float(values[0]) / 2.0:
         problems.append(Problem("settings_dictionary.model", 1, values[1],
                                 f"peak must be below half the action duration ({float(values[0]) / 2.0:g} min): "
@@ -430,22 +492,70 @@ def _check_settings(settings, problems: list[Problem]) -> dict:
             problems.append(Problem(f"settings_dictionary.{key}", None, v, f"must be one of {', '.join(choices)}"))
     absorption = settings.get("default_absorption_times")
     if absorption is not None:
-        ok = isinstance(absorption, (list, tuple)) and len(absorption) == 3 and all(
-            _is_number(v) and math.isfinite(float(v)) and float(v) > 0 for v in absorption)
+        ok = _is_list(absorption) and len(absorption) == 3 and all(
+            _is_number(v) and math.isfinite(float(v)) and 0 < float(v) <= MAX_ABSORPTION_TIME_MIN
+            for v in absorption)
         if not ok:
             problems.append(Problem("settings_dictionary.default_absorption_times", None, absorption,
-                                    "expected three positive durations in minutes (fast, medium, slow)"))
+                                    "expected three durations in minutes (fast, medium, slow), each in "
+                                    f"(0, {MAX_ABSORPTION_TIME_MIN:g}]"))
     if "model" in settings:
         _check_model(settings["model"], problems)
+    for key in UNIT_SETTINGS:
+        _unit_factor(settings.get(key), f"settings_dictionary.{key}", problems)
+    _check_rounders(settings, problems)
     return settings
+
+
+def _finite_setting(settings: dict, key: str) -> float | None:
+    v = settings.get(key)
+    return float(v) if _is_number(v) and math.isfinite(float(v)) else None
+
+
+def _check_rounders(settings: dict, problems: list[Problem]) -> None:
+    """A pump increment above its limit leaves no deliverable non-zero amount: Loop would suspend
+    at any glucose (``rate_rounder`` > ``max_basal_rate``) or never bolus."""
+    for rounder, limit, unit in (("rate_rounder", "max_basal_rate", "U/h"), ("bolus_rounder", "max_bolus", "U")):
+        r, m = _finite_setting(settings, rounder), _finite_setting(settings, limit)
+        if r is not None and m is not None and 0 < m < r:
+            problems.append(Problem(f"settings_dictionary.{rounder}", None, settings[rounder],
+                                    f"larger than {limit} ({m:g} {unit}): no non-zero amount could be delivered"))
+
+
+def suspend_threshold_factor(input_dict: dict) -> float:
+    """mg/dL per unit of ``settings_dictionary.suspend_threshold``: its ``suspend_threshold_units`` when
+    given, else ``glucose_units`` (mg/dL when neither is given)."""
+    settings = input_dict.get("settings_dictionary")
+    settings = settings if isinstance(settings, dict) else {}
+    problems: list[Problem] = []
+    units = settings.get("suspend_threshold_units")
+    if units is None:
+        return _unit_factor(input_dict.get("glucose_units"), "glucose_units", problems)
+    return _unit_factor(units, "settings_dictionary.suspend_threshold_units", problems)
+
+
+def _check_suspend_threshold(d: dict, settings: dict, problems: list[Problem]) -> None:
+    """The suspend threshold in mg/dL must be inside :data:`SUSPEND_THRESHOLD_LIMITS_MGDL`."""
+    value = _finite_setting(settings, "suspend_threshold")
+    if value is None or value < 0:
+        return
+    factor = suspend_threshold_factor(d)
+    lo, hi = SUSPEND_THRESHOLD_LIMITS_MGDL
+    if not lo <= value * factor <= hi:
+        unit = "mg/dL" if factor == 1.0 else "mmol/L"
+        source = "suspend_threshold_units" if settings.get("suspend_threshold_units") is not None else \
+            "glucose_units" if d.get("glucose_units") is not None else "the default unit"
+        problems.append(Problem("settings_dictionary.suspend_threshold", None, settings["suspend_threshold"],
+                                f"read in {unit} (from {source}) it is {value * factor:g} mg/dL, outside the "
+                                f"plausible {lo:g}-{hi:g} mg/dL; set settings_dictionary.suspend_threshold_units"))
 
 
 def _check_last_temp_basal(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     ltb = d.get("last_temporary_basal")
-    if not ltb:
+    if ltb is None or (_is_list(ltb) and len(ltb) == 0):
         return
     key = "last_temporary_basal"
-    if not isinstance(ltb, (list, tuple)) or len(ltb) < 3:
+    if not _is_list(ltb) or len(ltb) < 3:
         problems.append(Problem(key, None, ltb, "expected [type, start, end, rate]"))
         return
     if not _is_dose_type(ltb[0]):
@@ -490,7 +600,7 @@ def _guardrail_warnings(settings: dict, schedules: dict, factors: dict) -> list[
             _guardrail("correction_range", key, schedules[key] * factors["target"], warnings)
     suspend = settings.get("suspend_threshold")
     if _is_number(suspend) and math.isfinite(float(suspend)):
-        s = float(suspend) * factors["glucose"]
+        s = float(suspend) * factors["suspend"]
         _guardrail("suspend_threshold", "settings_dictionary.suspend_threshold", np.float64(s), warnings)
         if lows is not None and lows.size and np.all(np.isfinite(lows)) and s > np.min(lows) * factors["target"]:
             warnings.append(f"settings_dictionary.suspend_threshold = {s:g} mg/dL: above the lowest correction "
@@ -543,7 +653,8 @@ def convert_glucose_units(input_dict: dict) -> dict:
 
     Converts (x 18.01559) when declared in mmol/L: ``glucose_values``, the effect lists
     (momentum, insulin, carb; mmol/L) and ``counteraction_values`` (mmol/L/min), and the
-    settings' ``suspend_threshold`` per ``glucose_units``; ``sensitivity_ratio_values`` per
+    settings' ``suspend_threshold`` per ``suspend_threshold_units`` (else ``glucose_units``);
+    ``sensitivity_ratio_values`` per
     ``sensitivity_ratio_value_units``; the target range per ``target_range_value_units``.
     The unit keys are rewritten to mg/dL, so converting twice is harmless.
     """
@@ -565,8 +676,11 @@ def convert_glucose_units(input_dict: dict) -> dict:
     scaled("target_range_minimum_values", target)
     scaled("target_range_maximum_values", target)
     settings = d.get("settings_dictionary")
-    if g != 1.0 and isinstance(settings, dict) and _is_number(settings.get("suspend_threshold")):
-        d["settings_dictionary"] = {**settings, "suspend_threshold": float(settings["suspend_threshold"]) * g}
+    suspend = suspend_threshold_factor(d)
+    if isinstance(settings, dict) and _is_number(settings.get("suspend_threshold")) and (
+            suspend != 1.0 or settings.get("suspend_threshold_units") is not None):
+        d["settings_dictionary"] = {**settings, "suspend_threshold": float(settings["suspend_threshold"]) * suspend,
+                                    "suspend_threshold_units": "mg/dL"}
     if g != 1.0:
         d["glucose_units"] = "mg/dL"
     if isf != 1.0:
@@ -602,10 +716,11 @@ def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[st
     factors = {"glucose": _unit_factor(d.get("glucose_units"), "glucose_units", problems),
                "isf": _unit_factor(d.get("sensitivity_ratio_value_units"), "sensitivity_ratio_value_units",
                                    problems),
-               "target": _unit_factor(d.get("target_range_value_units"), "target_range_value_units", problems)}
+               "target": _unit_factor(d.get("target_range_value_units"), "target_range_value_units", problems),
+               "suspend": suspend_threshold_factor(d)}
     _check_lengths(d, problems)
     dates = _DateCollector(problems, seconds_out)
-    glucose_s = _check_glucose(d, dates, problems)
+    glucose_s, glucose_mgdl = _check_glucose(d, dates, factors["glucose"], problems)
     _check_doses(d, dates, problems)
     _check_carbs(d, dates, problems)
     _check_effects(d, dates, problems)
@@ -634,6 +749,7 @@ def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[st
             problems.append(Problem("target_range_maximum_values", int(i), raw[i], "below the range minimum"))
 
     settings = _check_settings(d.get("settings_dictionary"), problems)
+    _check_suspend_threshold(d, settings, problems)
     finite_glucose = glucose_s[np.isfinite(glucose_s)]
     if now_s is not None and np.isfinite(now_s) and finite_glucose.size and not dates.mixed \
             and now_s < finite_glucose.max():
@@ -641,7 +757,7 @@ def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[st
                                 "before the last glucose date"))
     raise_if(problems)
 
-    warnings = _guardrail_warnings(settings, schedules, factors)
+    warnings = _guardrail_warnings(settings, schedules, factors) + _glucose_edge_warnings(glucose_mgdl)
     if finite_glucose.size and now_s is not None and glucose_is_stale(float(finite_glucose.max()), now_s):
         age_min = (now_s - float(finite_glucose.max())) / 60.0
         warnings.append(f"glucose_dates: the last glucose is {age_min:.1f} min old at time_to_calculate_at "

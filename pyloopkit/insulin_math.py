@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from .date import GRID_S, grid, overlaps
-from .dose import DoseArrays, DoseType
+from .dose import INSULIN_TYPES, DoseArrays, DoseType
 from .errors import InvalidInputError, Problem
 from .insulin_models import WALSH_COEFFICIENTS, ExponentialInsulinModel, WalshInsulinModel
 from .jit import HAVE_NUMBA, jit
@@ -43,7 +43,7 @@ MAXIMUM_RESERVOIR_DROP_PER_MINUTE = 6.5
 """Largest plausible reservoir drop, U/min (LoopKit ``MaximumReservoirDropPerMinute``)."""
 
 _TRIM_EPS_S = np.finfo(float).eps
-_MAX_TYPE = max(DoseType)
+_MAX_TYPE = int(max(INSULIN_TYPES))
 _BASAL_CODE = int(DoseType.BASAL)
 _MAX_BLOCK = 8192
 """Slices x dates evaluated per block: temporaries stay below 64 kB (faster than one large block)."""
@@ -77,7 +77,7 @@ def validate_doses(doses: DoseArrays, field: str = "doses") -> None:
     flag(~np.isfinite(doses.value) | (doses.value < 0), "value", doses.value, "must be a finite amount >= 0")
     flag(~np.isnan(du) & (~np.isfinite(du) | (du < 0)), "delivered_units", du, "must be NaN or a finite amount >= 0")
     flag(~np.isnan(sr) & (~np.isfinite(sr) | (sr < 0)), "scheduled_rate", sr, "must be NaN or a finite rate >= 0")
-    known = np.isin(doses.type, [int(t) for t in DoseType])
+    known = np.isin(doses.type, [int(t) for t in INSULIN_TYPES])
     flag(~known, "type", doses.type, "unknown dose type")
     if problems:
         raise InvalidInputError(problems)

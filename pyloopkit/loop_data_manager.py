@@ -23,6 +23,7 @@ import numpy as np
 
 from . import carb_store, dose_math, glucose_math, insulin_math, loop_math
 from . import retrospective_correction as rc
+from .compat import empty_list_on_error
 from .date import GRID_S, from_seconds, grid, to_seconds
 from .dose import DoseType
 from .dose_store import prepare_doses
@@ -54,6 +55,7 @@ class Effects:
     iob_now_u: float
 
 
+@empty_list_on_error
 def update(input_dict: dict, *, forecaster=None, prediction_source: str | None = None) -> dict:
     """Run the Loop algorithm on a PyLoopKit input dictionary.
 
@@ -83,7 +85,9 @@ def update(input_dict: dict, *, forecaster=None, prediction_source: str | None =
     Raises
     ------
     InvalidInputError
-        Listing every impossible value (field, index, value, reason).
+        Listing every impossible value (field, index, value, reason). With the environment
+        variable ``PYLOOPKIT_COMPAT_EMPTY_ON_ERROR=1`` (PyLoopKit's behaviour, see
+        :mod:`pyloopkit.compat`) ``update()`` returns ``[]`` and warns with the problem list instead.
     """
     seconds: dict = {}
     messages = list(validate_input(input_dict, seconds))
@@ -95,7 +99,7 @@ def update(input_dict: dict, *, forecaster=None, prediction_source: str | None =
         result = _run_with_forecast(inp, forecaster.predict(input_dict), source, messages)
     result["input_data"] = input_dict
     for message in messages:
-        _warnings.warn(message, LoopWarning, stacklevel=2)
+        _warnings.warn(message, LoopWarning, stacklevel=3)  # the caller of the compat wrapper
     return result
 
 

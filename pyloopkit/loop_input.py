@@ -61,7 +61,7 @@ class LoopSettings:
         for f in fields(cls):
             if settings.get(f.name) is not None:
                 v = settings[f.name]
-                values[f.name] = tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v
+                values[f.name] = tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
         if settings.get("retrospective_correction_enabled") is None and settings.get("retrospective_correction"):
             values["retrospective_correction_enabled"] = True
         return cls(**values)
@@ -128,7 +128,7 @@ def _carb_absorption(d: dict, settings: LoopSettings) -> np.ndarray:
 
 def _last_temp_basal(d: dict):
     ltb = d.get("last_temporary_basal")
-    if not ltb:
+    if ltb is None or len(ltb) == 0:
         return None
     rate = float(ltb[3]) if len(ltb) > 3 and ltb[3] is not None else 0.0
     return (DoseType.parse(ltb[0]), to_second(ltb[1]), to_second(ltb[2]), rate)

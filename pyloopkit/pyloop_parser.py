@@ -213,7 +213,8 @@ def loop_run_time(report: Mapping) -> _dt.datetime:
         if isinstance(rec, Mapping) and not _is_nil(_get(rec, "date")):
             return _loop_datetime(_get(rec, "date"), f"{key}.date", None)
     raise MissingDataError(
-        "issue report: no 'recommended_temp_basal' or 'recommended_bolus' date tells when Loop ran; pass at=")
+        "issue report: no 'recommended_temp_basal' or 'recommended_bolus' date tells when Loop ran; pass at= "
+        "(CLI --at)")
 
 
 def _calculation_time(at, tz: _dt.tzinfo) -> _dt.datetime:
@@ -311,8 +312,19 @@ def _parse_doses(entries: Sequence, field: str, first_index: int = 0) -> list[_D
     return _parse_all(entries, field, one)
 
 
-def _loop_dose_rows(report: Mapping) -> list[_Dose]:
-    """The dose list Loop used (see the module docstring), unsorted."""
+def _loop_dose_rows(report: Mapping, allow_missing_doses: bool = False) -> list[_Dose]:
+    """The dose list Loop used (see the module docstring), unsorted.
+
+    A report with none of the dose sections is an error (it would read as "no insulin": IOB 0 and
+    maximal dosing) unless ``allow_missing_doses``; sections present but empty give a warning."""
+    if all(report.get(key) is None for key in _DOSE_SOURCES):
+        if not allow_missing_doses:
+            raise MissingDataError(f"issue report has no dose section ({', '.join(_DOSE_SOURCES)}): without "
+                                   "the insulin history IOB would read 0; pass allow_missing_doses=True "
+                                   "(CLI --allow-missing-doses) to run on no insulin deliberately")
+        warnings.warn("issue report has no dose section: running with no insulin history (allow_missing_doses)",
+                      LoopWarning, stacklevel=3)
+        return []
     pump, normalized, cached = (report.get(key) or [] for key in _DOSE_SOURCES)
     if pump:
         rows = _parse_doses(pump, _DOSE_SOURCES[0])
@@ -335,9 +347,9 @@ def _known_at(rows: list[_Dose], now: _dt.datetime) -> list[_Dose]:
     return [r if r.kind == DoseType.BOLUS or r.end <= now else r._replace(end=now) for r in kept]
 
 
-def dose_section(report: Mapping, tz: _dt.tzinfo, now: _dt.datetime) -> dict:
-    """The doses Loop used, as PyLoopKit's index-matched dose lists."""
-    rows = _known_at(_loop_dose_rows(report), now)
+def dose_section(report: Mapping, tz: _dt.tzinfo, now: _dt.datetime, allow_missing_doses: bool = False) -> dict:
+    """The doses Loop used, as PyLoopKit's index-matched dose lists (see :func:`_loop_dose_rows`)."""
+    rows = _known_at(_loop_dose_rows(report, allow_missing_doses), now)
     return {
         "dose_types": [r.kind for r in rows],
         "dose_start_times": [r.start.astimezone(tz) for r in rows],
@@ -580,7 +592,7 @@ def _joined(path, file_name) -> str:
     return os.fspath(path) if file_name is None else os.path.join(path, file_name)
 
 
-def parse_report(path_or_dict, at=None, counteraction: str = "report") -> dict:
+def parse_report(path_or_dict, at=None, counteraction: str = "report", allow_missing_doses: bool = False) -> dict:
     """The :func:`pyloopkit.update` input dictionary for a Tidepool-parsed Loop issue report.
 
     Parameters
@@ -597,6 +609,10 @@ def parse_report(path_or_dict, at=None, counteraction: str = "report") -> dict:
         ``"report"`` (default): use the counteraction effects Loop had cached (those in the
         report that ended by the calculation time), as Loop itself does between runs.
         ``"computed"``: recompute them from the report's glucose and doses only.
+    allow_missing_doses : bool
+        Run a report that has no dose section at all as if no insulin had been given (with a
+        warning). By default that is a :class:`MissingDataError`: the missing history would read
+        as IOB 0 and give maximal dosing.
 
     Returns
     -------
@@ -621,7 +637,7 @@ def parse_report(path_or_dict, at=None, counteraction: str = "report") -> dict:
     last_temp = _last_temp_basal_at(report, tz, printed)
     out: dict[str, Any] = {"offset_applied_to_dates": offset_s, "time_to_calculate_at": now.astimezone(tz)}
     out.update(glucose_section(report, tz, now))
-    out.update(dose_section(report, tz, now))
+    out.update(dose_section(report, tz, now, allow_missing_doses))
     out.update(carb_section(report, tz, None if at is None else now))
     out["settings_dictionary"] = settings_section(report)
     out.update(sensitivity_section(report))
@@ -642,23 +658,24 @@ def counteraction_section(report: Mapping, tz: _dt.tzinfo, until: _dt.datetime) 
     the report's dose list covers only the last hours, so counteraction recomputed from it
     misses older insulin (up to 1.3 mg/dL/min off in the reference reports).
     """
-    ref = loop_reference_outputs(report)
-    ends = ref["counteraction_effect_end_times"]
+    starts, ends, values = _counteraction_series(report, tz)
     keep = [i for i, end in enumerate(ends) if end <= until]
     if not keep:
         return {}
-    return {"counteraction_starts": [ref["counteraction_effect_start_times"][i] for i in keep],
+    return {"counteraction_starts": [starts[i] for i in keep],
             "counteraction_ends": [ends[i] for i in keep],
-            "counteraction_values": [float(ref["counteraction_effect_values"][i]) for i in keep]}
+            "counteraction_values": [float(values[i]) for i in keep]}
 
 
-def parse_report_and_run(path, file_name=None, at=None, counteraction: str = "report") -> dict:
+def parse_report_and_run(path, file_name=None, at=None, counteraction: str = "report",
+                         allow_missing_doses: bool = False) -> dict:
     """Parse an issue report (``path`` joined with ``file_name`` when given) and run
     :func:`pyloopkit.loop_data_manager.update` on it; the output carries ``input_data``.
-    ``at`` and ``counteraction`` are as in :func:`parse_report`."""
+    ``at``, ``counteraction`` and ``allow_missing_doses`` are as in :func:`parse_report`."""
     from .loop_data_manager import update
 
-    input_dict = parse_report(_joined(path, file_name), at=at, counteraction=counteraction)
+    input_dict = parse_report(_joined(path, file_name), at=at, counteraction=counteraction,
+                              allow_missing_doses=allow_missing_doses)
     output = update(input_dict)
     output.setdefault("input_data", input_dict)
     return output
@@ -770,6 +787,15 @@ def _bolus_notice(rec: Mapping):
     return [name, glucose]
 
 
+def _counteraction_series(report: Mapping, tz) -> tuple[list, list, np.ndarray]:
+    """The report's insulin counteraction effects: start and end datetimes (local zone), mg/dL/min."""
+    ice = report.get("insulin_counteraction_effects") or []
+    starts, values = _series(report, "insulin_counteraction_effects", "start_time", "value", tz)
+    ends = [_loop_datetime(_require(e, "end_time", f"insulin_counteraction_effects[{i}]"),
+                           "insulin_counteraction_effects.end_time", i).astimezone(tz) for i, e in enumerate(ice)]
+    return starts, ends, values
+
+
 def loop_reference_outputs(report) -> dict:
     """The Loop app's own results stored in an issue report, for conformance tests.
 
@@ -793,12 +819,8 @@ def loop_reference_outputs(report) -> dict:
             ("retrospective_effect", "retrospective_glucose_effect", "startDate", "quantity")):
         out[f"{name}_dates"], out[f"{name}_values"] = _series(report, key, date_key, value_key, tz)
 
-    ice = report.get("insulin_counteraction_effects") or []
-    out["counteraction_effect_start_times"], out["counteraction_effect_values"] = _series(
-        report, "insulin_counteraction_effects", "start_time", "value", tz)
-    out["counteraction_effect_end_times"] = [
-        _loop_datetime(_require(e, "end_time", f"insulin_counteraction_effects[{i}]"),
-                       "insulin_counteraction_effects.end_time", i).astimezone(tz) for i, e in enumerate(ice)]
+    (out["counteraction_effect_start_times"], out["counteraction_effect_end_times"],
+     out["counteraction_effect_values"]) = _counteraction_series(report, tz)
 
     cob = report.get("carbs_on_board")
     if isinstance(cob, Mapping) and not _is_nil(_get(cob, "quantity")):

@@ -58,7 +58,7 @@ def test_schedule_not_starting_at_midnight_wraps_last_value():
 
 @pytest.mark.parametrize("name,expected", [
     ("Bolus", DoseType.BOLUS), ("tempbasal", DoseType.TEMP_BASAL), ("BasalProfileStart", DoseType.BASAL),
-    ("PumpSuspend", DoseType.SUSPEND), ("RESUME", DoseType.RESUME), (2, DoseType.BOLUS),
+    ("PumpSuspend", DoseType.SUSPEND), ("RESUME", DoseType.RESUME), (4, DoseType.BOLUS), (3, DoseType.TEMP_BASAL),
 ])
 def test_dose_type_parse(name, expected):
     assert DoseType.parse(name) is expected

@@ -166,10 +166,11 @@ def test_down_rounding_never_exceeds_the_raw_rate():
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(glucose=st.floats(40.0, 400.0), slope=st.floats(-4.0, 4.0), max_basal=st.floats(0.0, 10.0),
+@given(glucose=st.floats(40.0, 400.0), slope=st.floats(-4.0, 4.0), max_basal=st.one_of(st.just(0.0), st.floats(0.05, 10.0)),
        max_bolus=st.floats(0.0, 20.0), suspend=st.floats(60.0, 100.0), bolus_u=st.floats(0.0, 10.0),
        carbs_g=st.floats(0.0, 150.0))
 def test_recommendations_respect_limits(glucose, slope, max_basal, max_bolus, suspend, bolus_u, carbs_g):
+    """(A maximum basal rate below the 0.05 U/h increment is invalid input: 0 or at least one increment.)"""
     d = with_bolus(flat_input(max_basal_rate=max_basal, max_bolus=max_bolus, suspend_threshold=suspend),
                    bolus_u, minutes_ago=60)
     d["glucose_values"] = [min(600.0, max(20.0, glucose + slope * 5.0 * (i - 24))) for i in range(25)]

@@ -53,20 +53,51 @@ def test_plot_update_panels_units_and_lines(tmp_path):
     fig = plot_update(hand_made_output(), str(path), title="hand-made")
     assert path.exists() and path.stat().st_size > 10_000
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(fig.axes) == 3
-    assert [ax.get_ylabel() for ax in fig.axes] == ["glucose (mg/dL)", "insulin on board (U)", "carbs on board (g)"]
+    assert len(fig.axes) == 4
+    assert [ax.get_ylabel() for ax in fig.axes] == ["glucose (mg/dL)", "effect alone\n(mg/dL change)",
+                                                    "insulin (U, U/h)", "carbs on board (g)"]
     assert fig.axes[-1].get_xlabel() == "local time (UTC-07:00)"
-    glucose_ax = fig.axes[0]
-    labels = {ln.get_label() for ln in glucose_ax.get_lines()}
-    assert {"CGM history", "prediction (all effects)", "insulin alone", "carbs alone",
-            "momentum alone", "retrospective correction alone"} <= labels
-    # Insulin alone: 111 mg/dL at NOW, then 1 mg/dL lower every 5 minutes.
-    np.testing.assert_allclose(line(glucose_ax, "insulin alone").get_ydata()[1:], 111.0 - np.arange(13.0))
+    glucose_ax, effects_ax = fig.axes[:2]
+    assert {"CGM history", "prediction"} <= {ln.get_label() for ln in glucose_ax.get_lines()}
+    assert {"insulin", "carbs", "momentum", "retrospective correction"} <= {
+        ln.get_label() for ln in effects_ax.get_lines()}
+    # The effect-alone curves are in their own panel, as changes from now: insulin -1 mg/dL per 5 minutes.
+    np.testing.assert_allclose(line(effects_ax, "insulin").get_ydata()[1:], -np.arange(13.0))
     # Retrospective effect stored as glucose levels: only its changes count.
-    np.testing.assert_allclose(line(glucose_ax, "retrospective correction alone").get_ydata()[1:],
-                               [111.0, 110.0, 109.5, 109.5])
+    np.testing.assert_allclose(line(effects_ax, "retrospective correction").get_ydata()[1:], [0.0, -1.0, -1.5, -1.5])
+    low, high = glucose_ax.get_ylim()
+    assert low > 90.0 and high < 130.0  # the glucose axis is not blown out by the effect curves
     assert "temp basal 0.50 U/h for 30 min" in fig._suptitle.get_text()
     assert "bolus 1.25 U" in fig._suptitle.get_text()
+    assert [t.get_text() for t in glucose_ax.texts if t.get_text() == "now"] == ["now"]
+
+
+def _with_therapy(out: dict) -> dict:
+    """The hand-made output with a target range, a suspend threshold, one bolus, one temp basal and a meal."""
+    out["input_data"].update({
+        "target_range_start_times": [dt.time(0)], "target_range_minimum_values": [100.0],
+        "target_range_maximum_values": [110.0], "settings_dictionary": {"suspend_threshold": 70.0},
+        "dose_types": ["TempBasal", "Bolus"], "dose_values": [0.8, 2.5],
+        "dose_start_times": [NOW - dt.timedelta(minutes=40), NOW - dt.timedelta(minutes=30)],
+        "dose_end_times": [NOW - dt.timedelta(minutes=10), NOW - dt.timedelta(minutes=29)],
+        "carb_dates": [NOW - dt.timedelta(minutes=30)], "carb_values": [40.0], "carb_absorption_times": [180.0],
+    })
+    return out
+
+
+def test_plot_update_therapy_markers_and_low_predictions(tmp_path):
+    out = _with_therapy(hand_made_output())
+    out["predicted_glucose_values"] = list(np.linspace(111.0, 30.0, 13))
+    fig = plot_update(out, str(tmp_path / "therapy.png"))
+    glucose_ax, _, insulin_ax, _ = fig.axes
+    labels = {h.get_label() for h in glucose_ax.get_legend_handles_labels()[0]}
+    assert {"target range", "suspend threshold 70 mg/dL", "bolus", "carb entry",
+            "prediction below 40 mg/dL"} <= labels
+    low = line(glucose_ax, "prediction below 40 mg/dL").get_ydata()
+    assert np.all(low < 40.0) and low.size == int(np.sum(np.linspace(111.0, 30.0, 13) < 40.0))
+    texts = {t.get_text() for t in glucose_ax.texts}
+    assert {"2.5 U", "40 g", "now"} <= texts
+    assert "temp basal (U/h)" in {h.get_label() for h in insulin_ax.get_legend_handles_labels()[0]}
 
 
 def test_effects_alone_add_up_to_the_prediction():
@@ -90,8 +121,32 @@ def test_effect_alone_uses_the_point_before_the_start():
 def test_plot_update_without_data_still_draws(tmp_path):
     fig = plot_update({"recommended_temp_basal": None}, str(tmp_path / "empty.png"))
     assert (tmp_path / "empty.png").exists()
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 4
     assert "no recommendation" in fig._suptitle.get_text()
+
+
+def test_carbs_on_board_is_drawn_from_the_meal():
+    """update()'s cob_timeline starts at the run time; the figure's COB starts at the first meal in view and
+    agrees with update()'s carbs on board now."""
+    import warnings
+
+    from pyloopkit import update
+    from pyloopkit.synthetic import dense_history
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = update(dense_history(days=0.8))
+    fig = plot_update(out, history_hours=6.0)
+    cob_line = line(fig.axes[3], "carbs on board since the meal")
+    dates, grams = cob_line.get_xdata(), np.asarray(cob_line.get_ydata(), dtype=float)
+    view_start = out["input_data"]["glucose_dates"][-1] - dt.timedelta(hours=6)
+    meal = min(d for d in out["input_data"]["carb_dates"] if d >= view_start)
+    first = dates[0] if isinstance(dates[0], dt.datetime) else None
+    assert first is not None and first < out["cob_timeline_dates"][0]
+    assert abs((first - meal).total_seconds()) <= 300.0
+    index = [i for i, d in enumerate(out["cob_timeline_dates"]) if d <= out["input_data"]["time_to_calculate_at"]][-1]
+    at_now = [g for d, g in zip(dates, grams) if d == out["cob_timeline_dates"][index]]
+    assert at_now == pytest.approx([out["cob_timeline_values"][index]], abs=1e-9)
 
 
 def test_plot_update_rejects_mismatched_lists():

@@ -65,6 +65,11 @@ TIMELINES = ("predicted_glucose", "insulin_effect", "momentum_effect", "carb_eff
 
 # ------------------------------------------------------------------ strategies
 
+LIMIT_U_PER_H = st.one_of(st.just(0.0), st.floats(0.1, 10.0))
+LIMIT_U = st.one_of(st.just(0.0), st.floats(0.1, 25.0))
+"""Maximum basal rate / bolus: 0, or at least the largest pump increment drawn (0.1), since a limit
+below the increment is invalid input (no non-zero amount could be delivered)."""
+
 def _minutes(x: float) -> dt.timedelta:
     """A duration of ``x`` minutes in whole seconds (see the xfail test on sub-second dates below)."""
     return dt.timedelta(seconds=round(60.0 * float(x)))
@@ -110,8 +115,8 @@ def setting_choices(draw) -> dict:
         "carb_delay": draw(st.sampled_from([0.0, 10.0, 15.0, 60.0])),
         "momentum_data_interval": draw(st.sampled_from([5.0, 15.0, 30.0])),
         "suspend_threshold": draw(st.one_of(st.none(), st.floats(40.0, 150.0))),
-        "max_basal_rate": draw(st.floats(0.0, 10.0)),
-        "max_bolus": draw(st.floats(0.0, 25.0)),
+        "max_basal_rate": draw(LIMIT_U_PER_H),
+        "max_bolus": draw(LIMIT_U),
         "dynamic_carb_absorption_enabled": draw(st.booleans()),
         "retrospective_correction_enabled": draw(st.booleans()),
         "retrospective_correction": draw(st.sampled_from([None, "standard", "integral"])),
@@ -298,7 +303,7 @@ def _mutate(d: dict, draw, *, replace_schedules: bool, replace_settings: bool, s
         d["settings_dictionary"] = draw(setting_choices())
     else:
         d["settings_dictionary"] = {**d["settings_dictionary"], **draw(st.fixed_dictionaries(
-            {}, optional={"max_basal_rate": st.floats(0.0, 10.0), "max_bolus": st.floats(0.0, 25.0),
+            {}, optional={"max_basal_rate": LIMIT_U_PER_H, "max_bolus": LIMIT_U,
                           "suspend_threshold": st.floats(50.0, 120.0),
                           "dosing_strategy": st.sampled_from(["temp_basal", "automatic_bolus"]),
                           "retrospective_correction": st.sampled_from(["standard", "integral"]),

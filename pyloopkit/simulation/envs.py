@@ -55,7 +55,7 @@ from gymnasium.vector.utils import batch_space
 from pyloopkit import metrics
 from pyloopkit.errors import InvalidInputError, Problem
 from pyloopkit.insulin_models import ExponentialInsulinModel
-from pyloopkit.simulation.patients import PatientParams, load_patients
+from pyloopkit.simulation.patients import GROUPS, PatientParams, load_patients
 from pyloopkit.simulation.simulator import Simulator
 
 OBSERVATIONS = ("cgm", "history")
@@ -353,10 +353,23 @@ class _Core:
         return self._observe()[envs]
 
     # --- stepping -------------------------------------------------------------------------------
+    def _actions(self, actions, dtype=None) -> np.ndarray:
+        """The actions as one value per environment; anything else names what is wrong."""
+        try:
+            array = np.asarray(actions, dtype=dtype)
+            if dtype is None and not np.issubdtype(array.dtype, np.number):
+                raise TypeError(array.dtype)
+        except (TypeError, ValueError):
+            raise InvalidInputError([Problem("action", None, actions, "must be numbers")]) from None
+        if array.size != self.num_envs:
+            raise InvalidInputError([Problem("action", None, array.shape,
+                                             f"must hold one value per environment ({self.num_envs})")])
+        return array.reshape(self.num_envs)
+
     def rates_for(self, actions) -> np.ndarray:
         """Basal rates (U/h) of a batch of actions, checked against the action space."""
         if self.rate_table is None:
-            rates = np.asarray(actions, dtype=np.float64).reshape(self.num_envs)
+            rates = self._actions(actions, np.float64)
             valid = (rates >= 0.0) & (rates <= self.max_rate_u_per_h)
             if not valid.all():
                 bad = np.flatnonzero(~valid)
@@ -364,7 +377,7 @@ class _Core:
                                                  f"basal rate must be in [0, {self.max_rate_u_per_h}] U/h")
                                          for k in bad[:10]])
             return rates
-        index = np.asarray(actions).reshape(self.num_envs)
+        index = self._actions(actions)
         k = self.rate_table.shape[1]
         valid = (index >= 0) & (index < k) & (index == np.round(index))
         if not valid.all():
@@ -393,6 +406,10 @@ class _Core:
             reward = self.reward_function(bg_minutes, self.previous_bg)
         else:
             reward = np.asarray(self.reward_function(bg_minutes, info), dtype=np.float64).reshape(self.num_envs)
+            bad = np.flatnonzero(~np.isfinite(reward))
+            if bad.size:
+                raise InvalidInputError([Problem("reward", int(j), float(reward[j]),
+                                                 "the reward function returned a non-finite value") for j in bad])
         terminated = (bg_minutes.min(axis=-1) < self._low_bg) | (bg_minutes.max(axis=-1) > self._high_bg)
         if options.termination_penalty:
             reward = reward + options.termination_penalty * terminated
@@ -458,6 +475,10 @@ class T1DEnv(gymnasium.Env):
     def __init__(self, patient: str = "adolescent#001", render_mode=None, **options):
         if not isinstance(patient, str):
             raise InvalidInputError([Problem("patient", None, patient, "must be one patient name, e.g. 'adult#001'")])
+        if patient in GROUPS or patient == "all":
+            raise InvalidInputError([Problem("patient", None, patient, "a group, not one patient: name one "
+                                             f"(e.g. '{patient if patient != 'all' else 'adult'}#001') or use "
+                                             "T1DVectorEnv for a group")])
         self.render_mode = render_mode
         self.options = _options(options)
         self._core = _Core(patient, 1, self.options, seed=None)
@@ -468,6 +489,8 @@ class T1DEnv(gymnasium.Env):
         self._user_reward = self.options.reward if callable(self.options.reward) else None
         if self._user_reward is not None:
             self._core.reward_function = self._batched_user_reward
+        self._episode_over: str | None = "not reset yet"
+        """Why step() may not run ("not reset yet", "terminated", "truncated"), or None."""
 
     def _batched_user_reward(self, bg_minutes, info):
         single = {key: (value[0] if isinstance(value, np.ndarray) else value) for key, value in info.items()}
@@ -475,13 +498,21 @@ class T1DEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode; ``seed`` replays one exactly, ``None`` gives a new one."""
+        if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
+            raise InvalidInputError([Problem("seed", None, seed, "must be an integer or None")])
         super().reset(seed=seed)
         observation = self._core.reset(seed)[0]
+        self._episode_over = None
         return observation, {"bg": float(self._core.previous_bg[0]), "patient": self.patient}
 
     def step(self, action):
-        rates = self._core.rates_for(np.asarray(action).reshape(1))
+        if self._episode_over is not None:
+            raise RuntimeError(f"T1DEnv.step: the episode is {self._episode_over}; call reset() first"
+                               if self._episode_over != "not reset yet" else "T1DEnv.step before reset(): call reset()")
+        rates = self._core.rates_for(action)
         observation, reward, terminated, truncated, info = self._core.step(rates)
+        if terminated[0] or truncated[0]:
+            self._episode_over = "terminated" if terminated[0] else "truncated"
         bg = float(info["bg"][0])
         single = {key: float(value[0]) for key, value in info.items()}
         single["risk"] = float(metrics.kovatchev_risk(_risk_domain([bg]))[0])

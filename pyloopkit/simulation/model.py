@@ -143,7 +143,9 @@ def _rk4_step(x, p, cho_mg_per_min, insulin_pmol_per_kg_min, dbar_mg, h, work):
         tmp[k] = x[k] + h * k3[k]
     _rhs(tmp, p, cho_mg_per_min, insulin_pmol_per_kg_min, dbar_mg, k4)
     for k in range(N_STATES):
-        x[k] = x[k] + h / 6.0 * (k1[k] + 2.0 * k2[k] + 2.0 * k3[k] + k4[k])
+        # Every state is a mass or a concentration: a step that overshoots below 0 (extreme insulin, which the
+        # model's own (x >= 0) gates cannot stop within one RK4 step) ends at 0, so glucose stays physical.
+        x[k] = np.maximum(x[k] + h / 6.0 * (k1[k] + 2.0 * k2[k] + 2.0 * k3[k] + k4[k]), 0.0)
 
 
 @inline_jit

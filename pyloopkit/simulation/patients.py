@@ -193,6 +193,8 @@ def load_patients(spec: str | list[str]) -> PatientParams:
         simglucose's file order).
     """
     everyone = _all_patients()
+    if not isinstance(spec, (str, list, tuple)):
+        raise InvalidInputError([Problem("patients", None, spec, "expected a patient name, a group or a list of them")])
     items = [spec] if isinstance(spec, str) else list(spec)
     if not items:
         raise InvalidInputError([Problem("patients", None, spec, "no patient given")])
@@ -201,7 +203,7 @@ def load_patients(spec: str | list[str]) -> PatientParams:
     for k, item in enumerate(items):
         if item == "all" or item in GROUPS:
             indices.extend(position[name] for name in patient_names(item))
-        elif item in position:
+        elif isinstance(item, str) and item in position:
             indices.append(position[item])
         else:
             problems.append(Problem("patients", k, item, "unknown patient name or group; expected e.g. "

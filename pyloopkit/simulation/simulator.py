@@ -150,6 +150,17 @@ def _step_numpy(x, params, meal, cgm, basal_u_per_h, bolus_u, pump, event_min, e
     return -1
 
 
+MAX_REQUEST = {"basal_u_per_h": 1000.0, "bolus_u": 1000.0}
+"""Largest insulin request accepted (U/h, U), far above any pump's limit: a larger one is a caller's bug
+(1e300 U/h overflowed the model to NaN)."""
+
+
+def _seed_problems(seed) -> list[Problem]:
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        return []
+    return [Problem("seed", None, seed, "must be an integer >= 0 or None")]
+
+
 class Simulator:
     """Batched closed-loop UVA/Padova simulator.
 
@@ -190,7 +201,7 @@ class Simulator:
                  start_hour: float = 0.0, dt_min: float = 1.0, announce_min: int | None = None,
                  episodes=None):
         base = patients if isinstance(patients, PatientParams) else load_patients(patients)
-        problems = []
+        problems = _seed_problems(seed)
         if not (isinstance(n_episodes_per_patient, (int, np.integer)) and n_episodes_per_patient >= 1):
             problems.append(Problem("n_episodes_per_patient", None, n_episodes_per_patient, "must be an integer >= 1"))
         if not (np.isfinite(start_hour) and 0 <= start_hour < 24):
@@ -256,6 +267,8 @@ class Simulator:
         The first ``reset()`` without a seed right after construction starts the
         constructor's (seeded) episode; every later one draws the next episodes.
         """
+        if _seed_problems(seed):
+            raise InvalidInputError(_seed_problems(seed))
         if seed is not None:
             self._entropy, self._resets = np.random.SeedSequence(seed).entropy, 0
         elif not self._fresh:
@@ -299,7 +312,11 @@ class Simulator:
         cgm, bg : ndarray (len(members),)
             The restarted members' new CGM reading and BG (mg/dL).
         """
-        index = np.arange(self.n)[members]
+        try:
+            index = np.arange(self.n)[members]
+        except (IndexError, TypeError, ValueError):
+            raise InvalidInputError([Problem("members", None, members, f"must index the {self.n} members "
+                                             "(indices in [0, n), a boolean mask of length n, or a slice)")]) from None
         x0 = np.ascontiguousarray(self.patients.x0[index], dtype=np.float64)
         self._x[index] = x0
         self._meal[index] = initial_meal_state(x0)
@@ -333,11 +350,18 @@ class Simulator:
 
     # --- stepping ---------------------------------------------------------------------------------
     def _request(self, name: str, value) -> np.ndarray:
-        array = np.asarray(value, dtype=np.float64)
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidInputError([Problem(name, None, value, "must be numbers (U/h or U)")]) from None
         if array.ndim == 0:
-            return np.full(self.n, float(array))
+            array = np.full(self.n, float(array))
         if array.shape != (self.n,):
             raise InvalidInputError([Problem(name, None, array.shape, f"must be a scalar or have shape ({self.n},)")])
+        too_large = np.flatnonzero(array > MAX_REQUEST[name])
+        if too_large.size:
+            raise InvalidInputError([Problem(name, int(i), float(array[i]), f"must be <= {MAX_REQUEST[name]:g}")
+                                     for i in too_large])
         return np.ascontiguousarray(array)
 
     def step(self, basal_u_per_h: np.ndarray | float, bolus_u: np.ndarray | float = 0.0,

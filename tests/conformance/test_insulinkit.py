@@ -27,7 +27,7 @@ import pytest
 from conftest import reference_path
 from pyloopkit import insulin_math as im
 from pyloopkit.date import to_second, to_seconds
-from pyloopkit.dose import DoseArrays, DoseType
+from pyloopkit.dose import INSULIN_TYPES, DoseArrays, DoseType
 from pyloopkit.dose_store import prepare_doses
 from pyloopkit.insulin_models import PRESETS, ExponentialInsulinModel, WalshInsulinModel, model_from_setting
 from pyloopkit.schedule import DailySchedule
@@ -48,15 +48,17 @@ def load(relative: str):
 
 
 def load_doses(relative: str) -> DoseArrays:
-    """LoopKit dose fixture -> DoseArrays. Types LoopKit cannot map (``Meal``) are skipped, as
+    """LoopKit dose fixture -> DoseArrays. Types LoopKit cannot map (``Meal``, which PyLoopKit's ``DoseType`` has) are skipped, as
     Swift's ``loadDoseFixture`` does. A basal-like dose given in ``U`` keeps its units as delivered
     units and its average rate as value."""
     rows = []
     for row in load(relative):
         try:
-            rows.append((DoseType.parse(row["type"]), row))
+            kind = DoseType.parse(row["type"])
         except ValueError:
             continue
+        if kind in INSULIN_TYPES:
+            rows.append((kind, row))
     start = to_seconds([r["start_at"] for _, r in rows])
     end = to_seconds([r["end_at"] for _, r in rows])
     value, delivered = [], []
