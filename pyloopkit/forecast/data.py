@@ -1,8 +1,11 @@
-"""Training and evaluation data from the simulator: Loop in closed loop, forecasts every half hour.
+"""Training and evaluation data from the simulator: Loop and basal-bolus in closed loop.
 
 :func:`simulate_rows` runs Loop (:class:`~pyloopkit.control.LoopController`) on a batch of virtual
-patients with random meals and a noisy Dexcom sensor, and at every origin (after a warm-up) keeps
-each member's ``update()`` input and the 48 CGM readings of the next 4 hours as the target.
+patients with random meals (some unannounced, the others announced with mis-estimated carbs, see
+:class:`~pyloopkit.simulation.conditions.Conditions`) and a noisy Dexcom sensor, and at every origin
+(after a warm-up) keeps each member's ``update()`` input and the 48 CGM readings of the next 4 hours
+as the target. :func:`basal_bolus_rows` does the same for the basal-bolus controller, through a
+simulated :class:`~pyloopkit.io.History` (:func:`pyloopkit.report.simulated_history`).
 :data:`DEFAULT_RECIPE` splits patients *and* seeds between training, validation and test, so no
 patient or meal/noise draw of the test set is ever seen in training.
 """
@@ -27,6 +30,8 @@ DEFAULT_RECIPE = {
     "test": {"patients": _names((9, 10)), "seeds": [301, 302], "days": 2},
     "origin_every_min": 30,
     "warmup_min": 720,
+    "conditions": {"unannounced_probability": 0.15, "carb_fraction_range": (0.7, 1.3)},
+    "basal_bolus_days": 2,
 }
 
 
@@ -45,7 +50,8 @@ def check_disjoint(recipe: dict) -> None:
 
 
 def simulate_rows(patients: list[str], seed: int, days: float, origin_every_min: int = 30,
-                  warmup_min: int = 720, progress: bool = False, **loop_settings) -> ForecastRows:
+                  warmup_min: int = 720, conditions: dict | None = None, progress: bool = False,
+                  **loop_settings) -> ForecastRows:
     """Closed-loop Loop episodes and the forecast rows at their origins.
 
     Parameters
@@ -60,15 +66,19 @@ def simulate_rows(patients: list[str], seed: int, days: float, origin_every_min:
         Minutes between forecast origins (a multiple of 5).
     warmup_min : int
         No origin before this minute (Loop needs history for its effects).
+    conditions : dict, optional
+        Keywords of :class:`~pyloopkit.simulation.conditions.Conditions` (what Loop is told of
+        the meals, sensor dropouts, ...); the targets are always the sensor's real readings.
     loop_settings
         Keywords of :class:`~pyloopkit.control.LoopController`.
 
     Returns
     -------
     ForecastRows
-        With ``target`` (the CGM readings at the 48 horizons) and ``group`` ("patient/seed").
+        With ``target`` (the CGM readings at the 48 horizons) and ``group`` ("patient/seed/loop").
     """
     from ..control.loop_controller import LoopController
+    from ..simulation.conditions import Conditions
     from ..simulation.simulator import Simulator
 
     if origin_every_min % STEP_MIN or origin_every_min <= 0:
@@ -78,6 +88,7 @@ def simulate_rows(patients: list[str], seed: int, days: float, origin_every_min:
     controller = LoopController.for_simulator(sim, **loop_settings)
     step = sim.reset(seed)
     controller.reset()
+    state = Conditions(**(conditions or {})).start(sim.patients.names, sim.episode, seed, steps, STEP_MIN)
     cgm = np.empty((sim.n, steps + 1))
     cgm[:, 0] = step.cgm
     inputs, origin_steps = [], []
@@ -86,7 +97,9 @@ def simulate_rows(patients: list[str], seed: int, days: float, origin_every_min:
         from tqdm import tqdm
         iterator = tqdm(iterator, desc=f"Loop closed loop (seed {seed})", unit="step")
     for k in iterator:
-        basal, bolus = controller.act(step)
+        seen = state.view(step, k)
+        basal, bolus = controller.act(seen)
+        bolus = state.bolus(bolus, seen, k)
         now = step.time_min
         if now >= warmup_min and now % origin_every_min == 0 and k + HORIZON_STEPS <= steps:
             inputs.append([controller.input_dict(i, now) for i in range(sim.n)])
@@ -98,15 +111,32 @@ def simulate_rows(patients: list[str], seed: int, days: float, origin_every_min:
                                                              "and 4 hours of targets")])
     flat = [d for batch in inputs for d in batch]
     targets = np.concatenate([cgm[:, k + 1:k + 1 + HORIZON_STEPS] for k in origin_steps])
-    group = np.array([f"{name}/{seed}" for _ in origin_steps for name in sim.patients.names])
+    group = np.array([f"{name}/{seed}/loop" for _ in origin_steps for name in sim.patients.names])
     return rows_from_inputs(flat, targets, group=group)
+
+
+def basal_bolus_rows(patient: str, seed: int, days: float, origin_every_min: int = 30,
+                     warmup_min: int = 720) -> ForecastRows:
+    """Rows of one basal-bolus episode (announced meals, Dexcom noise, a few CGM dropouts).
+
+    Needs the ``io`` extra (pandas); origins without 4 hours of readings after them are left out.
+    """
+    from ..report import simulated_history
+    from .history import rows_from_history
+
+    rows = rows_from_history(simulated_history(days=days, seed=seed, patient=patient),
+                             every_min=origin_every_min, warmup_min=warmup_min)
+    rows.group = np.full(len(rows), f"{patient}/{seed}/bb")
+    return rows
 
 
 def make_split(recipe: dict, split: str, progress: bool = False) -> ForecastRows:
     """All rows of one split (``"train"``, ``"validation"``, ``"test"``) of ``recipe``."""
     check_disjoint(recipe)
     part = recipe[split]
-    return ForecastRows.concat([
-        simulate_rows(part["patients"], seed, part["days"], recipe["origin_every_min"], recipe["warmup_min"],
-                      progress=progress)
-        for seed in part["seeds"]])
+    every, warmup = recipe["origin_every_min"], recipe["warmup_min"]
+    loop = [simulate_rows(part["patients"], seed, part["days"], every, warmup, recipe.get("conditions"),
+                          progress=progress) for seed in part["seeds"]]
+    bb = [basal_bolus_rows(patient, seed, recipe["basal_bolus_days"], every, warmup)
+          for seed in part["seeds"] for patient in part["patients"]] if recipe.get("basal_bolus_days") else []
+    return ForecastRows.concat(loop + bb)

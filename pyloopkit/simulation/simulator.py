@@ -358,7 +358,7 @@ class Simulator:
             array = np.full(self.n, float(array))
         if array.shape != (self.n,):
             raise InvalidInputError([Problem(name, None, array.shape, f"must be a scalar or have shape ({self.n},)")])
-        too_large = np.flatnonzero(array > MAX_REQUEST[name])
+        too_large = np.flatnonzero(array > MAX_REQUEST.get(name, np.inf))
         if too_large.size:
             raise InvalidInputError([Problem(name, int(i), float(array[i]), f"must be <= {MAX_REQUEST[name]:g}")
                                      for i in too_large])

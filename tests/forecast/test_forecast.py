@@ -43,10 +43,10 @@ def test_simulated_rows_have_the_documented_shapes(simulated):
     for name in ("loop_prediction", "insulin_effect", "carb_effect", "target"):
         assert getattr(simulated, name).shape == (n, HORIZON_STEPS)
     assert np.all(np.isfinite(simulated.loop_prediction)) and np.all(np.isfinite(simulated.iob_u))
-    assert set(simulated.group) == {"adult#001/7", "child#002/7"}
+    assert set(simulated.group) == {"adult#001/7/loop", "child#002/7/loop"}
     # The target's first value is the reading 5 min after the origin, which is the history's last
     # value 5 min later: consecutive origins 60 min apart share readings.
-    first = simulated.take(simulated.group == "adult#001/7")
+    first = simulated.take(simulated.group == "adult#001/7/loop")
     assert first.target[0, 11] == pytest.approx(first.cgm_history[1, -1])
 
 
@@ -184,3 +184,21 @@ def test_rows_from_a_users_history_and_calibration_on_them():
     result = model.calibrate(rows, epochs=3)
     assert result["rows"] == 19 and result["rmse_after"] <= result["rmse_before"]
     assert isinstance(model, LSTMForecaster)
+
+
+def test_unannounced_meals_leave_loop_without_carb_entries_but_not_the_patient_without_meals():
+    rows = simulate_rows(["adult#004"], seed=9, days=1.0, origin_every_min=60, warmup_min=600,
+                         conditions={"unannounced_probability": 1.0})
+    told = simulate_rows(["adult#004"], seed=9, days=1.0, origin_every_min=60, warmup_min=600)
+    assert np.all(rows.cob_g == 0.0) and told.cob_g.max() > 10.0
+    # Same meals and sensor noise: the readings before the first meal agree, the rises remain.
+    assert rows.target.max() > 180.0
+
+
+def test_basal_bolus_rows_come_from_a_simulated_history():
+    pytest.importorskip("pandas")
+    from pyloopkit.forecast.data import basal_bolus_rows
+
+    rows = basal_bolus_rows("child#003", seed=4, days=1.0, origin_every_min=60, warmup_min=600)
+    assert 0 < len(rows) <= 11 and set(rows.group) == {"child#003/4/bb"}
+    assert rows.target.shape == (len(rows), HORIZON_STEPS) and np.all(rows.target > 0)
