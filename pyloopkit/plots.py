@@ -172,6 +172,17 @@ def _cob_from_meals(output: Mapping, inputs: Mapping, tz, start) -> tuple[list, 
     return _dates(from_seconds(seconds, tz), tz), np.asarray(grams, dtype=float), "carbs on board since the meal"
 
 
+
+def _mark_events(ax, events, unit: str, y_marker: float, y_text: float, marker: str, color: str, label: str):
+    """Markers at the top or bottom of the axes (axes fraction ``y_marker``) for ``(date, amount)``
+    events, each labelled with its amount and ``unit`` at ``y_text``."""
+    for d, amount in events:
+        ax.annotate(f"{amount:g} {unit}", (d, y_text), xycoords=("data", "axes fraction"), ha="center",
+                    fontsize=7, color=color)
+    if events:
+        ax.plot([d for d, _ in events], [y_marker] * len(events), marker, color=color, ms=7,
+                transform=ax.get_xaxis_transform(), label=label)
+
 def _glucose_panel(ax, inputs, tz, g_dates, g_values, p_dates, p_values, start, end) -> None:
     """CGM history, prediction, target range, suspend threshold, low predictions, and markers of the
     boluses and carb entries between ``start`` and ``end``."""
@@ -197,18 +208,8 @@ def _glucose_panel(ax, inputs, tz, g_dates, g_values, p_dates, p_values, start, 
     if shown:
         boluses, _ = _doses_in_window(inputs, tz, start, end)
         carbs = _carbs_in_window(inputs, tz, start, end)
-        for d, units in boluses:
-            ax.annotate(f"{units:g} U", (d, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=7,
-                        color="tab:blue")
-        if boluses:
-            ax.plot([d for d, _ in boluses], [0.0] * len(boluses), "^", color="tab:blue", ms=7,
-                    transform=ax.get_xaxis_transform(), label="bolus")
-        for d, grams in carbs:
-            ax.annotate(f"{grams:g} g", (d, 0.93), xycoords=("data", "axes fraction"), ha="center", fontsize=7,
-                        color="tab:orange")
-        if carbs:
-            ax.plot([d for d, _ in carbs], [1.0] * len(carbs), "v", color="tab:orange", ms=7,
-                    transform=ax.get_xaxis_transform(), label="carb entry")
+        _mark_events(ax, boluses, "U", 0.0, 0.02, "^", "tab:blue", "bolus")
+        _mark_events(ax, carbs, "g", 1.0, 0.93, "v", "tab:orange", "carb entry")
     if not (g_values.size or p_values.size):
         _empty_note(ax, "no glucose data")
     ax.set_ylabel("glucose (mg/dL)")
