@@ -101,8 +101,13 @@ def round_to_increment(value: float, increment: float | None, mode: str = "neare
     return float(np.copysign(whole, x) / k)
 
 
-def _round_within(value: float, increment: float | None, upper: float, mode: str = "nearest") -> float:
-    """Round ``value`` (already in ``[0, upper]``) to the increment without leaving ``[0, upper]``."""
+def _round_within(value: float, increment, upper: float, mode: str = "nearest") -> float:
+    """Round ``value`` (already in ``[0, upper]``) to the increment without leaving ``[0, upper]``.
+    ``increment`` is a step (U or U/h, rounded with ``mode``), None, or a pump's supported values
+    (:class:`pyloopkit.pump_rounding.Increments`, which carries its own direction)."""
+    if hasattr(increment, "at_most"):
+        r = increment.round(value)
+        return max(increment.at_most(upper) if r > upper else r, 0.0)
     r = round_to_increment(value, increment, mode)
     if r > upper:
         k = 1.0 / increment
@@ -146,6 +151,8 @@ def _check_settings(required: tuple = (), **values) -> None:
         if v is None:
             if name in required:
                 problems.append(Problem(name, None, v, "required"))
+        elif hasattr(v, "at_most"):  # a pump's supported values (pump_rounding.Increments)
+            continue
         elif not np.isfinite(v) or (v < 0 and name != "max_iob_headroom_u"):
             problems.append(Problem(name, None, v, "must be a finite number" +
                                     ("" if name == "max_iob_headroom_u" else " >= 0")))
@@ -352,7 +359,8 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
     basal : scheduled basal rate schedule (U/h), read at ``at_s``
     max_basal_rate_u_per_h : U/h; the recommendation never exceeds it
     last_temp_basal : ``(type, start_s, end_s, rate_u_per_h)`` of the running temp basal, or None
-    rate_rounder : rate increment in U/h (e.g. 0.025), None for no rounding
+    rate_rounder : rate increment in U/h (e.g. 0.025), a pump's supported rates
+        (:class:`pyloopkit.pump_rounding.Increments`, with its own direction), or None for no rounding
     rounding : ``"nearest"`` (Swift ``round``) or ``"down"`` (pump managers); see :data:`ROUNDING_MODES`
     duration_min, continuation_interval_min : minutes (Loop: 30 and 11)
     max_iob_headroom_u : U still allowed before the maximum IOB (e.g. ``2 * max_bolus - IOB``); the
@@ -408,7 +416,8 @@ def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySche
     correction : optional, the :func:`insulin_correction` of this prediction when already computed
     pending_insulin_u : U already scheduled but not in the prediction (subtracted)
     max_bolus_u : U; the amount never exceeds it
-    volume_rounder : bolus increment in U (e.g. 0.025), None for no rounding
+    volume_rounder : bolus increment in U (e.g. 0.025), a pump's supported volumes
+        (:class:`pyloopkit.pump_rounding.Increments`), or None for no rounding
     rounding : ``"nearest"`` or ``"down"``, see :data:`ROUNDING_MODES`
 
     Returns

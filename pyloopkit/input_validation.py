@@ -28,6 +28,7 @@ from .date import (MIXED_ZONES, SECONDS_PER_DAY, common_zone, parse_datetime, pa
                    to_second, to_seconds)
 from .dose import DoseType, type_codes
 from .errors import Problem, raise_if
+from .pump_rounding import PUMP_ROUNDING
 
 
 MMOL_TO_MGDL = 18.01559
@@ -132,6 +133,7 @@ CHOICE_SETTINGS = {
     "carb_absorption_model": ("parabolic", "linear", "piecewise_linear", "adaptive"),
     "dosing_strategy": ("temp_basal", "automatic_bolus"),
     "rounding": ("nearest", "down"),
+    "pump_rounding": tuple(PUMP_ROUNDING),
 }
 UNIT_SETTINGS = ("suspend_threshold_units",)
 """Settings naming a glucose unit (mg/dL or mmol/L)."""
