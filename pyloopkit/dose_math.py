@@ -168,7 +168,7 @@ def _check_value(name: str, value: float, *, positive: bool) -> float:
 
 def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
                        suspend_threshold_mgdl: float | None, sensitivity: DailySchedule,
-                       model, effected_sensitivity=None) -> InsulinCorrection | None:
+                       model, effected_sensitivity=None, loop_algorithm: bool = False) -> InsulinCorrection | None:
     """Loop's ``insulinCorrection``: the least insulin delivered at ``at_s`` that corrects the prediction.
 
     Parameters
@@ -185,6 +185,13 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
         e.g. :func:`mid_absorption_effected_sensitivity` (LoopAlgorithm's mid-absorption ISF);
         ``sensitivity`` is then not read. Below range, the units are divided by
         ``max(ulp, f(t_min))`` as LoopAlgorithm does (Loop 2019: ``ISF x max(ulp, 1 - remaining)``).
+    loop_algorithm : LoopAlgorithm's ``insulinCorrection`` instead of Loop 2019's ``DoseMath``: the
+        predictions considered run through the first one at or after the end of the effect duration
+        (Swift: ``if prediction.startDate >= endOfAbsorption { break }`` after using it; Loop 2019
+        stops at the last one inside ``[at_s, at_s + duration]``), and every goal blends towards the
+        middle of the target range in force at ``at_s`` (Swift: ``correctionRange.closestPrior(to: date)``;
+        Loop 2019 reads the range at each prediction's date). Only the goals change: the
+        classification still reads the ranges at the minimum and eventual predictions.
 
     Returns
     -------
@@ -201,6 +208,9 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     duration_s = float(model.effect_duration_min) * 60.0
     t_s = dates - at_s
     inside = (t_s >= 0) & (t_s <= duration_s)
+    past_end = np.flatnonzero(t_s >= duration_s)
+    if loop_algorithm and past_end.size:
+        inside[past_end[0]] = True
     if not inside.any():
         return None
     d, g, t = dates[inside], glucose[inside], t_s[inside]
@@ -214,12 +224,15 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
         k = int(np.argmax(below))
         return InsulinCorrection("suspend", 0.0, float(d[k]), float(g[k]))
 
+    # All the insulin has acted by the end of the effect duration: a prediction after it (LoopAlgorithm's
+    # window) sees the effect at the end, without reading sensitivity beyond it.
+    t_effect_min = np.minimum(t, duration_s) / 60.0
     if effected_sensitivity is None:
         isf = _check_value("sensitivity", float(sensitivity.at(at_s)), positive=True)
-        effected = (1.0 - np.asarray(model.percent_effect_remaining(t / 60.0), dtype=float)) * isf
+        effected = (1.0 - np.asarray(model.percent_effect_remaining(t_effect_min), dtype=float)) * isf
         smallest = isf * ULP_OF_ONE
     else:
-        effected = np.asarray(effected_sensitivity(t / 60.0), dtype=float).reshape(t.shape)
+        effected = np.asarray(effected_sensitivity(t_effect_min), dtype=float).reshape(t.shape)
         # Loop's own Walsh curves for DIA <= 3.3 h leave slightly more than 1 near t = 0 (a tiny negative
         # effect): as on the single-ISF path, no correction is computed where the effect is not positive.
         raise_if([Problem("effected_sensitivity", int(i), float(effected[i]), "must be finite")
@@ -230,7 +243,8 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     raise_if([Problem("target", int(i), ranges[i].tolist(), "target range at this prediction is not a finite "
                       "(min, max) with min <= max") for i in bad])
     mid = ranges.mean(axis=1)
-    goal = target_glucose_mgdl(t / duration_s, suspend_threshold_mgdl, mid)
+    goal_mid = float(np.mean(target.at(at_s))) if loop_algorithm else mid
+    goal = target_glucose_mgdl(t / duration_s, suspend_threshold_mgdl, goal_mid)
     with np.errstate(divide="ignore", invalid="ignore"):
         units = np.where(effected > 0, (g - goal) / effected, np.nan)
     positive = units > 0
