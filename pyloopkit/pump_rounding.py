@@ -59,6 +59,11 @@ class Increments:
         """The supported values in increasing order, or None for an unbounded uniform step."""
         return self._values
 
+    @property
+    def smallest(self) -> float:
+        """The smallest supported value above 0 (U or U/h)."""
+        return self.step if self._values is None else float(self._values[self._values > 0][0])
+
     def round(self, value: float) -> float:
         """``value`` (>= 0) rounded to a supported value (see the class docstring)."""
         if self._values is None:

@@ -231,3 +231,14 @@ def test_docs_table_lists_every_rule():
         if not name.endswith("_nearest_bolus"):
             assert f"`{name}`" in text, name
     json.dumps(sorted(PUMP_ROUNDING))  # names are plain strings (settings are JSON-friendly)
+
+
+def test_a_rule_whose_smallest_value_exceeds_the_limit_is_an_error():
+    """Medtronic x22 boluses start at 0.1 U: with max_bolus 0.05 U no bolus could ever be given (the
+    rate_rounder > max_basal_rate hazard, for a pump rule)."""
+    from test_loop_data_manager import flat_input
+    with pytest.raises(InvalidInputError) as e:
+        update(flat_input(max_bolus=0.05, pump_rounding="minimed_x22"))
+    assert [(p.field, p.value) for p in e.value.problems] == [("settings_dictionary.pump_rounding", "minimed_x22")]
+    assert "0.1 U" in e.value.problems[0].reason
+    update(flat_input(max_bolus=0.05, pump_rounding="minimed_x22", bolus_rounder=0.05))  # explicit step wins
