@@ -208,9 +208,9 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     duration_s = float(model.effect_duration_min) * 60.0
     t_s = dates - at_s
     inside = (t_s >= 0) & (t_s <= duration_s)
-    past_end = np.flatnonzero(t_s >= duration_s)
-    if loop_algorithm and past_end.size:
-        inside[past_end[0]] = True
+    if loop_algorithm:
+        past_end = np.flatnonzero(t_s >= duration_s)
+        inside[past_end[:1]] = True
     if not inside.any():
         return None
     d, g, t = dates[inside], glucose[inside], t_s[inside]

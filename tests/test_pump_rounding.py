@@ -33,7 +33,8 @@ MARKDOWN = PROJECT_ROOT / "tests" / "data_io" / "data" / "loop_report.md"
     ("omnipod_dash", "basal", 0.04, 0.0), ("omnipod_dash", "basal", 0.15 - 1e-12, 0.15),
     ("omnipod_dash", "bolus", 0.999, 0.95),
     # Medtronic x23+: rates 0.025 below 1 U/h, 0.05 to 9.95, 0.1 to 35; boluses 0.025 to 1, 0.05 to 10, 0.1 to 25.
-    ("minimed_x23", "basal", 0.9374, 0.925), ("minimed_x23", "basal", 0.99, 0.975), ("minimed_x23", "basal", 1.07, 1.05),
+    ("minimed_x23", "basal", 0.9374, 0.925), ("minimed_x23", "basal", 0.99, 0.975),
+    ("minimed_x23", "basal", 1.07, 1.05),
     ("minimed_x23", "basal", 9.99, 9.95), ("minimed_x23", "basal", 10.17, 10.1), ("minimed_x23", "basal", 40.0, 35.0),
     ("minimed_x23", "bolus", 0.99, 0.975), ("minimed_x23", "bolus", 1.04, 1.0), ("minimed_x23", "bolus", 1.07, 1.05),
     ("minimed_x23", "bolus", 10.05, 10.0), ("minimed_x23", "bolus", 10.17, 10.1), ("minimed_x23", "bolus", 30.0, 25.0),
