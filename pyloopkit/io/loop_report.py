@@ -442,6 +442,8 @@ def _loop_settings(c: Collector, line: tuple, out: dict, sd: dict) -> None:
         if key in f and SCHEDULE_KEYS[kind][0] not in out:
             parsed = _schedule_value(c, record, key, f[key])
             if parsed:
+                if kind == "basal" and "timezone" not in out and isinstance(parsed.get("timeZone"), float):
+                    out["timezone"] = zone_name(_dt.timezone(_dt.timedelta(seconds=parsed["timeZone"])))
                 factor = MMOL_TO_MG_DL if str(parsed.get("unit", "")).lower().startswith("mmol") else 1.0
                 out.update(schedule(kind, [i["startTime"] for i in parsed["items"]],
                                     [i["value"] * (factor if kind == "sensitivity" else 1.0) for i in parsed["items"]]))
