@@ -5,7 +5,7 @@
 (``pyloopkit.simulation``), controllers (``pyloopkit.control``) and CGM metrics
 (``pyloopkit.metrics``); the wings: importers and the ``History`` object (``pyloopkit.io``), the
 clinical report (``pyloopkit.report``), therapy-settings estimation (``pyloopkit.tune``), glucose
-forecasts (``pyloopkit.forecast``), meal detection (``pyloopkit.meals``) and the web service
+forecasts (``pyloopkit.forecast``), meal logging in plain words (``pyloopkit.meals``) and the HTTP service
 (``pyloopkit.service``).
 
 ``import pyloopkit`` stays light: the functions above and every submodule
