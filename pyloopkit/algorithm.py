@@ -336,7 +336,7 @@ def _correction(inp: AlgorithmInput, prediction: Prediction, model, suspend_thre
                            model=model)
     correction = dose_math.insulin_correction(*prediction.glucose, at_s=start, target=inp.target,
                                               suspend_threshold_mgdl=suspend_threshold, sensitivity=inp.sensitivity,
-                                              model=model, effected_sensitivity=effected)
+                                              model=model, effected_sensitivity=effected, loop_algorithm=True)
     return correction or dose_math.InsulinCorrection("in_range")
 
 

@@ -668,9 +668,9 @@ _CARB_MODEL_NAMES = {"piecewise_linear": "piecewiseLinear", "linear": "linear", 
                      "adaptive": "adaptiveRateNonlinear"}
 _DOSING = {"temp_basal": "tempBasal", "automatic_bolus": "automaticBolus"}
 
-NOT_CARRIED = ("rate_rounder", "bolus_rounder", "rounding", "momentum_data_interval", "recency_interval",
-               "retrospective_correction_integration_interval", "retrospective_correction_grouping_interval",
-               "carb_delay", "dynamic_carb_absorption_enabled")
+NOT_CARRIED = ("rate_rounder", "bolus_rounder", "rounding", "pump_rounding", "momentum_data_interval",
+               "recency_interval", "retrospective_correction_integration_interval",
+               "retrospective_correction_grouping_interval", "carb_delay", "dynamic_carb_absorption_enabled")
 """``update()`` settings without an ``AlgorithmInput`` counterpart (LoopAlgorithm fixes the intervals
 and delays, leaves rounding to the app and always absorbs carbs dynamically). Values different from
 PyLoopKit's defaults are listed under ``unconvertedSettings`` by :func:`to_algorithm_input`."""

@@ -101,8 +101,13 @@ def round_to_increment(value: float, increment: float | None, mode: str = "neare
     return float(np.copysign(whole, x) / k)
 
 
-def _round_within(value: float, increment: float | None, upper: float, mode: str = "nearest") -> float:
-    """Round ``value`` (already in ``[0, upper]``) to the increment without leaving ``[0, upper]``."""
+def _round_within(value: float, increment, upper: float, mode: str = "nearest") -> float:
+    """Round ``value`` (already in ``[0, upper]``) to the increment without leaving ``[0, upper]``.
+    ``increment`` is a step (U or U/h, rounded with ``mode``), None, or a pump's supported values
+    (:class:`pyloopkit.pump_rounding.Increments`, which carries its own direction)."""
+    if hasattr(increment, "at_most"):
+        r = increment.round(value)
+        return max(increment.at_most(upper) if r > upper else r, 0.0)
     r = round_to_increment(value, increment, mode)
     if r > upper:
         k = 1.0 / increment
@@ -146,6 +151,8 @@ def _check_settings(required: tuple = (), **values) -> None:
         if v is None:
             if name in required:
                 problems.append(Problem(name, None, v, "required"))
+        elif hasattr(v, "at_most"):  # a pump's supported values (pump_rounding.Increments)
+            continue
         elif not np.isfinite(v) or (v < 0 and name != "max_iob_headroom_u"):
             problems.append(Problem(name, None, v, "must be a finite number" +
                                     ("" if name == "max_iob_headroom_u" else " >= 0")))
@@ -161,7 +168,7 @@ def _check_value(name: str, value: float, *, positive: bool) -> float:
 
 def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
                        suspend_threshold_mgdl: float | None, sensitivity: DailySchedule,
-                       model, effected_sensitivity=None) -> InsulinCorrection | None:
+                       model, effected_sensitivity=None, loop_algorithm: bool = False) -> InsulinCorrection | None:
     """Loop's ``insulinCorrection``: the least insulin delivered at ``at_s`` that corrects the prediction.
 
     Parameters
@@ -178,6 +185,13 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
         e.g. :func:`mid_absorption_effected_sensitivity` (LoopAlgorithm's mid-absorption ISF);
         ``sensitivity`` is then not read. Below range, the units are divided by
         ``max(ulp, f(t_min))`` as LoopAlgorithm does (Loop 2019: ``ISF x max(ulp, 1 - remaining)``).
+    loop_algorithm : LoopAlgorithm's ``insulinCorrection`` instead of Loop 2019's ``DoseMath``: the
+        predictions considered run through the first one at or after the end of the effect duration
+        (Swift: ``if prediction.startDate >= endOfAbsorption { break }`` after using it; Loop 2019
+        stops at the last one inside ``[at_s, at_s + duration]``), and every goal blends towards the
+        middle of the target range in force at ``at_s`` (Swift: ``correctionRange.closestPrior(to: date)``;
+        Loop 2019 reads the range at each prediction's date). Only the goals change: the
+        classification still reads the ranges at the minimum and eventual predictions.
 
     Returns
     -------
@@ -194,6 +208,9 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     duration_s = float(model.effect_duration_min) * 60.0
     t_s = dates - at_s
     inside = (t_s >= 0) & (t_s <= duration_s)
+    if loop_algorithm:
+        past_end = np.flatnonzero(t_s >= duration_s)
+        inside[past_end[:1]] = True
     if not inside.any():
         return None
     d, g, t = dates[inside], glucose[inside], t_s[inside]
@@ -207,12 +224,15 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
         k = int(np.argmax(below))
         return InsulinCorrection("suspend", 0.0, float(d[k]), float(g[k]))
 
+    # All the insulin has acted by the end of the effect duration: a prediction after it (LoopAlgorithm's
+    # window) sees the effect at the end, without reading sensitivity beyond it.
+    t_effect_min = np.minimum(t, duration_s) / 60.0
     if effected_sensitivity is None:
         isf = _check_value("sensitivity", float(sensitivity.at(at_s)), positive=True)
-        effected = (1.0 - np.asarray(model.percent_effect_remaining(t / 60.0), dtype=float)) * isf
+        effected = (1.0 - np.asarray(model.percent_effect_remaining(t_effect_min), dtype=float)) * isf
         smallest = isf * ULP_OF_ONE
     else:
-        effected = np.asarray(effected_sensitivity(t / 60.0), dtype=float).reshape(t.shape)
+        effected = np.asarray(effected_sensitivity(t_effect_min), dtype=float).reshape(t.shape)
         # Loop's own Walsh curves for DIA <= 3.3 h leave slightly more than 1 near t = 0 (a tiny negative
         # effect): as on the single-ISF path, no correction is computed where the effect is not positive.
         raise_if([Problem("effected_sensitivity", int(i), float(effected[i]), "must be finite")
@@ -223,7 +243,8 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     raise_if([Problem("target", int(i), ranges[i].tolist(), "target range at this prediction is not a finite "
                       "(min, max) with min <= max") for i in bad])
     mid = ranges.mean(axis=1)
-    goal = target_glucose_mgdl(t / duration_s, suspend_threshold_mgdl, mid)
+    goal_mid = float(np.mean(target.at(at_s))) if loop_algorithm else mid
+    goal = target_glucose_mgdl(t / duration_s, suspend_threshold_mgdl, goal_mid)
     with np.errstate(divide="ignore", invalid="ignore"):
         units = np.where(effected > 0, (g - goal) / effected, np.nan)
     positive = units > 0
@@ -352,7 +373,8 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
     basal : scheduled basal rate schedule (U/h), read at ``at_s``
     max_basal_rate_u_per_h : U/h; the recommendation never exceeds it
     last_temp_basal : ``(type, start_s, end_s, rate_u_per_h)`` of the running temp basal, or None
-    rate_rounder : rate increment in U/h (e.g. 0.025), None for no rounding
+    rate_rounder : rate increment in U/h (e.g. 0.025), a pump's supported rates
+        (:class:`pyloopkit.pump_rounding.Increments`, with its own direction), or None for no rounding
     rounding : ``"nearest"`` (Swift ``round``) or ``"down"`` (pump managers); see :data:`ROUNDING_MODES`
     duration_min, continuation_interval_min : minutes (Loop: 30 and 11)
     max_iob_headroom_u : U still allowed before the maximum IOB (e.g. ``2 * max_bolus - IOB``); the
@@ -408,7 +430,8 @@ def recommended_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySche
     correction : optional, the :func:`insulin_correction` of this prediction when already computed
     pending_insulin_u : U already scheduled but not in the prediction (subtracted)
     max_bolus_u : U; the amount never exceeds it
-    volume_rounder : bolus increment in U (e.g. 0.025), None for no rounding
+    volume_rounder : bolus increment in U (e.g. 0.025), a pump's supported volumes
+        (:class:`pyloopkit.pump_rounding.Increments`), or None for no rounding
     rounding : ``"nearest"`` or ``"down"``, see :data:`ROUNDING_MODES`
 
     Returns

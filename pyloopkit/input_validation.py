@@ -28,6 +28,7 @@ from .date import (MIXED_ZONES, SECONDS_PER_DAY, common_zone, parse_datetime, pa
                    to_second, to_seconds)
 from .dose import DoseType, type_codes
 from .errors import Problem, raise_if
+from .pump_rounding import PUMP_ROUNDING
 
 
 MMOL_TO_MGDL = 18.01559
@@ -132,6 +133,7 @@ CHOICE_SETTINGS = {
     "carb_absorption_model": ("parabolic", "linear", "piecewise_linear", "adaptive"),
     "dosing_strategy": ("temp_basal", "automatic_bolus"),
     "rounding": ("nearest", "down"),
+    "pump_rounding": tuple(PUMP_ROUNDING),
 }
 UNIT_SETTINGS = ("suspend_threshold_units",)
 """Settings naming a glucose unit (mg/dL or mmol/L)."""
@@ -515,11 +517,18 @@ def _finite_setting(settings: dict, key: str) -> float | None:
 def _check_rounders(settings: dict, problems: list[Problem]) -> None:
     """A pump increment above its limit leaves no deliverable non-zero amount: Loop would suspend
     at any glucose (``rate_rounder`` > ``max_basal_rate``) or never bolus."""
-    for rounder, limit, unit in (("rate_rounder", "max_basal_rate", "U/h"), ("bolus_rounder", "max_bolus", "U")):
+    rule = PUMP_ROUNDING.get(str(settings.get("pump_rounding")).strip().lower())
+    for rounder, limit, unit, kind in (("rate_rounder", "max_basal_rate", "U/h", "basal"),
+                                       ("bolus_rounder", "max_bolus", "U", "bolus")):
         r, m = _finite_setting(settings, rounder), _finite_setting(settings, limit)
+        field, value, what = f"settings_dictionary.{rounder}", settings.get(rounder), "larger"
+        if r is None and settings.get(rounder) is None and rule is not None:
+            r = getattr(rule, kind).smallest
+            field, value = "settings_dictionary.pump_rounding", settings["pump_rounding"]
+            what = f"its smallest {kind} above 0 ({r:g} {unit}) is larger"
         if r is not None and m is not None and 0 < m < r:
-            problems.append(Problem(f"settings_dictionary.{rounder}", None, settings[rounder],
-                                    f"larger than {limit} ({m:g} {unit}): no non-zero amount could be delivered"))
+            problems.append(Problem(field, None, value, f"{what} than {limit} ({m:g} {unit}): no non-zero "
+                                    "amount could be delivered"))
 
 
 def suspend_threshold_factor(input_dict: dict) -> float:

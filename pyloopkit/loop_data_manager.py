@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import carb_store, dose_math, glucose_math, insulin_math, loop_math
+from . import carb_store, dose_math, glucose_math, insulin_math, loop_math, pump_rounding
 from . import retrospective_correction as rc
 from .compat import empty_list_on_error
 from .date import GRID_S, from_seconds, grid, to_seconds
@@ -370,18 +370,19 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_predict
         return {"temp_basal": None, "bolus": None, "autobolus": None}
     effected = (functools.partial(dose_math.mid_absorption_effected_sensitivity, at_s=inp.now_s,
                                   sensitivity=inp.sensitivity, model=model) if s.use_mid_absorption_isf else None)
+    rate_rounder, bolus_rounder = pump_rounding.rounders(s.pump_rounding, s.rate_rounder, s.bolus_rounder, s.rounding)
     common = dict(at_s=inp.now_s, target=inp.target, suspend_threshold_mgdl=s.suspend_threshold,
-                  sensitivity=inp.sensitivity, model=model, rounding=s.rounding, effected_sensitivity=effected)
+                  sensitivity=inp.sensitivity, model=model, effected_sensitivity=effected)
     pending = pending_insulin_u(inp)
     headroom = _iob_headroom(inp, effects, pending)
-    correction = dose_math.insulin_correction(*prediction, **{k: v for k, v in common.items() if k != "rounding"})
+    correction = dose_math.insulin_correction(*prediction, **common)
     temp_basal = dose_math.recommended_temp_basal(
         *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
-        rate_rounder=s.rate_rounder, max_iob_headroom_u=headroom, correction=correction, **common)
+        rate_rounder=rate_rounder, max_iob_headroom_u=headroom, correction=correction, **common)
     same = fixed_prediction or _bolus_prediction_is_main(inp, effects)
     bolus = dose_math.recommended_bolus(
         *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending,
-        max_bolus_u=s.max_bolus, volume_rounder=s.bolus_rounder, correction=correction if same else None, **common)
+        max_bolus_u=s.max_bolus, volume_rounder=bolus_rounder, correction=correction if same else None, **common)
     if bolus["amount"] > 0 and correction is not None and correction.kind == "suspend":
         # Current Loop checks only the bolus's own prediction, which drops rising momentum and RC and can
         # stay above the threshold while the full prediction dips below it: zero the bolus (documented).
@@ -391,7 +392,7 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_predict
         factor = _application_factor(inp)
         automatic = dose_math.recommended_automatic_bolus(
             *prediction, basal=inp.basal, max_automatic_bolus_u=s.max_bolus, partial_application_factor=factor,
-            last_temp_basal=inp.last_temp_basal, volume_rounder=s.bolus_rounder, rate_rounder=s.rate_rounder,
+            last_temp_basal=inp.last_temp_basal, volume_rounder=bolus_rounder, rate_rounder=rate_rounder,
             max_basal_rate_u_per_h=s.max_basal_rate, max_iob_headroom_u=headroom, **common)
         autobolus = 0.0 if automatic is None else automatic["bolus_units"]
         if s.dosing_strategy == "automatic_bolus":

@@ -40,7 +40,8 @@ class LoopSettings:
     carb_delay: float = 10.0
     rate_rounder: float | None = None
     bolus_rounder: float | None = None
-    rounding: str = "nearest"
+    rounding: str | None = None
+    pump_rounding: str | None = None
     partial_application_factor: float | None = None
     max_physiologic_slope: float | None = None
     include_positive_velocity_and_rc_in_bolus: bool = False

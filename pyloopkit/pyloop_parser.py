@@ -57,7 +57,9 @@ import numpy as np
 from .date import parse_time_of_day
 from .dose import DoseType
 from .errors import InvalidInputError, LoopWarning, MissingDataError, Problem
+from .dose_math import ROUNDING_MODES
 from .input_validation import MMOL_TO_MGDL
+from .pump_rounding import PUMP_ROUNDING, rule_name
 
 _LOOP_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
@@ -80,16 +82,13 @@ LOOP_FIXED_SETTINGS = {
     "retrospective_correction_integration_interval": 30,
     "recency_interval": 15,
     "retrospective_correction_grouping_interval": 30,
-    "rate_rounder": 0.05,
-    "bolus_rounder": 0.05,
-    "rounding": "down",
     "include_positive_velocity_and_rc_in_bolus": True,
     "insulin_delay": 10,
     "carb_delay": 10,
 }
-"""Settings Loop 1.x did not write into issue reports: its built-in values (minutes, U/h), the
-pump's rounding (the Omnipod and Medtronic pump managers round rates and boluses down to 0.05),
-and Loop 1.x's manual-bolus prediction, which kept positive momentum and retrospective correction."""
+"""Settings Loop 1.x did not write into issue reports: its built-in values (minutes), and Loop 1.x's
+manual-bolus prediction, which kept positive momentum and retrospective correction. The pump's
+rounding comes from the report (:func:`pump_rounding_rule`)."""
 
 RUN_TIME_MIDPOINT_S = 0.5
 """Reports print when Loop ran to the whole second; Loop ran within that second, so the default
@@ -400,9 +399,21 @@ def insulin_model(report: Mapping) -> list[float]:
     return [dia_min, EXPONENTIAL_PEAKS_MIN[key]]
 
 
+def pump_rounding_rule(report: Mapping) -> str:
+    """The :data:`pyloopkit.pump_rounding.PUMP_ROUNDING` rule for the report's pump and Loop version:
+    Tidepool's parser writes ``pump_manager_type`` (``minimed``, ``omnipod`` = Eros, ``unknown``) and, for
+    Medtronic, ``pump_model``; a report without them (the reference reports) gets the documented
+    default, 0.05 U/h and 0.05 U rounded down (:data:`pyloopkit.pump_rounding.DEFAULT_RULE`)."""
+    manager, model, version = (report.get(k) for k in ("pump_manager_type", "pump_model", "loop_version"))
+    return rule_name(None if _is_nil(manager) else str(manager).strip(),
+                     None if _is_nil(model) else str(model).strip(),
+                     None if _is_nil(version) else str(version))
+
+
 def settings_section(report: Mapping) -> dict:
     """``settings_dictionary``: insulin model, momentum interval, suspend threshold, carb defaults,
-    maximum basal rate and bolus, retrospective correction, and Loop's built-in values."""
+    maximum basal rate and bolus, retrospective correction, the pump's rounding rule
+    (``pump_rounding``) and Loop's built-in values."""
     store = report.get("glucose_store") or {}
     momentum = _get(store, "momentumDataInterval")
     threshold = report.get("suspend_threshold")
@@ -421,6 +432,7 @@ def settings_section(report: Mapping) -> dict:
         "max_basal_rate": _number(_require(report, "maximum_basal_rate", "report"), "maximum_basal_rate", None),
         "max_bolus": _number(_require(report, "maximum_bolus", "report"), "maximum_bolus", None),
     }
+    settings["pump_rounding"] = pump_rounding_rule(report)
     settings.update(LOOP_FIXED_SETTINGS)
     return settings
 
@@ -592,7 +604,8 @@ def _joined(path, file_name) -> str:
     return os.fspath(path) if file_name is None else os.path.join(path, file_name)
 
 
-def parse_report(path_or_dict, at=None, counteraction: str = "report", allow_missing_doses: bool = False) -> dict:
+def parse_report(path_or_dict, at=None, counteraction: str = "report", allow_missing_doses: bool = False,
+                 rounding: str | None = None, pump_rounding: str | None = None) -> dict:
     """The :func:`pyloopkit.update` input dictionary for a Tidepool-parsed Loop issue report.
 
     Parameters
@@ -613,6 +626,12 @@ def parse_report(path_or_dict, at=None, counteraction: str = "report", allow_mis
         Run a report that has no dose section at all as if no insulin had been given (with a
         warning). By default that is a :class:`MissingDataError`: the missing history would read
         as IOB 0 and give maximal dosing.
+    rounding : ``"nearest"`` or ``"down"``, optional
+        Round recommendations this way instead of the pump rule's direction (the rule's increments
+        are kept). Default: the rule's own (see docs/update.md, "Pump rounding").
+    pump_rounding : str, optional
+        A :data:`pyloopkit.pump_rounding.PUMP_ROUNDING` rule name to use instead of the one read from
+        the report (for a report that does not say which pump it came from).
 
     Returns
     -------
@@ -640,6 +659,7 @@ def parse_report(path_or_dict, at=None, counteraction: str = "report", allow_mis
     out.update(dose_section(report, tz, now, allow_missing_doses))
     out.update(carb_section(report, tz, None if at is None else now))
     out["settings_dictionary"] = settings_section(report)
+    out["settings_dictionary"].update(_rounding_overrides(rounding, pump_rounding))
     out.update(sensitivity_section(report))
     out.update(carb_ratio_section(report))
     out.update(basal_section(report))
@@ -647,6 +667,20 @@ def parse_report(path_or_dict, at=None, counteraction: str = "report", allow_mis
     out["last_temporary_basal"] = last_temp
     if counteraction == "report":
         out.update(counteraction_section(report, tz, now))
+    return out
+
+
+def _rounding_overrides(rounding: str | None, pump_rounding: str | None) -> dict:
+    """The caller's ``rounding`` / ``pump_rounding`` settings, checked (None: keep the report's rule)."""
+    out = {}
+    if rounding is not None:
+        if rounding not in ROUNDING_MODES:
+            raise ValueError(f"rounding must be one of {ROUNDING_MODES}, got {rounding!r}")
+        out["rounding"] = rounding
+    if pump_rounding is not None:
+        if pump_rounding not in PUMP_ROUNDING:
+            raise ValueError(f"pump_rounding must be one of {tuple(PUMP_ROUNDING)}, got {pump_rounding!r}")
+        out["pump_rounding"] = pump_rounding
     return out
 
 
@@ -668,14 +702,17 @@ def counteraction_section(report: Mapping, tz: _dt.tzinfo, until: _dt.datetime) 
 
 
 def parse_report_and_run(path, file_name=None, at=None, counteraction: str = "report",
-                         allow_missing_doses: bool = False) -> dict:
+                         allow_missing_doses: bool = False, rounding: str | None = None,
+                         pump_rounding: str | None = None) -> dict:
     """Parse an issue report (``path`` joined with ``file_name`` when given) and run
     :func:`pyloopkit.loop_data_manager.update` on it; the output carries ``input_data``.
-    ``at``, ``counteraction`` and ``allow_missing_doses`` are as in :func:`parse_report`."""
+    ``at``, ``counteraction``, ``allow_missing_doses``, ``rounding`` and ``pump_rounding`` are as in
+    :func:`parse_report`."""
     from .loop_data_manager import update
 
     input_dict = parse_report(_joined(path, file_name), at=at, counteraction=counteraction,
-                              allow_missing_doses=allow_missing_doses)
+                              allow_missing_doses=allow_missing_doses, rounding=rounding,
+                              pump_rounding=pump_rounding)
     output = update(input_dict)
     output.setdefault("input_data", input_dict)
     return output

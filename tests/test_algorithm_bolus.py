@@ -15,15 +15,21 @@ by Loop's least-insulin rule. Momentum is left out (``algorithmEffectsOptions``)
 momentum into the first 15 minutes of the summed effects, so the part of the new bolus's effect
 that falls there is partly replaced by momentum (0.1005 mg/dL in one drawn scenario), which the
 correction does not model. Built on the shipped ``example_files/algorithm_input.json``.
+
+The last two tests state the two rules where LoopAlgorithm's ``insulinCorrection`` differs from Loop
+2019's ``DoseMath`` (``dose_math.insulin_correction(loop_algorithm=True)``, used by ``algorithm.run``).
 """
 import copy
 import json
 
+import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from pyloopkit import dose_math
 from pyloopkit.algorithm import run
+from pyloopkit.schedule import DailySchedule
 from tests.conftest import PROJECT_ROOT
 
 BASE = json.loads((PROJECT_ROOT / "example_files" / "algorithm_input.json").read_text())
@@ -79,3 +85,44 @@ def test_when_the_end_decides_the_forecast_ends_at_the_target_middle(isf, late_i
     units = run(d)["recommendation"]["manual"]["amount"]
     after = run(with_bolus(d, units))
     assert after["predictedGlucose"][-1]["value"] == pytest.approx(_middle(d), abs=0.1)
+
+
+# ---------------------------------------------------------------- LoopAlgorithm's correction rules
+# (hand-computed; a linear model: remaining = 1 - t / 100 min, ISF 50 mg/dL/U, suspend threshold 80 mg/dL)
+
+class _LinearModel:
+    effect_duration_min = 100.0
+
+    @staticmethod
+    def percent_effect_remaining(t_min):
+        return np.clip(1.0 - np.asarray(t_min, dtype=float) / 100.0, 0.0, 1.0)
+
+
+def _correct(dates_min, target, loop_algorithm):
+    dates_s = np.asarray(dates_min, dtype=float) * 60.0
+    return dose_math.insulin_correction(dates_s, np.full(dates_s.size, 200.0), at_s=0.0, target=target,
+                                        suspend_threshold_mgdl=80.0, sensitivity=DailySchedule.constant(50.0),
+                                        model=_LinearModel(), loop_algorithm=loop_algorithm)
+
+
+def test_loop_algorithm_corrects_through_the_first_prediction_after_the_effect_end():
+    """Predictions at 2.5, 7.5, ..., 102.5 min (none at the 100-min end). Swift LoopAlgorithm's loop
+    uses the first prediction at or after the end and then breaks: at 102.5 min all insulin has acted and
+    the goal is the target middle, 110: (200 - 110) / 50 = 1.8 U. Loop 2019 stops at 97.5 min: goal
+    80 + 30 x 0.95 = 108.5, effect 0.975 x 50: 91.5 / 48.75 = 1.8769 U (4% more)."""
+    target = DailySchedule.constant([100.0, 120.0])
+    dates = 2.5 + 5.0 * np.arange(21)
+    assert _correct(dates, target, loop_algorithm=True).units == pytest.approx(1.8, abs=1e-12)
+    assert _correct(dates, target, loop_algorithm=False).units == pytest.approx(91.5 / 48.75, abs=1e-12)
+
+
+def test_loop_algorithm_goals_use_the_target_at_delivery():
+    """Target 100-120 until 01:00, 140-160 after; predictions every 5 min to the 100-min end. Swift
+    LoopAlgorithm blends every goal towards the middle at delivery (``closestPrior(to: date)``): 110 at
+    100 min: 90 / 50 = 1.8 U. Loop 2019 reads the range at each prediction: 150 at 100 min: 50 / 50 = 1 U."""
+    target = DailySchedule(np.array([0.0, 3600.0]), np.array([[100.0, 120.0], [140.0, 160.0]]))
+    dates = 5.0 * np.arange(21)
+    la = _correct(dates, target, loop_algorithm=True)
+    assert la.kind == "above_range" and la.units == pytest.approx(1.8, abs=1e-12)
+    assert la.min_target_mgdl == 140.0  # the classification still reads the range at the eventual prediction
+    assert _correct(dates, target, loop_algorithm=False).units == pytest.approx(1.0, abs=1e-12)

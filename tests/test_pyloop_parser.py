@@ -17,6 +17,7 @@ import pytest
 from conftest import PROJECT_ROOT, load_reference, reference_path
 from pyloopkit.dose import DoseType
 from pyloopkit.errors import InvalidInputError, MissingDataError
+from pyloopkit.pump_rounding import PUMP_ROUNDING
 from pyloopkit.pyloop_parser import (
     input_dict_to_json,
     loop_reference_outputs,
@@ -78,7 +79,7 @@ def test_report_1_schedules_settings_and_doses():
     assert s["max_basal_rate"] == 7.0 and s["max_bolus"] == 8.0
     assert s["retrospective_correction_enabled"] is False
     assert s["default_absorption_times"] == [120.0, 180.0, 240.0]
-    assert s["insulin_delay"] == 10 and s["carb_delay"] == 10 and s["rate_rounder"] == 0.05
+    assert s["insulin_delay"] == 10 and s["carb_delay"] == 10 and s["pump_rounding"] == "default"
     # Only dose source is get_normalized_dose_entries: one 3.0 U bolus 22:13:11-22:15:11 UTC.
     assert d["dose_types"] == [DoseType.BOLUS]
     assert d["dose_start_times"] == [utc("2019-07-26 22:13:11 +0000")]
@@ -156,7 +157,10 @@ def test_agrees_with_pyloopkit_input_data(n):
     # PyLoopKit passes the temp basal this run enacted; we pass the one running before it (none in 1, 2).
     assert len(d["last_temporary_basal"]) == (0 if n in (1, 2) else 4)
     mine = d["settings_dictionary"]
-    assert {k: mine[k] for k in ref["settings_dictionary"]} == ref["settings_dictionary"]
+    ref_settings = dict(ref["settings_dictionary"])
+    # PyLoopKit's rate_rounder 0.05 is our report default rule's basal step (no pump in these reports).
+    assert PUMP_ROUNDING[mine["pump_rounding"]].basal.step == ref_settings.pop("rate_rounder") == 0.05
+    assert {k: mine[k] for k in ref_settings} == ref_settings
 
 
 def test_at_uses_only_data_known_then():

@@ -15,6 +15,9 @@ The report is a dump of Swift ``description`` strings under Markdown headings. R
   (``...ExponentialInsulinModelPreset.rapidActingAdult``: Loop's preset curves), ``defaultAbsorptionTimes``,
   and from ``settings: LoopSettings(...)``: ``glucoseTargetRangeSchedule``, ``maximumBasalRatePerHour``,
   ``maximumBolus``, ``suspendThreshold``, ``retrospectiveCorrectionEnabled``;
+* the pump: ``pumpManager: Optional(MinimedPumpManager)`` (or a ``## OmnipodPumpManager`` heading) and
+  ``pumpModel: 723``, with the ``Loop v...`` version, give ``settings_dictionary.pump_rounding`` (Loop's
+  rounding for that pump, :mod:`pyloopkit.pump_rounding`; the documented default when unknown);
 * the app's own output (``History.app_output``): ``predictedGlucose`` and the ``recommendedTempBasal`` /
   ``recommendedBolus`` lines, ``Loop v...`` version and the ``Generated:`` time.
 
@@ -27,6 +30,7 @@ import datetime as _dt
 import math
 import re
 
+from ..pump_rounding import MANAGER_CLASS_NAMES, rule_name
 from ..pyloop_parser import EXPONENTIAL_DEFAULT_DIA_MIN, EXPONENTIAL_PEAKS_MIN
 from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timestamp, zone
 from .history import zone_name
@@ -261,6 +265,7 @@ def parse(text: str, source: str, tz=None):
     lists, values = sections(text, source)
     c = Collector(source, tz)
     c.settings = _settings(c, values)
+    c.settings.setdefault("settings_dictionary", {})["pump_rounding"] = pump_rounding_rule(text, values)
     if c.tz is None and "timezone" in c.settings:
         c.tz = zone(c.settings["timezone"])
     for n, item in lists.get("glucose", []):
@@ -279,6 +284,17 @@ def parse(text: str, source: str, tz=None):
     history = c.history()
     history.app_output = _app_output(c, lists, values)
     return history
+
+
+def pump_rounding_rule(text: str, values: dict) -> str:
+    """The :data:`pyloopkit.pump_rounding.PUMP_ROUNDING` rule for the report's pump manager (the
+    ``pumpManager:`` line, else the first ``## <Name>PumpManager`` heading), Medtronic ``pumpModel``
+    and Loop version; the documented default when the report names no known pump."""
+    names = "|".join(MANAGER_CLASS_NAMES)
+    line = values.get("pumpManager", (0, ""))[1]
+    m = re.search(rf"\b({names})\b", line) or re.search(rf"^#+ ({names})\b", text, re.M)
+    model = _optional(values.get("pumpModel", (0, None))[1])
+    return rule_name(m.group(1) if m else None, model, values.get("loop_version", (0, None))[1])
 
 
 def _glucose(c: Collector, record: str, item) -> None:

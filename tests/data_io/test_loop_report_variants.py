@@ -150,7 +150,7 @@ def test_loop2_layout(tmp_path):
     assert "carb_ratio_values" not in s
     assert s["settings_dictionary"] == {"model": [360.0, 75.0], "default_absorption_times": [120.0, 180.0, 240.0],
                                         "max_basal_rate": 3.5, "max_bolus": 8.0, "suspend_threshold": 75.0,
-                                        "retrospective_correction_enabled": True}
+                                        "retrospective_correction_enabled": True, "pump_rounding": "default"}
     skipped = dict(zip(h.skipped["field"], h.skipped["reason"]))
     assert skipped == {"carbRatioSchedule": "empty in the report (not set in Loop)"}
     assert h.app_output["predicted_glucose"] == [["2026-01-10T17:55:00+00:00", 142.0],

@@ -53,7 +53,8 @@ def test_loop_report_tables_settings_and_app_output():
     assert s["target_range_minimum_values"] == [100.0, 90.0] and s["target_range_maximum_values"] == [110.0, 100.0]
     assert s["settings_dictionary"] == {"model": [360.0, 75.0], "default_absorption_times": [30.0, 180.0, 300.0],
                                         "max_basal_rate": 4.0, "max_bolus": 10.0, "suspend_threshold": 70.0,
-                                        "retrospective_correction_enabled": True}
+                                        "retrospective_correction_enabled": True,
+                                        "pump_rounding": "default"}  # MinimedPumpManager without pumpModel
     out = h.app_output
     assert out["predicted_glucose"][1] == ["2026-03-02T12:30:00+00:00", 133.5]
     assert out["recommended_temp_basal"] == {"rate_u_per_h": 1.35, "duration_min": 30.0,
