@@ -9,9 +9,24 @@ import pytest
 import pyloopkit
 
 
-@pytest.mark.parametrize("name", ["metrics", "simulation", "control", "plots", "compat"])
+@pytest.mark.parametrize("name", ["metrics", "simulation", "control", "plots", "compat", "io", "report", "tune",
+                                  "forecast", "meals", "service"])
 def test_submodules_are_attributes(name):
     assert getattr(pyloopkit, name).__name__ == f"pyloopkit.{name}"
+
+
+def test_subpackages_are_listed_and_exist():
+    assert set(pyloopkit.SUBPACKAGES) <= set(dir(pyloopkit))
+    assert all(importlib.util.find_spec(f"pyloopkit.{n}") for n in pyloopkit.SUBPACKAGES)
+
+
+def test_io_attribute_is_lazy_in_a_fresh_process():
+    """``import pyloopkit`` does not import the wings; ``pyloopkit.io`` is imported on first use and
+    its importers still do not pull in pandas until a file is read."""
+    code = ("import sys, pyloopkit; before = 'pyloopkit.io' in sys.modules; "
+            "print(before, callable(pyloopkit.io.read), 'pyloopkit.io' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.split() == ["False", "True", "True"], result.stderr
 
 
 def test_unknown_attribute_is_an_attribute_error():

@@ -15,6 +15,7 @@ FORMATS = {
     "loop_report": "pyloopkit.io.loop_report",
     "nightscout": "pyloopkit.io.nightscout",
     "tidepool": "pyloopkit.io.tidepool",
+    "tidepool_sheets": "pyloopkit.io.tidepool_sheets",
     "clarity": "pyloopkit.io.clarity",
     "libreview": "pyloopkit.io.libreview",
     "ohio": "pyloopkit.io.ohio",
@@ -23,7 +24,7 @@ FORMATS = {
 }
 """Format name -> reader module (each has ``read(path, **kw)`` and ``looks_like(head)``)."""
 
-_DETECT_ORDER = ("loop_report", "ohio", "clarity", "libreview", "csv", "tidepool", "nightscout")
+_DETECT_ORDER = ("loop_report", "ohio", "clarity", "libreview", "tidepool_sheets", "csv", "tidepool", "nightscout")
 _HEAD_CHARS = 4096
 
 

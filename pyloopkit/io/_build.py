@@ -23,6 +23,9 @@ MMOL_TO_MG_DL = MMOL_TO_MGDL
 BASAL_TYPES = ("BASAL", "TEMP_BASAL", "SUSPEND")
 """Dose types that are rates over an interval (U/h)."""
 
+_PLACEHOLDER = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
+"""Stands in for a dose end given as a duration until its start is placed in the zone."""
+
 GLUCOSE_RANGE_MG_DL = (10.0, 1000.0)
 """Readings outside this range are not physiological: skipped with the reason."""
 
@@ -150,11 +153,21 @@ class Collector:
         self.glucose_rows.append((record, self._next(), time, float(value_mg_dl), source_unit, kind))
 
     def dose(self, record, start, end, type_: str, value: float) -> None:
-        """A bolus (U, ``end`` may equal ``start``) or a basal-like dose (U/h over [start, end))."""
+        """A bolus (U, ``end`` may equal ``start``) or a basal-like dose (U/h over [start, end)).
+
+        ``end`` is a datetime or a ``timedelta``: a duration of real time after ``start`` (use it for
+        a naive local ``start`` with a duration, so that the end lands right across a DST change).
+        """
         if value < 0:
             self.skip(record, "value", value, "negative insulin")
             return
-        if end < start:
+        if isinstance(end, _dt.timedelta):
+            if end < _dt.timedelta(0):
+                self.skip(record, "duration", end, "negative duration")
+                return
+            if start.tzinfo is not None and start.utcoffset() is not None:
+                end = start + end
+        elif end < start:
             self.skip(record, "end", end, "ends before it starts")
             return
         self.dose_rows.append((record, self._next(), start, end, type_, float(value), "U/h" if type_ in BASAL_TYPES else "U"))
@@ -254,7 +267,7 @@ class Collector:
 
         cells = [(row[1], p, row[p]) for rows, positions in ((self.glucose_rows, (2,)), (self.dose_rows, (2, 3)),
                                                               (self.carb_rows, (2,)))
-                 for row in rows for p in positions if row[p].tzinfo is None]
+                 for row in rows for p in positions if isinstance(row[p], _dt.datetime) and row[p].tzinfo is None]
         if not cells:
             return {}
         cells.sort(key=lambda cell: cell[:2])
@@ -282,7 +295,13 @@ class Collector:
         for c in time_columns:
             position = columns.index(c)
             flag = [flags.get((seq, position), True) for seq in frame["seq"]] if flags else None
-            frame[c], nat = self._times([r[position] for r in rows], frame["record"], c, out_tz, flag)
+            values = [r[position] for r in rows]
+            duration = [isinstance(v, _dt.timedelta) for v in values]  # an end given as a duration after the start
+            frame[c], nat = self._times([_PLACEHOLDER if d else v for v, d in zip(values, duration)],
+                                        frame["record"], c, out_tz, flag)
+            if any(duration):
+                frame.loc[duration, c] = frame.loc[duration, time_columns[0]] + pd.to_timedelta(
+                    [v for v, d in zip(values, duration) if d])
             bad |= nat
         return frame[~bad].reset_index(drop=True)
 

@@ -34,20 +34,27 @@ from ..pump_rounding import MANAGER_CLASS_NAMES, rule_name
 from ..pyloop_parser import EXPONENTIAL_DEFAULT_DIA_MIN, EXPONENTIAL_PEAKS_MIN
 from ._build import MMOL_TO_MG_DL, Collector, ImportFormatError, number, timestamp, zone
 from .history import zone_name
-from .settings import schedule
+from .settings import SCHEDULE_KEYS, schedule
 
 DOSE_SECTIONS = ("### getNormalizedPumpEventDoseEntriesOverlaidWithBasalEntries", "### getNormalizedDoseEntries",
                  "#### cachedDoseEntries")
+LOGGED_SECTIONS = ("### getManuallyEnteredDoses", "### getLoggedDoses")
+"""Doses the user logged in Loop (pen injections, ...): Loop 3 and the 2021 development builds."""
 _DOSE_TYPES = {"bolus": "BOLUS", "tempBasal": "TEMP_BASAL", "basal": "BASAL", "suspend": "SUSPEND",
                "resume": "RESUME"}
 _LIST_STARTS = {"### cachedGlucoseSamples": "glucose", "cachedCarbEntries:": "carbs", "predictedGlucose:": "prediction",
-                **{s: s for s in DOSE_SECTIONS}}
+                **{s: s for s in DOSE_SECTIONS}, **{s: "logged" for s in LOGGED_SECTIONS}}
 _DATE = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4}"
+_ITEM = re.compile(r"^[A-Za-z_][\w.]*(<[^>]*>)?\(")
+"""A bare Swift description line, ``StoredGlucoseSample(...)`` (Loop 2 and 3 list glucose samples so)."""
+_HEADER = re.compile(r"^[A-Za-z_][\w.]*\(([^():]*)\)$")
+"""A column header, ``StoredCarbEntry(sampleUUID, startDate, quantity, ...)``: names, no ``key: value``."""
 
 
 def looks_like(head: str) -> bool:
-    """A Loop report: ``Generated:`` and ``Loop`` lines or Loop's manager sections."""
-    return ("## LoopDataManager" in head or "## GlucoseStore" in head or "## DeviceDataManager" in head
+    """A Loop report: ``Generated:`` and ``Loop`` lines or Loop's manager and store sections."""
+    return (any(f"## {name}" in head for name in ("LoopDataManager", "GlucoseStore", "DeviceDataManager", "CarbStore",
+                                                  "DoseStore"))
             or ("Generated: " in head and re.search(r"^Loop\b.* v\d", head, re.M) is not None))
 
 
@@ -118,6 +125,11 @@ def _literal(s: str, i: int):
         return token, m.end()
 
 
+def _fields(item) -> dict:
+    """An item's fields: a table row is already a dict, a Swift description is split by :func:`fields`."""
+    return item if isinstance(item, dict) else fields(item)
+
+
 def _quantity(raw: str, source: str, record: str, field: str) -> tuple[float, str]:
     value, _, unit = raw.strip().partition(" ")
     return number(value, source, record, field), unit.strip()
@@ -133,34 +145,113 @@ def _optional(raw: str | None) -> str | None:
 
 # ------------------------------------------------------------------ the report
 
-def sections(text: str) -> tuple[dict, dict]:
-    """(lists: section -> [(line number, item text)], values: ``key: value`` lines by key)."""
+def split_items(text: str) -> list[str]:
+    """The top-level items of an inline Swift list, ``[A(x: 1, y: [2, 3]), B(...)]`` -> ``["A(...)", "B(...)"]``."""
+    body = text.strip()
+    body = body[1:-1] if body.startswith("[") and body.endswith("]") else body
+    items, depth, start, quoted = [], 0, 0, False
+    for i, ch in enumerate(body + ","):
+        if ch == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            if body[start:i].strip():
+                items.append(body[start:i].strip())
+            start = i + 1
+    return items
+
+
+def _row(header: list, line: str, source: str, record: str) -> dict:
+    """A table row (``, a, b, c`` or ``a, b, c``) as ``{column: value}`` by the list's header.
+
+    Loop writes carb entries as a header line and comma-joined rows whose first field is a tab; a
+    free-text column (``foodType``) may itself hold commas: it takes whatever is left over.
+    """
+    values = [v.strip() for v in (line[1:] if line.startswith(",") else line).split(",")]
+    if len(values) < len(header):
+        raise ImportFormatError(source, record, "row", line, f"{len(values)} fields for {len(header)} columns "
+                                                             f"({', '.join(header)}); truncated line?")
+    if len(values) > len(header):
+        free = header.index("foodType") if "foodType" in header else len(header) - 1
+        tail = len(header) - free - 1
+        values = values[:free] + [", ".join(values[free:len(values) - tail])] + values[len(values) - tail:]
+    return dict(zip(header, values))
+
+
+_NS_ARRAY = re.compile(r"<__NS\w+ 0x[0-9a-f]+>\(([^()]*)\)")
+"""Loop 1's Objective-C arrays inside schedules, ``<__NSArrayI 0x17403c4a0>( 100, 110 )``."""
+
+
+def _continued(value: str, lines: list, n: int, limit: int = 500) -> tuple[str, int]:
+    """A ``key: value`` whose parentheses close on later lines (Loop 1 wrote arrays over several lines),
+    joined into one; returns the value and the number of the first line after it. A blank line, a
+    heading, a ``*`` item or another ``key: value`` line is never joined (some Loop lines lack a
+    closing parenthesis: ``insulinModel: Optional(fiasp(ExponentialInsulinModel(...))``)."""
+    depth = value.count("(") - value.count(")")
+    end = n
+    while (depth > 0 and end < len(lines) and end - n < limit
+           and not re.match(r"\s*($|#|\*|\w+: )", lines[end])):
+        value += " " + lines[end].strip()
+        depth += lines[end].count("(") - lines[end].count(")")
+        end += 1
+    return value, end + 1
+
+
+def sections(text: str, source: str = "report") -> tuple[dict, dict]:
+    """(lists: section -> [(line number, item)], values: ``key: value`` lines by key).
+
+    An item is a Swift description string (``DoseEntry(type: ..., ...)``) or, in lists written as a
+    column header and rows (Loop's carb entries, predicted glucose), a ``{column: value}`` dict. A
+    list runs from its heading or ``key: [`` line to the next heading, ``]`` or ``key: value`` line;
+    blank lines inside it are passed over. ``key: [A(...), B(...)]`` on one line (Loop 1) is split.
+    """
     lists: dict = {}
     values: dict = {}
-    current = None
-    for n, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip()
-        stripped = line.strip()
+    current, header = None, None
+    lines = text.splitlines()
+    skip_to = 0
+    for n, raw in enumerate(lines, start=1):
+        if n < skip_to:
+            continue
+        stripped = raw.strip()
         start = next((k for k in _LIST_STARTS if stripped.startswith(k)), None)
         if start is not None:
-            current = _LIST_STARTS[start]
+            current, header = _LIST_STARTS[start], None
             lists.setdefault(current, [])
-            rest = stripped[len(start):].strip(" [")
-            if rest:
+            rest = stripped[len(start):].strip()
+            if rest.startswith("[") and rest.endswith("]"):  # the whole list on one line
+                lists[current].extend((n, item) for item in split_items(rest))
+                current = None
+            elif rest not in ("", "["):
                 lists[current].append((n, rest))
             continue
-        if current is not None and stripped.startswith("*"):
-            lists[current].append((n, stripped.lstrip("* ").strip()))
-            continue
-        if current is not None and stripped in ("[", "]", ""):
-            if stripped != "[":
-                current = None if stripped == "]" or not lists[current] else current
-            continue
-        current = None
-        if line.startswith("#"):
+        if current is not None:
+            item = stripped[1:].strip() if stripped.startswith("*") else stripped
+            if stripped in ("", "["):
+                continue
+            if stripped == "]" or stripped.startswith("#"):
+                current = None
+            elif _HEADER.match(item) and header is None and not lists[current]:
+                header = [h.strip() for h in _HEADER.match(item).group(1).split(",")]
+                continue
+            elif header is not None and (item.startswith(",") or re.match(_DATE, item)):
+                lists[current].append((n, _row(header, item, source, f"line {n}")))
+                continue
+            elif stripped.startswith("*") or _ITEM.match(item):
+                lists[current].append((n, item))
+                continue
+            else:
+                current = None
+        if raw.startswith("#"):
             continue
         key, sep, value = stripped.lstrip("* ").partition(":")
         if sep and key and " " not in key.strip():
+            value, skip_to = _continued(value, lines, n)
             values.setdefault(key.strip(), (n, value.strip()))
         elif stripped.startswith("Loop v") or stripped.startswith("Loop "):
             values.setdefault("loop_version", (n, stripped.rstrip(":")))
@@ -171,7 +262,7 @@ def parse(text: str, source: str, tz=None):
     """Read the text of a Loop report; ``source`` names it in errors."""
     if not looks_like(text[:20000]) and "cachedGlucoseSamples" not in text:
         raise ImportFormatError(source, "line 1", "format", text[:40], "not a Loop report")
-    lists, values = sections(text)
+    lists, values = sections(text, source)
     c = Collector(source, tz)
     c.settings = _settings(c, values)
     c.settings.setdefault("settings_dictionary", {})["pump_rounding"] = pump_rounding_rule(text, values)
@@ -186,6 +277,8 @@ def parse(text: str, source: str, tz=None):
                 _dose(c, f"line {n}", item)
             else:
                 c.skip(f"line {n}", "section", s.strip("# "), f"another dose list is used ({used.strip('# ')})")
+    for n, item in lists.get("logged", []):  # also in the normalized list when Loop used them: duplicates skipped
+        _dose(c, f"line {n}", item)
     for n, item in lists.get("carbs", []):
         _carb(c, f"line {n}", item)
     history = c.history()
@@ -204,8 +297,8 @@ def pump_rounding_rule(text: str, values: dict) -> str:
     return rule_name(m.group(1) if m else None, model, values.get("loop_version", (0, None))[1])
 
 
-def _glucose(c: Collector, record: str, item: str) -> None:
-    f = fields(item)
+def _glucose(c: Collector, record: str, item) -> None:
+    f = _fields(item)
     if "startDate" not in f or "quantity" not in f:
         raise ImportFormatError(c.source, record, "startDate" if "startDate" not in f else "quantity", item,
                                 "glucose sample without a date or quantity (truncated line?)")
@@ -218,8 +311,8 @@ def _glucose(c: Collector, record: str, item: str) -> None:
               "mmol/L" if factor != 1.0 else "mg/dL", "smbg" if f.get("wasUserEntered") == "true" else "cgm")
 
 
-def _dose(c: Collector, record: str, item: str) -> None:
-    f = fields(item)
+def _dose(c: Collector, record: str, item) -> None:
+    f = _fields(item)
     for key in ("type", "startDate", "endDate", "value"):
         if key not in f:
             raise ImportFormatError(c.source, record, key, item, "dose entry without it (truncated line?)")
@@ -229,7 +322,9 @@ def _dose(c: Collector, record: str, item: str) -> None:
         return
     start = timestamp(f["startDate"], c.source, record, "startDate")
     end = timestamp(f["endDate"], c.source, record, "endDate")
-    value = number(f["value"], c.source, record, "value")
+    delivered = _optional(f.get("deliveredUnits"))  # Loop 2.2+: what the pump reported as delivered
+    value = number(f["value"] if delivered is None else delivered, c.source, record,
+                   "value" if delivered is None else "deliveredUnits")
     kind = _DOSE_TYPES[name]
     if kind == "RESUME":
         c.skip(record, "type", f["type"], "resume marks the end of a suspend (not a dose)")
@@ -240,8 +335,8 @@ def _dose(c: Collector, record: str, item: str) -> None:
     c.dose(record, start, end, kind, value)
 
 
-def _carb(c: Collector, record: str, item: str) -> None:
-    f = fields(item)
+def _carb(c: Collector, record: str, item) -> None:
+    f = _fields(item)
     if "startDate" not in f or "quantity" not in f:
         raise ImportFormatError(c.source, record, "startDate" if "startDate" not in f else "quantity", item,
                                 "carb entry without a date or quantity (truncated line?)")
@@ -252,21 +347,40 @@ def _carb(c: Collector, record: str, item: str) -> None:
 
 
 def _schedule_literal(c: Collector, values: dict, key: str):
+    """The schedule on a store's ``* key: [...]`` line (None when absent, ``nil`` or empty)."""
     if key not in values:
         return None
     n, raw = values[key]
+    return _schedule_value(c, f"line {n}", key, raw)
+
+
+def _schedule_value(c: Collector, record: str, key: str, raw: str | None):
+    """A schedule's dictionary literal, also inside Loop 2.2's ``GlucoseRangeSchedule(..., rangeSchedule: [...])``.
+
+    An empty value (Loop writes ``* carbRatioSchedule: `` when none is set) and any other form than a
+    literal are skipped with the reason; a literal that does not parse raises :class:`ImportFormatError`.
+    """
     raw = _optional(raw)
     if raw is None:
+        return None
+    if not raw:
+        c.skip(record, key, "", "empty in the report (not set in Loop)")
+        return None
+    raw = _NS_ARRAY.sub(lambda m: "[" + m.group(1).strip() + "]", raw)
+    if not raw.startswith("[") and "rangeSchedule: [" in raw:
+        raw = _optional(fields(raw).get("rangeSchedule")) or ""
+    if not raw.startswith("["):
+        c.skip(record, key, raw, "schedule not written as a dictionary literal (a form this reader does not know)")
         return None
     try:
         parsed = literal(raw)
     except (ValueError, IndexError, AttributeError):
-        raise ImportFormatError(c.source, f"line {n}", key, raw, "not a Swift dictionary literal") from None
+        raise ImportFormatError(c.source, record, key, raw, "not a Swift dictionary literal") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("items"), list):
-        raise ImportFormatError(c.source, f"line {n}", key, raw, "schedule without items")
+        raise ImportFormatError(c.source, record, key, raw, "schedule without items")
     for j, item in enumerate(parsed["items"]):
         if not isinstance(item, dict) or "startTime" not in item or "value" not in item:
-            raise ImportFormatError(c.source, f"line {n}", f"{key}.items[{j}]", item, "needs startTime and value")
+            raise ImportFormatError(c.source, record, f"{key}.items[{j}]", item, "needs startTime and value")
     return parsed
 
 
@@ -312,36 +426,57 @@ def _settings(c: Collector, values: dict) -> dict:
     return out
 
 
+_LOOP_SETTINGS_SCHEDULES = (("basalRateSchedule", "basal"), ("carbRatioSchedule", "carb_ratio"),
+                            ("insulinSensitivitySchedule", "sensitivity"))
+"""Schedules Loop 3's ``LoopSettings`` carries; read when the stores' lines did not give them."""
+
+
 def _loop_settings(c: Collector, line: tuple, out: dict, sd: dict) -> None:
+    """``settings: LoopSettings(...)``: limits and target range (Loop 1-3), Loop 3's schedules and model."""
     n, raw = line
+    record = f"line {n}"
     f = fields(raw)
     for src, dst in (("maximumBasalRatePerHour", "max_basal_rate"), ("maximumBolus", "max_bolus")):
         value = _optional(f.get(src))
         if value is not None:
-            sd[dst] = number(value, c.source, f"line {n}", src)
-    threshold = _optional(f.get("suspendThreshold"))
+            sd[dst] = number(value, c.source, record, src)
+    threshold = _optional(f.get("suspendThreshold", f.get("minimumBGGuard")))  # Loop 1 named it minimumBGGuard
     if threshold:
         t = fields(threshold)
         if "value" in t:
             factor = MMOL_TO_MG_DL if t.get("unit", "").lower().startswith("mmol") else 1.0
-            sd["suspend_threshold"] = number(t["value"], c.source, f"line {n}", "suspendThreshold") * factor
+            sd["suspend_threshold"] = number(t["value"], c.source, record, "suspendThreshold") * factor
     if f.get("retrospectiveCorrectionEnabled") in ("true", "false"):
         sd["retrospective_correction_enabled"] = f["retrospectiveCorrectionEnabled"] == "true"
-    target = _optional(f.get("glucoseTargetRangeSchedule"))
-    if target and target.startswith("["):
-        parsed = literal(target)
-        items = parsed.get("items", []) if isinstance(parsed, dict) else []
-        factor = MMOL_TO_MG_DL if str(parsed.get("unit", "")).lower().startswith("mmol") else 1.0
-        if items:
-            out.update(schedule("target", [i["startTime"] for i in items], [i["value"][0] * factor for i in items],
-                                [i["value"][1] * factor for i in items]))
+    target = _schedule_value(c, record, "glucoseTargetRangeSchedule", f.get("glucoseTargetRangeSchedule"))
+    if target and target["items"]:
+        items = target["items"]
+        factor = MMOL_TO_MG_DL if str(target.get("unit", "")).lower().startswith("mmol") else 1.0
+        out.update(schedule("target", [i["startTime"] for i in items], [i["value"][0] * factor for i in items],
+                            [i["value"][1] * factor for i in items]))
+    for key, kind in _LOOP_SETTINGS_SCHEDULES:
+        if key in f and SCHEDULE_KEYS[kind][0] not in out:
+            parsed = _schedule_value(c, record, key, f[key])
+            if parsed:
+                if kind == "basal" and "timezone" not in out and isinstance(parsed.get("timeZone"), float):
+                    out["timezone"] = zone_name(_dt.timezone(_dt.timedelta(seconds=parsed["timeZone"])))
+                factor = MMOL_TO_MG_DL if str(parsed.get("unit", "")).lower().startswith("mmol") else 1.0
+                out.update(schedule(kind, [i["startTime"] for i in parsed["items"]],
+                                    [i["value"] * (factor if kind == "sensitivity" else 1.0) for i in parsed["items"]]))
+    preset = re.search(r"ExponentialInsulinModelPreset\.(\w+)", f.get("defaultRapidActingModel", ""))
+    if preset and "model" not in sd and preset.group(1).lower() in EXPONENTIAL_PEAKS_MIN:
+        name = preset.group(1).lower()
+        sd["model"] = [EXPONENTIAL_DEFAULT_DIA_MIN.get(name, 360.0), EXPONENTIAL_PEAKS_MIN[name]]
 
 
 def _app_output(c: Collector, lists: dict, values: dict) -> dict:
     out: dict = {}
     prediction = []
     for n, item in lists.get("prediction", []):
-        if "startDate" in item:
+        if isinstance(item, dict):  # rows under "PredictedGlucoseValue(start, mg/dL)"
+            unit = next((k for k in item if "/" in k), "mg/dL")
+            when, quantity = item.get("start", item.get("startDate")), f"{item.get(unit, '')} {unit}"
+        elif "startDate" in item:
             f = fields(item)
             when, quantity = f.get("startDate"), f.get("quantity", "")
         else:
@@ -358,6 +493,17 @@ def _app_output(c: Collector, lists: dict, values: dict) -> dict:
         if m:
             out["recommended_temp_basal"] = {"rate_u_per_h": float(m.group(1)), "duration_min": float(m.group(2)) / 60,
                                              "date": timestamp(d.group(0), c.source, "", "").isoformat() if d else None}
+    automatic = values.get("recommendedAutomaticDose")  # Loop 3: a temp basal and/or an automatic bolus
+    if automatic and _optional(automatic[1]):
+        m = re.search(r"unitsPerHour: ([\d.]+), duration: ([\d.]+)", automatic[1])
+        b = re.search(r"bolusUnits: Optional\(([\d.]+)\)", automatic[1])
+        d = re.search(_DATE, automatic[1])
+        date = timestamp(d.group(0), c.source, "", "").isoformat() if d else None
+        if m:
+            out["recommended_temp_basal"] = {"rate_u_per_h": float(m.group(1)), "duration_min": float(m.group(2)) / 60,
+                                             "date": date}
+        if b:
+            out["recommended_automatic_bolus"] = {"amount_u": float(b.group(1)), "date": date}
     bolus = values.get("recommendedBolus")
     if bolus:
         m = re.search(r"amount: ([\d.]+)", bolus[1])

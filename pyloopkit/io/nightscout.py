@@ -231,13 +231,13 @@ def _treatment(c: Collector, record: str, t: dict) -> None:
         if rate is None:
             c.skip(record, "absolute", t.get("percent"), "temp basal given only as a percent")
         else:
-            end = time + _dt.timedelta(minutes=_minutes(c, record, t))
+            end = _dt.timedelta(minutes=_minutes(c, record, t))
             c.dose(record, time, end, "TEMP_BASAL", number(rate, c.source, record, "absolute"))
         used = True
     elif event == "Suspend Pump":
         minutes = _minutes(c, record, t)
         if minutes > 0:
-            c.dose(record, time, time + _dt.timedelta(minutes=minutes), "SUSPEND", 0.0)
+            c.dose(record, time, _dt.timedelta(minutes=minutes), "SUSPEND", 0.0)
         else:
             c.skip(record, "duration", t.get("duration"), "suspend without a duration")
         used = True
@@ -266,13 +266,13 @@ def _bolus(c: Collector, record: str, t: dict, time, event) -> None:
         amount = number(insulin, c.source, record, "insulin")
         minutes = 0.0 if event == "Combo Bolus" else _minutes(c, record, t)
         if amount > 0:
-            c.dose(record, time, time + _dt.timedelta(minutes=minutes), "BOLUS", amount)
+            c.dose(record, time, _dt.timedelta(minutes=minutes), "BOLUS", amount)
         elif t.get("carbs") in (None, "", 0):
             c.skip(record, "insulin", insulin, "zero-unit bolus")
     if event == "Combo Bolus" and t.get("relative") not in (None, "", 0):
         minutes = _minutes(c, record, t)
         rate = number(t["relative"], c.source, record, "relative")
-        c.dose(record, time, time + _dt.timedelta(minutes=minutes), "BOLUS", rate * minutes / 60.0)
+        c.dose(record, time, _dt.timedelta(minutes=minutes), "BOLUS", rate * minutes / 60.0)
 
 
 def _profile(c: Collector, profiles: list) -> None:

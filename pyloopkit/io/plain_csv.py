@@ -73,5 +73,5 @@ def parse(text: str, source: str, tz=None):
             minutes = number(duration, source, line, "duration_min") if duration else 0.0
             if kind != "bolus" and not duration:
                 raise ImportFormatError(source, line, "duration_min", duration, f"a {kind} needs a duration")
-            c.dose(line, time, time + _dt.timedelta(minutes=minutes), _DOSE_TYPE[kind], value)
+            c.dose(line, time, _dt.timedelta(minutes=minutes), _DOSE_TYPE[kind], value)
     return c.history()

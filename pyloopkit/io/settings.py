@@ -54,11 +54,15 @@ def scheduled_rate_at(settings: dict, seconds_of_day):
 
 
 def tune_schedule(settings: dict, kind: str) -> dict | None:
-    """A schedule as Tune's ``{"index": minutes after midnight, "values": [...]}`` (None if absent)."""
+    """A schedule as Tune's ``{"index": minutes after midnight, "values": [...]}`` (None if absent).
+
+    Whole minutes are written as ints (Tune's schedules are indexed by whole minutes; a start
+    with seconds stays a float, which :mod:`pyloopkit.tune` rejects by name)."""
     from ..date import parse_time_of_day
 
     keys = SCHEDULE_KEYS[kind]
     if keys[0] not in settings:
         return None
-    return {"index": [parse_time_of_day(t) / 60.0 for t in settings[keys[0]]],
+    minutes = [parse_time_of_day(t) / 60.0 for t in settings[keys[0]]]
+    return {"index": [int(m) if m.is_integer() else m for m in minutes],
             "values": [float(v) for v in settings[keys[1]]]}

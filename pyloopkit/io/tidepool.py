@@ -4,8 +4,8 @@ Each item has a ``type`` and a ``time`` (UTC ISO 8601; ``deviceTime``, local wit
 when ``time`` is absent). Read:
 
 * ``cbg`` / ``smbg``: ``value`` in ``units`` (Tidepool stores ``mmol/L``; converted to mg/dL);
-* ``bolus``: ``subType`` ``normal`` (``normal`` U), ``square`` (``extended`` U over ``duration`` ms) and
-  ``dual/square`` (both);
+* ``bolus``: ``subType`` ``normal`` and ``automated`` (Loop's automatic bolus; ``normal`` U), ``square``
+  (``extended`` U over ``duration`` ms) and ``dual/square`` (both);
 * ``wizard``: ``carbInput`` (g) as a carb entry (its bolus is its own ``bolus`` item; a nested one is read too);
 * ``food``: ``nutrition.carbohydrate.net`` (g) with ``nutrition.estimatedAbsorptionDuration`` (s);
 * ``basal``: ``deliveryType`` ``scheduled`` (BASAL), ``temp`` and ``automated`` (TEMP_BASAL), ``suspend``
@@ -15,6 +15,7 @@ when ``time`` is absent). Read:
   (``target`` with ``low``/``high`` or ``range``), in ``units.bg``.
 
 The CSV form has one column per field, nested fields joined with dots (``nutrition.carbohydrate.net``).
+The spreadsheet export with human column titles (``.xlsx`` or CSV) is :mod:`pyloopkit.io.tidepool_sheets`.
 Other item types are listed in ``History.skipped``.
 """
 from __future__ import annotations
@@ -128,14 +129,14 @@ def _glucose(c: Collector, record: str, item: dict, time) -> None:
 
 def _bolus(c: Collector, record: str, item: dict, time) -> None:
     sub = item.get("subType", "normal")
-    if sub not in ("normal", "square", "dual/square"):
+    if sub not in ("normal", "automated", "square", "dual/square"):
         c.skip(record, "subType", sub, "unknown bolus subtype")
         return
-    if sub in ("normal", "dual/square"):
+    if sub in ("normal", "automated", "dual/square"):
         c.dose(record, time, time, "BOLUS", number(_get(item, "normal", 0), c.source, record, "normal"))
     if sub in ("square", "dual/square"):
         ms = number(_get(item, "duration", 0), c.source, record, "duration")
-        c.dose(record, time, time + _dt.timedelta(milliseconds=ms), "BOLUS",
+        c.dose(record, time, _dt.timedelta(milliseconds=ms), "BOLUS",
                number(_get(item, "extended", 0), c.source, record, "extended"))
 
 
@@ -170,7 +171,7 @@ def _basal(c: Collector, record: str, item: dict, time) -> None:
         return
     ms = number(item["duration"], c.source, record, "duration")
     rate = 0.0 if delivery == "suspend" else number(_get(item, "rate", 0), c.source, record, "rate")
-    c.dose(record, time, time + _dt.timedelta(milliseconds=ms), _BASAL[delivery], rate)
+    c.dose(record, time, _dt.timedelta(milliseconds=ms), _BASAL[delivery], rate)
 
 
 _HANDLERS = {"cbg": _glucose, "smbg": _glucose, "bolus": _bolus, "wizard": _wizard, "food": _food, "basal": _basal}

@@ -2,9 +2,11 @@
 
 Tune's timelines are indexed by Unix timestamps (whole seconds) and index, values and durations are
 delta encoded (each entry is the difference from the previous one, the first from 0; Tune's own
-``codec.py`` decodes durations this way too), then run-length encoded: a run of ``n >= 2`` equal deltas ``d`` is written ``[d, n]``. Units: basal rates in mU/h with
-durations in seconds, boluses in mU, carbs in g, glucose in mg/dL; schedules are indexed by minutes
-after local midnight.
+``codec.py`` decodes durations this way too). Tune's README strikes run-length encoding out and its
+``codec.py`` cannot read it, so runs are written ``[delta, count]`` only when asked for
+(``run_length_encoding=True``; :mod:`pyloopkit.tune` reads both). The encoding itself is
+:mod:`pyloopkit.tune.codec`'s. Units: basal rates in mU/h with durations in seconds, boluses in mU,
+carbs in g, glucose in mg/dL; schedules are indexed by whole minutes after local midnight.
 """
 from __future__ import annotations
 
@@ -19,33 +21,26 @@ DEFAULT_CARB_PARAMETERS = {"delay": 10.0, "duration": 180.0}
 """Minutes; Loop's carb delay and medium absorption time."""
 
 
-def encode(values) -> list:
-    """Delta-encode, then run-length encode a sequence of numbers."""
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return []
-    deltas = np.diff(arr, prepend=0.0)
-    out: list = []
-    i = 0
-    while i < deltas.size:
-        j = i
-        while j + 1 < deltas.size and deltas[j + 1] == deltas[i]:
-            j += 1
-        value = _plain(deltas[i])
-        out.append(value if j == i else [value, j - i + 1])
-        i = j + 1
-    return out
+def encode(values, run_length_encoding: bool = False) -> list:
+    """Delta-encode a sequence of numbers (then run-length encode it if asked).
+
+    Whole numbers are written as ints; :func:`decode` gives floats back exactly (the running sum
+    adds the deltas in the order they were taken).
+    """
+    from ..tune.codec import delta, run_length
+
+    deltas = delta([_plain(v) for v in np.asarray(values, dtype=float)])
+    return run_length(deltas) if run_length_encoding else deltas
 
 
 def decode(encoded: list) -> list[float]:
-    """Inverse of :func:`encode`: expand runs, then take the running sum."""
-    deltas: list[float] = []
+    """Inverse of :func:`encode` (run-length pairs ``[delta, count]`` are expanded)."""
+    from ..tune.codec import undelta
+
+    deltas: list = []
     for item in encoded:
-        if isinstance(item, list):
-            deltas.extend([float(item[0])] * int(item[1]))
-        else:
-            deltas.append(float(item))
-    return np.cumsum(deltas).tolist()
+        deltas.extend([item[0]] * int(item[1]) if isinstance(item, list) else [item])
+    return [float(v) for v in undelta(deltas)]
 
 
 def _plain(x: float):
@@ -54,7 +49,7 @@ def _plain(x: float):
 
 def _unix_s(times) -> np.ndarray:
     """Whole Unix seconds (floored) of a datetime64[ns, tz] column."""
-    return np.floor(times.dt.as_unit("ns").astype("int64").to_numpy() / 1e9)
+    return times.dt.as_unit("ns").astype("int64").to_numpy() // 1_000_000_000
 
 
 def basal_timeline(history, fill_scheduled: bool = True):
@@ -110,7 +105,8 @@ def _tune_zone(name: str) -> str:
 
 
 def request(history, timezone: str | None = None, insulin_parameters: dict | None = None,
-            carb_parameters: dict | None = None, fill_scheduled: bool = True, **options) -> dict:
+            carb_parameters: dict | None = None, fill_scheduled: bool = True, run_length_encoding: bool = False,
+            **options) -> dict:
     """Tune's version-1 request for ``history`` (see the module docstring).
 
     Parameters
@@ -122,6 +118,9 @@ def request(history, timezone: str | None = None, insulin_parameters: dict | Non
         else :data:`DEFAULT_INSULIN_PARAMETERS`) and ``delay``/``duration`` of carbs.
     fill_scheduled : bool
         Fill basal gaps with the scheduled rate (see :func:`basal_timeline`).
+    run_length_encoding : bool
+        Also write runs of equal deltas as ``[delta, count]`` (smaller; read by :mod:`pyloopkit.tune`
+        but not by Tune's own service, whose README strikes that option out).
     **options
         Passed through at the top level (``tuning_limit``, ``minimum_time_interval``, ...).
     """
@@ -140,16 +139,17 @@ def request(history, timezone: str | None = None, insulin_parameters: dict | Non
             out[name] = sched
     out.update(options)
     basal = basal_timeline(history, fill_scheduled)
+    rle = run_length_encoding
     bolus = history.doses[history.doses["type"] == "BOLUS"]
     out["timelines"] = [
         {"type": "basal", "parameters": insulin,
-         "index": encode([r[0] for r in basal]), "values": encode([r[1] * 1000.0 for r in basal]),
-         "durations": encode([r[2] for r in basal])},
+         "index": encode([r[0] for r in basal], rle), "values": encode([r[1] * 1000.0 for r in basal], rle),
+         "durations": encode([r[2] for r in basal], rle)},
         {"type": "insulin", "parameters": insulin,
-         "index": encode(_unix_s(bolus["start"])), "values": encode(bolus["value"].to_numpy() * 1000.0)},
+         "index": encode(_unix_s(bolus["start"]), rle), "values": encode(bolus["value"].to_numpy() * 1000.0, rle)},
         {"type": "carb", "parameters": carbs,
-         "index": encode(_unix_s(history.carbs["time"])), "values": encode(history.carbs["grams"])},
-        {"type": "glucose",
-         "index": encode(_unix_s(history.glucose["time"])), "values": encode(history.glucose["glucose_mg_dl"])},
+         "index": encode(_unix_s(history.carbs["time"]), rle), "values": encode(history.carbs["grams"], rle)},
+        {"type": "glucose", "index": encode(_unix_s(history.glucose["time"]), rle),
+         "values": encode(history.glucose["glucose_mg_dl"], rle)},
     ]
     return out

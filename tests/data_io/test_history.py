@@ -108,7 +108,8 @@ def test_replay_in_chunks_equals_one_replay():
 
 
 def test_encode_decode_hand_computed():
-    assert encode([10, 12, 14, 14, 15]) == [10, [2, 2], 0, 1]
+    assert encode([10, 12, 14, 14, 15]) == [10, 2, 2, 0, 1]
+    assert encode([10, 12, 14, 14, 15], run_length_encoding=True) == [10, [2, 2], 0, 1]
     assert encode([]) == [] and decode([]) == []
     assert decode([10, [2, 2], 0, 1]) == [10.0, 12.0, 14.0, 14.0, 15.0]
     values = [0.1, 0.35, 0.35, 0.35, 1.25]
@@ -119,19 +120,19 @@ def test_tune_request_layout_and_basal_fill():
     h = synthetic(1.0)
     req = h.to_tune_request()
     assert req["version"] == 1 and req["timezone"] == TZ
-    assert req["basal_rate_schedule"] == {"index": [0.0, 360.0], "values": [0.8, 1.0]}
+    assert req["basal_rate_schedule"] == {"index": [0, 360], "values": [0.8, 1.0]}
     timelines = {t["type"]: t for t in req["timelines"]}
     assert set(timelines) == {"basal", "insulin", "carb", "glucose"}
     assert timelines["basal"]["parameters"] == {"delay": 10.0, "peak": 75.0, "duration": 360.0}
     glucose_index = decode(timelines["glucose"]["index"])
     assert glucose_index[0] == h.glucose["time"].iloc[0].timestamp() and len(glucose_index) == 288
-    assert timelines["glucose"]["index"][1] == [300, 287]  # every 5 min: one run
+    assert timelines["glucose"]["index"][1:] == [300] * 287  # every 5 min
     np.testing.assert_allclose(decode(timelines["glucose"]["values"]), h.glucose["glucose_mg_dl"], atol=1e-9)
     assert decode(timelines["insulin"]["values"]) == [4000.0, 4000.0, 4000.0]  # mU
     # temp basals cover the whole day: no scheduled fill needed; delivered insulin in U
     rates = np.array(decode(timelines["basal"]["values"])) / 1000
     hours = np.array(decode(timelines["basal"]["durations"])) / 3600
-    assert timelines["basal"]["durations"] == [1800, [0, 47]]  # 48 half-hour temp basals, delta + RLE
+    assert timelines["basal"]["durations"] == [1800] + [0] * 47  # 48 half-hour temp basals, delta encoded
     assert (rates * hours).sum() == pytest.approx(h.doses.query("type == 'TEMP_BASAL'")
                                                   .eval("value * 0.5").sum())
 
@@ -172,7 +173,7 @@ def test_to_input_dict_follows_the_settings_timeline():
 def test_tune_request_fixed_offset_zone_in_gmt_form():
     req = read(DATA / "loop_report.md").to_tune_request()
     assert req["timezone"] == "GMT-0500"
-    assert req["carb_ratio_schedule"] == {"index": [0.0, 720.0], "values": [10.0, 12.0]}
+    assert req["carb_ratio_schedule"] == {"index": [0, 720], "values": [10.0, 12.0]}
     assert decode(req["timelines"][0]["durations"])[0] == 1800.0  # the temp basal 07:00-07:30
 
 
