@@ -22,7 +22,8 @@ def register(subparsers) -> None:
 
 
 def load_history(path: str):
-    """A History from a History CSV folder (``History.from_csv``) or a file ``pyloopkit.io.read`` reads.
+    """A History from a History CSV folder (``History.from_csv``: it holds ``meta.json``) or anything
+    ``pyloopkit.io.read`` reads (files, and folders such as a Nightscout export).
 
     Raises
     ------
@@ -35,7 +36,7 @@ def load_history(path: str):
 
     if not Path(path).exists():
         raise FileNotFoundError(f"no such file or folder: {path}")
-    if Path(path).is_dir() and hasattr(History, "from_csv"):
+    if (Path(path) / "meta.json").is_file() and hasattr(History, "from_csv"):
         return History.from_csv(path)
     try:
         from pyloopkit.io import read

@@ -166,3 +166,25 @@ def test_glucose_only_history_across_a_dst_change(tmp_path):
     assert per_day[pd.Timestamp("2024-03-31").date()] <= 276 < per_day[pd.Timestamp("2024-03-30").date()]
     result = write_report(history, tmp_path / "dst.pdf", days=7)
     assert result["pages"] == ["summary", "agp", "overlays", "insulin"]
+
+
+def test_cli_report_reads_an_export_folder_as_well_as_a_history_folder(tmp_path, capsys):
+    """A folder with ``meta.json`` is a saved History; any other folder (a Nightscout export) goes to io.read."""
+    pytest.importorskip("pyloopkit.io.nightscout")
+    import json
+
+    from pyloopkit.report import simulated_history
+
+    history = simulated_history(days=2, seed=5, dropout_per_day=0.0)
+    saved = tmp_path / "saved"
+    history.to_csv(saved)
+    export = tmp_path / "export"
+    export.mkdir()
+    entries = [{"type": "sgv", "sgv": float(v), "date": int(t.timestamp() * 1000), "dateString": t.isoformat()}
+               for t, v in zip(history.glucose["time"], history.glucose["glucose_mg_dl"])]
+    (export / "entries.json").write_text(json.dumps(entries))
+    for folder in (saved, export):
+        pdf = tmp_path / f"{folder.name}.pdf"
+        assert main(["report", str(folder), "--days", "2", "--pdf", str(pdf), "--no-prediction"]) == 0, \
+            capsys.readouterr().err
+        assert pdf.exists()
