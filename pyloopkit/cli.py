@@ -19,6 +19,7 @@ EXIT_OK, EXIT_USAGE, EXIT_INVALID, EXIT_UNREADABLE = 0, 2, 3, 4
 WING_COMMANDS: tuple[str, ...] = (
     "pyloopkit.meals.cli",
     "pyloopkit.service.cli",
+    "pyloopkit.rl.cli",
 )
 
 
