@@ -63,9 +63,8 @@ AURA_FEATURES = ("cgm_mg_dl", "trend_mg_dl_per_min", "sin_time_of_day", "cos_tim
                  "minutes_since_meal")
 #: Cap of the minutes-since-meal feature.
 MEAL_CLOCK_CAP_MIN = 1440.0
-#: Tiered reward: (upper bound mg/dL, value per minute), checked in order; above the last bound -1.
-TIERS = ((54.0, -4.0), (70.0, -2.0), (180.0, 1.0), (250.0, 0.0))
-TIER_ABOVE = -1.0
+#: Tiered reward per minute: below 54, 54 to <70, 70-180, >180 to 250, above 250 mg/dL.
+TIER_VALUES = (-4.0, -2.0, 1.0, 0.0, -1.0)
 #: The paper's reward counts 3-minute CGM steps.
 PAPER_STEP_MIN = 3.0
 
@@ -153,10 +152,10 @@ def in_range_reward(bg_minutes: np.ndarray) -> np.ndarray:
 
 def tiered_reward(bg_minutes: np.ndarray) -> np.ndarray:
     """Tiered reward (see the module docstring), from (n, minutes) BG in mg/dL -> (n,)."""
-    bounds = np.array([bound for bound, _ in TIERS])
-    values = np.array([value for _, value in TIERS] + [TIER_ABOVE])
-    tier = np.searchsorted(bounds, bg_minutes, side="left")
-    return values[tier].sum(axis=-1) / PAPER_STEP_MIN
+    bg = np.asarray(bg_minutes, dtype=np.float64)
+    tiers = [bg < metrics.VERY_LOW_MG_DL, bg < metrics.LOW_MG_DL, bg <= metrics.HIGH_MG_DL,
+             bg <= metrics.VERY_HIGH_MG_DL]
+    return np.select(tiers, TIER_VALUES[:4], TIER_VALUES[4]).sum(axis=-1) / PAPER_STEP_MIN
 
 
 _REWARDS = {"in_range": in_range_reward, "tiered": tiered_reward}
@@ -249,6 +248,7 @@ class BasalVecEnv(VecEnv):
         self._actions = None
         n = self._venv.num_envs
         self._since_meal = np.full(n, MEAL_CLOCK_CAP_MIN)
+        self.render_mode = None
         super().__init__(n, observation_space(o), action_space(o))
 
     # --- observations ---------------------------------------------------------------------------

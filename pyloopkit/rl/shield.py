@@ -29,6 +29,7 @@ class Shield:
     ----------
     max_basal_u_per_h : float
     max_bolus_u : float
+        Limits; ``inf`` for none.
     suspend_threshold_mg_dl : float
     basal_increment_u_per_h, bolus_increment_u : float
         Pump resolution; 0 delivers any amount.
@@ -41,10 +42,11 @@ class Shield:
     bolus_increment_u: float = 0.05
 
     def __post_init__(self):
-        problems = [Problem(name, None, getattr(self, name), "must be finite and >= 0")
-                    for name in ("max_basal_u_per_h", "max_bolus_u", "suspend_threshold_mg_dl",
-                                 "basal_increment_u_per_h", "bolus_increment_u")
-                    if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0)]
+        problems = [Problem(name, None, getattr(self, name), "must be >= 0 (inf: no limit)")
+                    for name in ("max_basal_u_per_h", "max_bolus_u") if not getattr(self, name) >= 0]
+        problems += [Problem(name, None, getattr(self, name), "must be finite and >= 0")
+                     for name in ("suspend_threshold_mg_dl", "basal_increment_u_per_h", "bolus_increment_u")
+                     if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0)]
         if problems:
             raise InvalidInputError(problems)
 
