@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 from stable_baselines3.common.vec_env import VecNormalize  # noqa: E402
 
-from pyloopkit.rl.env import BasalVecEnv, RLOptions  # noqa: E402
+from pyloopkit.rl.env import PAPER_STEP_MIN, BasalVecEnv, RLOptions  # noqa: E402
 
 ALGOS = ("ppo-lstm", "dqn")
 #: Default environment options per algorithm (the DQN follows Aura: discrete doses, its features, tiered reward).
@@ -88,10 +88,10 @@ class _Budget(BaseCallback):
             self._sum = self._count = 0.0
             self._terminations = 0
         elapsed = time.perf_counter() - self.start
-        if self.bar is not None:
-            self.bar.n = min(int(elapsed), self.bar.total)
+        if self.bar is not None and int(elapsed) > self.bar.n:
             self.bar.set_postfix(steps=self.num_timesteps,
-                                 reward=f"{self.curve[-1]['mean_reward']:.2f}" if self.curve else "-")
+                                 reward=f"{self.curve[-1]['mean_reward']:.2f}" if self.curve else "-", refresh=False)
+            self.bar.update(min(int(elapsed), self.bar.total) - self.bar.n)
         return elapsed < self.seconds
 
     def _on_training_end(self) -> None:
@@ -126,6 +126,36 @@ def model_class(algo: str):
 def policy_name(algo: str, patients: str) -> str:
     """File stem of a policy: ``ppo-lstm_adult001`` (``#`` dropped), ``dqn_child``."""
     return f"{algo}_{patients.replace('#', '')}"
+
+
+def fit(algo: str, patients: str, options: RLOptions, seed: int, seconds: float, num_envs: int,
+        progress: bool = False, total_timesteps: int | None = None):
+    """Train ``algo`` on a :class:`BasalVecEnv` under ``VecNormalize`` for ``seconds`` of wall time (or
+    ``total_timesteps`` steps); returns ``(model, env, callback, training seconds)``."""
+    torch.set_num_threads(1)
+    env = VecNormalize(BasalVecEnv(patients, num_envs, seed=seed, options=options), gamma=0.99)
+    model = make_model(algo, env, seed)
+    budget = _Budget(seconds, options.decision_interval_min / PAPER_STEP_MIN, progress)
+    started = time.perf_counter()
+    model.learn(total_timesteps=total_timesteps or 10**9, callback=budget)
+    return model, env, budget, time.perf_counter() - started
+
+
+def mean_policy_reward(model, env: VecNormalize, steps: int, seed: int) -> float:
+    """Mean raw reward per decision of ``model``'s deterministic actions over ``steps`` decisions of
+    ``env``'s members, from a reset with ``seed`` (normalisation statistics frozen)."""
+    env.training = False
+    env.seed(seed)
+    observation = env.reset()
+    state, starts, total = None, np.ones(env.num_envs, dtype=bool), 0.0
+    for _ in range(steps):
+        if isinstance(model, model_class("ppo-lstm")):
+            action, state = model.predict(observation, state=state, episode_start=starts, deterministic=True)
+        else:
+            action, _ = model.predict(observation, deterministic=True)
+        observation, _, starts, _ = env.step(action)
+        total += float(env.get_original_reward().mean())
+    return total / steps
 
 
 def train(algo: str, patients: str, minutes: float, seed: int, out: str | Path, num_envs: int | None = None,
@@ -167,18 +197,13 @@ def train(algo: str, patients: str, minutes: float, seed: int, out: str | Path, 
         problems.append(Problem("minutes", None, minutes, "must be > 0"))
     if problems:
         raise InvalidInputError(problems)
-    torch.set_num_threads(1)
     values = {**ALGO_OPTIONS[algo], "decision_interval_min": DECISION_INTERVAL_MIN.get(group_of(patients), 30),
               **(options or {})}
     env_options = RLOptions(**values)
     num_envs = NUM_ENVS[algo] if num_envs is None else num_envs
-    env = VecNormalize(BasalVecEnv(patients, num_envs, seed=seed, options=env_options), gamma=0.99)
-    model = make_model(algo, env, seed)
-    per_unit = env_options.decision_interval_min / 3.0
-    budget = _Budget(minutes * 60.0, per_unit, progress)
-    started = time.perf_counter()
-    model.learn(total_timesteps=total_timesteps or 10**9, callback=budget)
-    seconds = time.perf_counter() - started
+    model, env, budget, seconds = fit(algo, patients, env_options, seed, minutes * 60.0, num_envs, progress,
+                                      total_timesteps)
+    per_unit = budget.unit
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = policy_name(algo, patients)
@@ -240,4 +265,4 @@ def random_policy_reward(patients: str, options: RLOptions, steps: int, seed: in
     return total / steps
 
 
-__all__ = ["ALGOS", "train", "plot_learning_curve", "random_policy_reward", "policy_name"]
+__all__ = ["ALGOS", "fit", "mean_policy_reward", "plot_learning_curve", "policy_name", "random_policy_reward", "train"]

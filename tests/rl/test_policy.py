@@ -1,0 +1,78 @@
+"""Shipped policies: loading, control in run_trial, the shield option, guarded_update."""
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sb3_contrib")
+pytest.importorskip("simglucose")
+
+from pyloopkit.control.trial import run_trial  # noqa: E402
+from pyloopkit.errors import InvalidInputError  # noqa: E402
+from pyloopkit.rl.policy import POLICY_DIR, load_policy, shipped_policies  # noqa: E402
+from pyloopkit.simulation.simulator import Simulator  # noqa: E402
+
+
+def test_shipped_policies_are_small_and_documented():
+    names = shipped_policies()
+    assert "ppo-lstm_adult001" in names
+    for name in names:
+        meta = json.loads((POLICY_DIR / f"{name}.json").read_text())
+        assert (POLICY_DIR / f"{name}.zip").stat().st_size < 5e6
+        for key in ("seed", "command", "training_seconds", "options", "learning_curve"):
+            assert key in meta
+        assert meta["command"].startswith("pyloopkit rl train")
+
+
+def test_unknown_policy_names_what_is_shipped():
+    with pytest.raises(InvalidInputError, match="ppo-lstm_adult001"):
+        load_policy("ppo-lstm", patient="adolescent#009")
+
+
+def test_policy_controls_a_trial_within_its_action_range():
+    controller = load_policy("ppo-lstm", patient="adult#001")
+    sim = Simulator("adult#001", seed=7, n_episodes_per_patient=3)
+    trial = run_trial(sim, controller, days=1, seed=7, step_minutes=5)
+    basal = sim.patients.basal_u_per_min[0] * 60.0
+    rates = trial["basal_u_per_h"]
+    assert rates.min() >= 0 and rates.max() <= 4 * basal + 1e-12
+    # the rate is held for the 30-minute decision: 6 five-minute steps
+    np.testing.assert_array_equal(rates[:, 0:6], np.repeat(rates[:, :1], 6, axis=1))
+    assert np.all(trial["bolus_u"] == 0)
+    assert np.all(trial["bg"] > 10)
+
+
+def test_shield_option_caps_the_rate_and_suspends_on_a_falling_projection():
+    controller = load_policy("ppo-lstm", patient="adult#001", shield=True)
+    sim = Simulator("adult#001", seed=7, n_episodes_per_patient=2)
+    controller.bind(sim.patients)
+    controller.shield = controller.default_shield()
+    limit = controller.shield.max_basal_u_per_h
+    trial = run_trial(sim, controller, days=1, seed=7, step_minutes=5)
+    assert trial["basal_u_per_h"].max() <= limit
+    decisions = trial["cgm"][:, :-1:6]
+    rates = trial["basal_u_per_h"][:, ::6]
+    below = decisions < controller.shield.suspend_threshold_mg_dl
+    assert np.all(rates[below] == 0)
+
+
+def test_group_policy_needs_bind():
+    controller = load_policy("ppo-lstm", patient="adult#001")
+    controller.meta = {**controller.meta, "patients": "adult"}
+    controller.basal_u_per_h = None
+    with pytest.raises(InvalidInputError, match="bind"):
+        run_trial(Simulator("adult", seed=1), controller, days=1 / 24, seed=1)
+
+
+def test_guarded_update_with_a_shipped_policy():
+    from pyloopkit.rl.guarded import guarded_update
+    from pyloopkit.synthetic import dense_history
+
+    controller = load_policy("ppo-lstm", patient="adult#001")
+    d = dense_history(1.0, seed=0)
+    out = guarded_update(d, controller)
+    rate, duration = out["recommended_temp_basal"]
+    proposed = out["policy_action"]["basal_u_per_h"]
+    assert duration == 30.0 and 0 <= proposed <= 4 * 0.8 + 1e-9  # 4x the scheduled 0.8 U/h at 00:02
+    assert rate <= min(proposed, d["settings_dictionary"]["max_basal_rate"])
+    assert proposed - rate < 0.05 or out["guardrails_applied"]
