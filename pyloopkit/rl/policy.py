@@ -107,6 +107,8 @@ class PolicyController:
         self.algo = meta["algo"]
         self.options = RLOptions.from_dict(meta["options"])
         self.recurrent = self.algo == "ppo-lstm"
+        if self.recurrent:
+            model.policy.set_training_mode(False)
         self._mean = np.asarray(meta["obs_mean"], dtype=np.float64)
         self._std = np.sqrt(np.asarray(meta["obs_var"], dtype=np.float64) + meta["epsilon"])
         self._clip = float(meta["clip_obs"])
@@ -213,11 +215,24 @@ class PolicyController:
         return float(basal_rates(self.propose(observation), basal, self.options)[0])
 
     def propose(self, observation: np.ndarray) -> np.ndarray:
-        """The policy's deterministic actions for normalised observations (n, d); advances the LSTM state."""
-        if self.recurrent:
-            action, self._state = self.model.predict(observation, state=self._state,
-                                                     episode_start=self._episode_start, deterministic=True)
-            self._episode_start = np.zeros(observation.shape[0], dtype=bool)
+        """The policy's deterministic actions for normalised observations (n, d); advances the LSTM state.
+
+        The recurrent policy runs its actor directly (features, actor LSTM, actor MLP, action mean: the
+        mode of SB3's diagonal Gaussian, which its ``predict(deterministic=True)`` returns) with the LSTM
+        state kept as tensors, skipping ``predict``'s per-call conversions (a third of its time).
+        """
+        if not self.recurrent:
+            action, _ = self.model.predict(observation, deterministic=True)
             return action
-        action, _ = self.model.predict(observation, deterministic=True)
-        return action
+        policy = self.model.policy
+        with torch.no_grad():
+            obs = torch.from_numpy(np.ascontiguousarray(observation, dtype=np.float32))
+            if self._state is None:
+                zeros = torch.zeros((policy.lstm_actor.num_layers, obs.shape[0], policy.lstm_actor.hidden_size))
+                self._state = (zeros, zeros.clone())
+            starts = torch.from_numpy(self._episode_start.astype(np.float32))
+            features = policy.pi_features_extractor(obs)
+            latent, self._state = policy._process_sequence(features, self._state, starts, policy.lstm_actor)
+            mean = policy.action_net(policy.mlp_extractor.forward_actor(latent))
+        self._episode_start = np.zeros(obs.shape[0], dtype=bool)
+        return np.clip(mean.numpy(), -1.0, 1.0)

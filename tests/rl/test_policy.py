@@ -76,3 +76,16 @@ def test_guarded_update_with_a_shipped_policy():
     assert duration == 30.0 and 0 <= proposed <= 4 * 0.8 + 1e-9  # 4x the scheduled 0.8 U/h at 00:02
     assert rate <= min(proposed, d["settings_dictionary"]["max_basal_rate"])
     assert proposed - rate < 0.05 or out["guardrails_applied"]
+
+
+def test_direct_actor_path_matches_sb3_predict():
+    """PolicyController.propose runs the LSTM actor directly; SB3's predict gives the same actions."""
+    controller = load_policy("ppo-lstm", patient="adult#001")
+    rng = np.random.default_rng(0)
+    state, start = None, np.ones(4, dtype=bool)
+    controller._episode_start = np.ones(4, dtype=bool)
+    for _ in range(5):
+        observation = rng.normal(size=(4, 1)).astype(np.float32)
+        expected, state = controller.model.predict(observation, state=state, episode_start=start, deterministic=True)
+        start = np.zeros(4, dtype=bool)
+        np.testing.assert_allclose(controller.propose(observation), expected, rtol=1e-5, atol=1e-6)
