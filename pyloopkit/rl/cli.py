@@ -11,8 +11,11 @@ def cmd_train(args) -> int:
 
     patients = args.patient or args.group
     command = "pyloopkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    options = {name: value for name, value in (("observation", args.observation), ("reward", args.reward),
+                                               ("decision_interval_min", args.decision_interval))
+               if value is not None}
     meta = train(args.algo, patients, args.minutes, args.seed, args.out, num_envs=args.num_envs,
-                 command=command)
+                 options=options, command=command)
     last = meta["learning_curve"][-1] if meta["learning_curve"] else {}
     print(f"{meta['algo']} {patients}: {meta['timesteps']} steps in {meta['training_seconds']:.0f} s; "
           f"last mean reward per decision {last.get('mean_reward', float('nan')):.3f} "
@@ -44,6 +47,9 @@ def register(subparsers) -> None:
     t.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget (default 60)")
     t.add_argument("--seed", type=int, default=1)
     t.add_argument("--num-envs", type=int, default=None, help="simulator members trained together")
+    t.add_argument("--observation", choices=("cgm", "aura"), help="default: cgm for ppo-lstm, aura for dqn")
+    t.add_argument("--reward", choices=("in_range", "tiered"), help="default: in_range for ppo-lstm, tiered for dqn")
+    t.add_argument("--decision-interval", type=int, help="minutes (default: 15 children, 30 otherwise)")
     t.add_argument("--out", required=True, help="output folder (weights, JSON, learning curve PNG)")
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("evaluate", help="evaluate a policy against basal-bolus with run_trial")

@@ -44,8 +44,11 @@ HYPERPARAMETERS = {
                  "policy_kwargs": {"lstm_hidden_size": 64, "n_lstm_layers": 1, "net_arch": [64]}},
     "dqn": {"learning_rate": 5e-4, "buffer_size": 100_000, "learning_starts": 2_000, "batch_size": 128,
             "gamma": 0.99, "train_freq": 4, "gradient_steps": 1, "target_update_interval": 2_000,
-            "exploration_fraction": 0.3, "exploration_final_eps": 0.02, "policy_kwargs": {"net_arch": [64, 64]}},
+            "exploration_final_eps": 0.02, "policy_kwargs": {"net_arch": [64, 64]}},
 }
+#: DQN's epsilon falls linearly from 1 to ``exploration_final_eps`` over this many environment steps. SB3
+#: schedules it over a fraction of ``total_timesteps``, unknown when training for a wall-clock budget.
+DQN_EXPLORATION_STEPS = 300_000
 NUM_ENVS = {"ppo-lstm": 16, "dqn": 16}
 #: Learning-curve points are means over this many environment steps.
 CURVE_CHUNK_STEPS = 4096
@@ -109,7 +112,11 @@ def make_model(algo: str, env, seed: int):
         return RecurrentPPO("MlpLstmPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
     from stable_baselines3 import DQN
 
-    return DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    model = DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
+    final = kwargs["exploration_final_eps"]
+    model.exploration_schedule = lambda _progress: max(final, 1.0 - (1.0 - final) * model.num_timesteps
+                                                       / DQN_EXPLORATION_STEPS)
+    return model
 
 
 def model_class(algo: str):
@@ -210,7 +217,8 @@ def train(algo: str, patients: str, minutes: float, seed: int, out: str | Path, 
     model.save(out / f"{name}.zip")
     meta = {
         "algo": algo, "patients": patients, "options": env_options.to_dict(), "seed": int(seed),
-        "num_envs": int(num_envs), "hyperparameters": HYPERPARAMETERS[algo],
+        "num_envs": int(num_envs), "hyperparameters": {**HYPERPARAMETERS[algo], **(
+            {"exploration_steps": DQN_EXPLORATION_STEPS} if algo == "dqn" else {})},
         "command": command if command is not None else " ".join(sys.argv),
         "training_seconds": round(seconds, 1), "timesteps": int(model.num_timesteps),
         "torch_threads": 1, "versions": _versions(),
