@@ -214,7 +214,8 @@ def train(algo: str, patients: str, minutes: float, seed: int, out: str | Path, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = policy_name(algo, patients)
-    model.save(out / f"{name}.zip")
+    # the DQN epsilon schedule is a closure over the model: saved, it would drag the replay buffer along
+    model.save(out / f"{name}.zip", exclude=["exploration_schedule"])
     meta = {
         "algo": algo, "patients": patients, "options": env_options.to_dict(), "seed": int(seed),
         "num_envs": int(num_envs), "hyperparameters": {**HYPERPARAMETERS[algo], **(

@@ -44,3 +44,15 @@ def test_cli_rejects_unknown_algo(capsys):
     with pytest.raises(SystemExit) as error:
         main(["rl", "train", "--algo", "a2c", "--patient", "adult#001", "--out", "x"])
     assert error.value.code == 2
+
+
+def test_cli_evaluate_prints_both_controllers(tmp_path, capsys):
+    out = tmp_path / "table.json"
+    code = main(["rl", "evaluate", "--policy", "ppo-lstm:adult#001", "--seeds", "2", "--days", "0.5",
+                 "--json", str(out)])
+    assert code == 0
+    table = json.loads(out.read_text())
+    assert [row["controller"] for row in table["rows"]] == ["ppo-lstm", "basal-bolus"]
+    for row in table["rows"]:
+        assert row["episodes"] == 2 and 0 <= row["below_54"] <= row["below_70"] <= 100 - row["tir_70_180"] + 1e-9
+    assert "| ppo-lstm |" in capsys.readouterr().out
