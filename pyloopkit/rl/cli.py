@@ -3,14 +3,25 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
+
+
+def train_command(args) -> str:
+    """The ``pyloopkit rl train`` command line that reproduces ``args`` (recorded beside the weights)."""
+    words = ["pyloopkit", "rl", "train", "--algo", args.algo]
+    words += ["--patient", args.patient] if args.patient else ["--group", args.group]
+    words += ["--minutes", f"{args.minutes:g}", "--seed", str(args.seed)]
+    for flag, value in (("--num-envs", args.num_envs), ("--observation", args.observation),
+                        ("--reward", args.reward), ("--decision-interval", args.decision_interval)):
+        if value is not None:
+            words += [flag, str(value)]
+    return " ".join(shlex.quote(word) for word in words + ["--out", args.out])
 
 
 def cmd_train(args) -> int:
     from pyloopkit.rl.train import train
 
     patients = args.patient or args.group
-    command = "pyloopkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = train_command(args)
     options = {name: value for name, value in (("observation", args.observation), ("reward", args.reward),
                                                ("decision_interval_min", args.decision_interval))
                if value is not None}

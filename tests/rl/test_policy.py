@@ -89,3 +89,15 @@ def test_direct_actor_path_matches_sb3_predict():
         expected, state = controller.model.predict(observation, state=state, episode_start=start, deterministic=True)
         start = np.zeros(4, dtype=bool)
         np.testing.assert_allclose(controller.propose(observation), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dqn_policy_chooses_its_discrete_multiples():
+    """Aura's observation is rebuilt by the controller from the trial (trend, IOB, time since meal)."""
+    controller = load_policy("dqn", patient="adult#001")
+    sim = Simulator("adult#001", seed=11, n_episodes_per_patient=2)
+    trial = run_trial(sim, controller, days=1, seed=11, step_minutes=5)
+    basal = sim.patients.basal_u_per_min[0] * 60.0
+    multiples = np.asarray(controller.options.discrete_basal_multiples)
+    ratios = trial["basal_u_per_h"] / basal
+    assert np.all(np.min(np.abs(ratios[..., None] - multiples), axis=-1) < 1e-9)
+    assert len(np.unique(ratios)) > 1
