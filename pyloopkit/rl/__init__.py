@@ -15,6 +15,7 @@ Submodules are imported on first use so that ``import pyloopkit.rl`` stays light
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 _EXPORTS = {
     "BasalVecEnv": "env", "BasalEnv": "env", "RLOptions": "env",

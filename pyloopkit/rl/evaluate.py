@@ -11,6 +11,7 @@ termination bounds (10-1000 mg/dL) at some 5-minute sample.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -31,8 +32,6 @@ def _policy(spec: str, shield: bool):
         who = {"patient": name} if "#" in name else {"group": name}
         return load_policy(algo, shield=True if shield else None, **who)
     path = Path(spec)
-    import json
-
     algo = json.loads(path.with_suffix(".json").read_text())["algo"]
     return load_policy(algo, path=path, shield=True if shield else None)
 
