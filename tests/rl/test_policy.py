@@ -101,3 +101,40 @@ def test_dqn_policy_chooses_its_discrete_multiples():
     ratios = trial["basal_u_per_h"] / basal
     assert np.all(np.min(np.abs(ratios[..., None] - multiples), axis=-1) < 1e-9)
     assert len(np.unique(ratios)) > 1
+
+
+class _Scripted:
+    """A stand-in DQN model: plays a fixed sequence of discrete actions and records what it saw."""
+
+    def __init__(self, actions):
+        self.actions = list(actions)
+        self.seen = []
+
+    def predict(self, observation, deterministic=True):
+        self.seen.append(observation.copy())
+        return np.array([self.actions[len(self.seen) - 1]]), None
+
+
+def test_controller_rebuilds_the_aura_observation_of_the_env():
+    """Same seed, same actions: the observation that the trial controller builds from 5-minute
+    StepResults equals the env's (CGM, trend, time of day, IOB, minutes since meal)."""
+    from pyloopkit.rl.env import BasalVecEnv, RLOptions
+    from pyloopkit.rl.policy import PolicyController
+
+    options = RLOptions(observation="aura", action="discrete", reward="tiered")
+    actions = [4, 6, 0, 10, 2, 4, 8, 1, 4, 5, 3, 7] * 4
+    env = BasalVecEnv("adult#001", 1, seed=21, options=options)
+    expected = [env.reset()[0]]
+    for action in actions[:-1]:
+        observation, _, done, _ = env.step(np.array([action]))
+        assert not done[0]
+        expected.append(observation[0])
+    meta = {"algo": "dqn", "patients": "adult#001", "options": options.to_dict(), "obs_mean": [0.0] * 6,
+            "obs_var": [1.0] * 6, "epsilon": 0.0, "clip_obs": 1e30}
+    model = _Scripted(actions)
+    controller = PolicyController(model, meta)
+    sim = Simulator("adult#001", seed=21)
+    run_trial(sim, controller, days=len(actions) * 30 / 1440, seed=21, step_minutes=5)
+    seen = np.concatenate(model.seen)
+    np.testing.assert_allclose(seen, np.array(expected), rtol=1e-5, atol=1e-4)
+    assert np.any(seen[:, 5] < 1440)  # a meal happened in the window
