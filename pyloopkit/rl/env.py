@@ -88,6 +88,9 @@ class RLOptions:
         Episode length (days) before truncation.
     termination_bounds : (float, float)
         BG (mg/dL) below the first or above the second value ends the episode.
+    termination_penalty : float
+        Added to the reward of the terminating decision (negative: a penalty). With a reward that is
+        mostly negative (``"tiered"``) a termination otherwise ends the penalties, which pays.
     sensor, pump, scenario :
         Passed to the simulator.
     """
@@ -100,6 +103,7 @@ class RLOptions:
     reward: str = "in_range"
     episode_days: float = 3.0
     termination_bounds: tuple = (10.0, 1000.0)
+    termination_penalty: float = 0.0
     sensor: str = "Dexcom"
     pump: str = "Insulet"
     scenario: str = "random"
@@ -240,7 +244,8 @@ class BasalVecEnv(VecEnv):
             patients, num_envs, decision_interval_min=int(o.decision_interval_min),
             observation="history" if aura else "cgm", history_len=2, include_iob=aura, include_time_of_day=aura,
             action="continuous", max_basal_u_per_h=1e6, reward=lambda bg_minutes, info: self._reward(bg_minutes),
-            termination_bounds=tuple(o.termination_bounds), max_episode_minutes=int(round(o.episode_days * 1440)),
+            termination_bounds=tuple(o.termination_bounds), termination_penalty=float(o.termination_penalty),
+            max_episode_minutes=int(round(o.episode_days * 1440)),
             sensor=o.sensor, pump=o.pump, scenario=o.scenario)
         self.patient_names = list(self._venv.patient_names)
         self.basal_u_per_h = self._venv.simulator.patients.basal_u_per_min * 60.0

@@ -138,3 +138,17 @@ def test_seeded_reset_replays():
         ob, rb, _, _ = b.step(actions)
     np.testing.assert_array_equal(oa, ob)
     np.testing.assert_array_equal(ra, rb)
+
+
+def test_termination_penalty_is_added_to_the_terminating_decision():
+    kwargs = dict(termination_bounds=(GB - 5.0, 1000.0), **STEADY)
+    plain, penalised = BasalVecEnv("adult#001", 1, seed=1, **kwargs), BasalVecEnv(
+        "adult#001", 1, seed=1, termination_penalty=-100.0, **kwargs)
+    plain.reset(), penalised.reset()
+    for _ in range(12):
+        _, reward, done, _ = plain.step(np.array([[1.0]], dtype=np.float32))
+        _, penalised_reward, _, _ = penalised.step(np.array([[1.0]], dtype=np.float32))
+        assert penalised_reward[0] == pytest.approx(reward[0] - 100.0 * done[0])
+        if done[0]:
+            break
+    assert done[0]
