@@ -84,8 +84,6 @@ def evaluate(policy: str, seeds: int = 20, days: float = 10.0, patients: str | N
         sim = Simulator(patients, seed=first_seed, n_episodes_per_patient=seeds)
         if name == "policy":
             controller.bind(sim.patients)
-            if shield:
-                controller.shield = controller.default_shield()
             active = controller
         else:
             active = BasalBolusController(sim.patients)

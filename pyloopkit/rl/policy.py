@@ -85,7 +85,9 @@ def load_policy(algo: str, group: str | None = None, patient: str | None = None,
     torch.set_num_threads(1)
     model = model_class(algo).load(zip_path, device="cpu")
     controller = PolicyController(model, meta)
-    if shield is not None and shield is not False:
+    if shield is True:
+        controller.auto_shield = True
+    elif shield is not None and shield is not False:
         controller.shield = shield
     return controller
 
@@ -114,6 +116,8 @@ class PolicyController:
         self._clip = float(meta["clip_obs"])
         self.basal_u_per_h = None
         self.shield = None
+        #: Use :meth:`default_shield` of the bound patients (``load_policy(..., shield=True)``).
+        self.auto_shield = False
         self.reset()
 
     # --- set-up ---------------------------------------------------------------------------------
@@ -174,6 +178,8 @@ class PolicyController:
         cgm = np.asarray(step.cgm, dtype=np.float64)
         n = cgm.size
         basal = self._basal(n)
+        if self.auto_shield:
+            self.shield = self.default_shield()
         if self._n is None:
             self._start(n, cgm)
         else:

@@ -45,10 +45,9 @@ def test_policy_controls_a_trial_within_its_action_range():
 def test_shield_option_caps_the_rate_and_suspends_on_a_falling_projection():
     controller = load_policy("ppo-lstm", patient="adult#001", shield=True)
     sim = Simulator("adult#001", seed=7, n_episodes_per_patient=2)
-    controller.bind(sim.patients)
-    controller.shield = controller.default_shield()
-    limit = controller.shield.max_basal_u_per_h
     trial = run_trial(sim, controller, days=1, seed=7, step_minutes=5)
+    limit = controller.shield.max_basal_u_per_h
+    assert limit == pytest.approx(4 * sim.patients.basal_u_per_min[0] * 60.0)
     assert trial["basal_u_per_h"].max() <= limit
     decisions = trial["cgm"][:, :-1:6]
     rates = trial["basal_u_per_h"][:, ::6]
