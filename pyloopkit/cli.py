@@ -32,6 +32,7 @@ WING_COMMANDS: tuple[str, ...] = (
     "pyloopkit.io.cli",
     "pyloopkit.control.cli",
     "pyloopkit.forecast.cli",
+    "pyloopkit.rl.cli",
 )
 
 

@@ -1,0 +1,75 @@
+"""``pyloopkit rl train|evaluate``: train a dosing policy, evaluate it against basal-bolus."""
+from __future__ import annotations
+
+import json
+import shlex
+
+
+def train_command(args) -> str:
+    """The ``pyloopkit rl train`` command line that reproduces ``args`` (recorded beside the weights)."""
+    words = ["pyloopkit", "rl", "train", "--algo", args.algo]
+    words += ["--patient", args.patient] if args.patient else ["--group", args.group]
+    words += ["--minutes", f"{args.minutes:g}", "--seed", str(args.seed)]
+    for flag, value in (("--num-envs", args.num_envs), ("--observation", args.observation),
+                        ("--reward", args.reward), ("--decision-interval", args.decision_interval)):
+        if value is not None:
+            words += [flag, str(value)]
+    return " ".join(shlex.quote(word) for word in words + ["--out", args.out])
+
+
+def cmd_train(args) -> int:
+    from pyloopkit.rl.train import train
+
+    patients = args.patient or args.group
+    command = train_command(args)
+    options = {name: value for name, value in (("observation", args.observation), ("reward", args.reward),
+                                               ("decision_interval_min", args.decision_interval))
+               if value is not None}
+    meta = train(args.algo, patients, args.minutes, args.seed, args.out, num_envs=args.num_envs,
+                 options=options, command=command)
+    last = meta["learning_curve"][-1] if meta["learning_curve"] else {}
+    print(f"{meta['algo']} {patients}: {meta['timesteps']} steps in {meta['training_seconds']:.0f} s; "
+          f"last mean reward per decision {last.get('mean_reward', float('nan')):.3f} "
+          f"(max {meta['max_reward_per_decision']:.2f}); written to {args.out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from pyloopkit.rl.evaluate import evaluate, format_table
+
+    table = evaluate(args.policy, seeds=args.seeds, days=args.days, patients=args.patients,
+                     first_seed=args.first_seed, shield=args.shield)
+    print(format_table(table))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(table, f, indent=1)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``rl train`` and ``rl evaluate`` to the ``pyloopkit`` command line."""
+    rl = subparsers.add_parser("rl", help="reinforcement-learning dosing policies (extra `rl`)")
+    sub = rl.add_subparsers(dest="rl_command", required=True)
+    t = sub.add_parser("train", help="train a policy (RecurrentPPO with an LSTM, or DQN)")
+    t.add_argument("--algo", choices=("ppo-lstm", "dqn"), required=True)
+    who = t.add_mutually_exclusive_group(required=True)
+    who.add_argument("--patient", help="one patient, e.g. adult#001")
+    who.add_argument("--group", choices=("child", "adolescent", "adult"), help="a population policy")
+    t.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget (default 60)")
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--num-envs", type=int, default=None, help="simulator members trained together")
+    t.add_argument("--observation", choices=("cgm", "aura"), help="default: cgm for ppo-lstm, aura for dqn")
+    t.add_argument("--reward", choices=("in_range", "tiered"), help="default: in_range for ppo-lstm, tiered for dqn")
+    t.add_argument("--decision-interval", type=int, help="minutes (default: 15 children, 30 otherwise)")
+    t.add_argument("--out", required=True, help="output folder (weights, JSON, learning curve PNG)")
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("evaluate", help="evaluate a policy against basal-bolus with run_trial")
+    e.add_argument("--policy", required=True,
+                   help="a policy's .zip/.json path, or ALGO:NAME of a shipped one (ppo-lstm:adult#001)")
+    e.add_argument("--seeds", type=int, default=20, help="episodes per patient (default 20)")
+    e.add_argument("--days", type=float, default=10.0, help="days per episode (default 10)")
+    e.add_argument("--patients", default=None, help="patients or group to run (default: the policy's)")
+    e.add_argument("--first-seed", type=int, default=1000, help="seed of the trial (default 1000, unseen)")
+    e.add_argument("--shield", action="store_true", help="pass the policy's doses through the guardrail shield")
+    e.add_argument("--json", help="write the table as JSON to this file")
+    e.set_defaults(func=cmd_evaluate)

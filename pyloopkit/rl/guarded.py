@@ -1,0 +1,115 @@
+"""``update()`` with an RL dosing policy behind Loop's guardrails.
+
+:func:`guarded_update` runs :func:`pyloopkit.loop_data_manager.update`, builds the
+policy's observation from the same input (last CGM and its trend over the
+policy's decision interval, IOB and COB from Loop's own math in ``update()``'s
+output, local time of day, minutes since the last carb entry, the scheduled basal
+rate that the policy's action multiplies), asks the policy for a basal rate and
+passes it through a :class:`~pyloopkit.rl.shield.Shield` built from the input's
+settings: ``max_basal_rate``, ``max_bolus``, ``suspend_threshold`` (Loop's lower
+target bound at that time when absent) compared with the minimum of Loop's
+prediction, and the pump's rate resolution ``rate_rounder`` (0.05 U/h when absent,
+an Omnipod's). The output is ``update()``'s with ``recommended_temp_basal`` the
+guarded rate for 30 minutes and ``recommended_autobolus`` None (the policy
+boluses never; ``recommended_bolus``, Loop's suggestion for a user-entered bolus,
+is kept), plus ``policy_action`` (the proposed rate and the observation) and
+``guardrails_applied`` (the names of the rules that changed it).
+
+A recurrent policy keeps its LSTM state between calls: call once per decision.
+The input must be in mg/dL (as :func:`update` reads it after conversion).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pyloopkit.date import to_second, to_seconds, utc_offset_s
+from pyloopkit.loop_data_manager import update
+from pyloopkit.loop_input import LoopSettings
+from pyloopkit.schedule import DailySchedule
+from pyloopkit.rl.shield import Shield
+
+TEMP_BASAL_DURATION_MIN = 30.0
+DEFAULT_RATE_ROUNDER_U_PER_H = 0.05
+MEAL_CLOCK_CAP_MIN = 1440.0
+
+
+#: Glucose readings read from the end of the input for the trend (at 5-min sampling, 2 h).
+TREND_TAIL = 24
+
+
+def observation_from_input(input_dict: dict, output: dict, interval_min: float) -> dict:
+    """The policy's observation features from an input dictionary and ``update()``'s output.
+
+    Reads only the tail of the glucose and carb lists and the schedules, not the whole
+    input again (``update()`` has validated it).
+    """
+    now_s, offset_s = _now(input_dict)
+    glucose_s = to_seconds(list(input_dict["glucose_dates"][-TREND_TAIL:]))
+    glucose = np.asarray(input_dict["glucose_values"][-TREND_TAIL:], dtype=np.float64)
+    last = int(np.argmax(glucose_s))
+    earlier = int(np.argmin(np.abs(glucose_s - (glucose_s[last] - 60.0 * interval_min))))
+    span_min = (glucose_s[last] - glucose_s[earlier]) / 60.0
+    trend = (glucose[last] - glucose[earlier]) / span_min if span_min > 0 else 0.0
+    carb_dates = input_dict.get("carb_dates") or []
+    carb_s = to_seconds(list(carb_dates)) if carb_dates else np.empty(0)
+    past_carbs = carb_s[carb_s <= now_s]
+    since_meal = (now_s - past_carbs.max()) / 60.0 if past_carbs.size else MEAL_CLOCK_CAP_MIN
+    basal = DailySchedule.from_lists(input_dict["basal_rate_start_times"], input_dict["basal_rate_values"], offset_s)
+    return {"cgm_mg_dl": float(glucose[last]), "trend_mg_dl_per_min": float(trend),
+            "minute_of_day": float(((now_s + offset_s) % 86400.0) / 60.0),
+            "iob_u": float(output["insulin_on_board"]), "cob_g": float(output["carbs_on_board"]),
+            "minutes_since_meal": float(min(since_meal, MEAL_CLOCK_CAP_MIN)),
+            "scheduled_basal_u_per_h": float(basal.at(np.array([now_s]))[0])}
+
+
+def _now(input_dict: dict) -> tuple[float, float]:
+    """``time_to_calculate_at`` (or the last glucose date) as seconds and its UTC offset (s)."""
+    at = input_dict.get("time_to_calculate_at") or input_dict["glucose_dates"][-1]
+    return float(to_second(at)), float(utc_offset_s(at))
+
+
+def shield_from_input(input_dict: dict) -> Shield:
+    """The guardrails of an input's settings (see the module docstring)."""
+    s = LoopSettings.from_dict(input_dict.get("settings_dictionary"))
+    suspend = s.suspend_threshold
+    if suspend is None:
+        now_s, offset_s = _now(input_dict)
+        target = DailySchedule.from_lists(input_dict["target_range_start_times"],
+                                          input_dict["target_range_minimum_values"], offset_s)
+        suspend = float(target.at(np.array([now_s]))[0])
+    return Shield(max_basal_u_per_h=float(s.max_basal_rate if s.max_basal_rate is not None else np.inf),
+                  max_bolus_u=float(s.max_bolus if s.max_bolus is not None else np.inf),
+                  suspend_threshold_mg_dl=float(suspend),
+                  basal_increment_u_per_h=float(s.rate_rounder or DEFAULT_RATE_ROUNDER_U_PER_H),
+                  bolus_increment_u=float(s.bolus_rounder or 0.0))
+
+
+def guarded_update(input_dict: dict, policy) -> dict:
+    """``update(input_dict)`` with ``policy``'s basal rate, guarded (see the module docstring).
+
+    Parameters
+    ----------
+    input_dict : dict
+        PyLoopKit's input dictionary (mg/dL).
+    policy : object
+        ``recommend(features: dict) -> basal_u_per_h`` and ``options.decision_interval_min``,
+        e.g. a :class:`~pyloopkit.rl.policy.PolicyController`.
+
+    Returns
+    -------
+    dict
+        ``update()``'s output with ``recommended_temp_basal`` ``(rate U/h, 30 min)``,
+        ``recommended_autobolus`` None, ``policy_action`` (``basal_u_per_h`` proposed,
+        ``observation``) and ``guardrails_applied`` (list of rule names).
+    """
+    output = update(input_dict)
+    features = observation_from_input(input_dict, output, policy.options.decision_interval_min)
+    proposed = float(policy.recommend(features))
+    shield = shield_from_input(input_dict)
+    predicted_min = min(output["predicted_glucose_values"])
+    rate, _, applied = shield.apply(np.array([proposed]), np.zeros(1), np.array([predicted_min]))
+    output["recommended_temp_basal"] = (float(rate[0]), TEMP_BASAL_DURATION_MIN)
+    output["recommended_autobolus"] = None
+    output["policy_action"] = {"basal_u_per_h": proposed, "observation": features}
+    output["guardrails_applied"] = [name for name, flag in applied.items() if flag[0]]
+    return output
