@@ -56,7 +56,8 @@ class Effects:
 
 
 @empty_list_on_error
-def update(input_dict: dict, *, forecaster=None, prediction_source: str | None = None) -> dict:
+def update(input_dict: dict, *, forecaster=None, prediction_source: str | None = None,
+           dosing_policy=None) -> dict:
     """Run the Loop algorithm on a PyLoopKit input dictionary.
 
     Parameters
@@ -71,6 +72,12 @@ def update(input_dict: dict, *, forecaster=None, prediction_source: str | None =
         What the dose math reads: Loop's prediction (default), the forecaster's, or their mean.
         Defaults to the ``settings_dictionary`` key of the same name, else ``"loop"``; every
         guardrail (max basal, max bolus, suspend threshold, rounding, max IOB) applies to all three.
+    dosing_policy : object, optional
+        An RL dosing policy (``recommend(features) -> U/h``, ``options.decision_interval_min``; e.g.
+        :func:`pyloopkit.rl.load_policy`): its basal rate replaces the recommended temp basal after
+        Loop's guardrails (max basal, zero delivery when the prediction falls below the suspend
+        threshold, pump rounding); the output adds ``policy_action`` and ``guardrails_applied``
+        (see :mod:`pyloopkit.rl.guarded`; needs the ``rl`` extra only for shipped policies).
 
     Returns
     -------
@@ -97,6 +104,10 @@ def update(input_dict: dict, *, forecaster=None, prediction_source: str | None =
         result = run(inp, messages)
     else:
         result = _run_with_forecast(inp, forecaster.predict(input_dict), source, messages)
+    if dosing_policy is not None:
+        from .rl.guarded import guard_output
+
+        result = guard_output(convert_glucose_units(input_dict), result, dosing_policy)
     result["input_data"] = input_dict
     for message in messages:
         _warnings.warn(message, LoopWarning, stacklevel=3)  # the caller of the compat wrapper

@@ -85,12 +85,20 @@ def shield_from_input(input_dict: dict) -> Shield:
 
 
 def guarded_update(input_dict: dict, policy) -> dict:
-    """``update(input_dict)`` with ``policy``'s basal rate, guarded (see the module docstring).
+    """``update(input_dict, dosing_policy=policy)``: Loop's output with ``policy``'s basal rate,
+    guarded (see the module docstring and :func:`guard_output`)."""
+    return update(input_dict, dosing_policy=policy)
+
+
+def guard_output(input_dict: dict, output: dict, policy) -> dict:
+    """Replace the temp basal of ``update()``'s ``output`` by ``policy``'s rate behind the shield.
 
     Parameters
     ----------
     input_dict : dict
-        PyLoopKit's input dictionary (mg/dL).
+        PyLoopKit's input dictionary (mg/dL) that produced ``output``.
+    output : dict
+        ``update()``'s output (its IOB, COB and prediction feed the observation and the shield).
     policy : object
         ``recommend(features: dict) -> basal_u_per_h`` and ``options.decision_interval_min``,
         e.g. a :class:`~pyloopkit.rl.policy.PolicyController`.
@@ -98,11 +106,10 @@ def guarded_update(input_dict: dict, policy) -> dict:
     Returns
     -------
     dict
-        ``update()``'s output with ``recommended_temp_basal`` ``(rate U/h, 30 min)``,
+        ``output`` with ``recommended_temp_basal`` ``(rate U/h, 30 min)``,
         ``recommended_autobolus`` None, ``policy_action`` (``basal_u_per_h`` proposed,
         ``observation``) and ``guardrails_applied`` (list of rule names).
     """
-    output = update(input_dict)
     features = observation_from_input(input_dict, output, policy.options.decision_interval_min)
     proposed = float(policy.recommend(features))
     shield = shield_from_input(input_dict)

@@ -82,9 +82,24 @@ def test_guarded_update_suspends_below_threshold():
     from pyloopkit.synthetic import dense_history
 
     d = dense_history(1.0, seed=0)
-    d["settings_dictionary"]["suspend_threshold"] = 500.0
+    d["settings_dictionary"]["suspend_threshold"] = 300.0  # the highest plausible value (docs/update.md)
     with pytest.warns(UserWarning, match="suspend_threshold"):  # Loop warns about the setting, and runs
         out = guarded_update(d, AlwaysMax())
-    assert max(out["predicted_glucose_values"]) < 500.0
+    assert max(out["predicted_glucose_values"]) < 300.0
     assert out["recommended_temp_basal"] == (0.0, 30.0)
     assert "suspend" in out["guardrails_applied"] and "max_basal" in out["guardrails_applied"]
+
+
+def test_update_takes_the_dosing_policy_directly():
+    """``update(input_dict, dosing_policy=p)`` is the seam; guarded_update is the same call."""
+    from pyloopkit.loop_data_manager import update
+    from pyloopkit.synthetic import dense_history
+
+    d = dense_history(1.0, seed=0)
+    d["settings_dictionary"]["suspend_threshold"] = 74.0
+    plain = update(d)
+    out = update(d, dosing_policy=AlwaysMax())
+    assert out["recommended_temp_basal"] == (pytest.approx(d["settings_dictionary"]["max_basal_rate"]), 30.0)
+    assert out["guardrails_applied"] == ["max_basal"]
+    assert out["predicted_glucose_values"] == plain["predicted_glucose_values"]
+    assert out["recommended_bolus"] == plain["recommended_bolus"]
