@@ -70,7 +70,17 @@ def fields(text: str) -> dict:
     """``Name(key: value, key: value(...), ...)`` -> ``{key: raw value}`` (nesting and quotes respected)."""
     open_at = text.find("(")
     body = text[open_at + 1:text.rfind(")")] if open_at >= 0 else text
-    out, depth, start, quoted = {}, 0, 0, False
+    out = {}
+    for part in _top_level_parts(body):
+        key, sep, value = part.partition(": ")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _top_level_parts(body: str) -> list[str]:
+    """``body`` split at the commas outside brackets, parentheses and quotes (stripped, empty parts left out)."""
+    parts, depth, start, quoted = [], 0, 0, False
     for i, ch in enumerate(body + ","):
         if ch == '"':
             quoted = not quoted
@@ -81,12 +91,10 @@ def fields(text: str) -> dict:
         elif ch in ")]":
             depth -= 1
         elif ch == "," and depth == 0:
-            part = body[start:i].strip()
-            key, sep, value = part.partition(": ")
-            if sep:
-                out[key.strip()] = value.strip()
+            if body[start:i].strip():
+                parts.append(body[start:i].strip())
             start = i + 1
-    return out
+    return parts
 
 
 def literal(text: str):
@@ -148,22 +156,7 @@ def _optional(raw: str | None) -> str | None:
 def split_items(text: str) -> list[str]:
     """The top-level items of an inline Swift list, ``[A(x: 1, y: [2, 3]), B(...)]`` -> ``["A(...)", "B(...)"]``."""
     body = text.strip()
-    body = body[1:-1] if body.startswith("[") and body.endswith("]") else body
-    items, depth, start, quoted = [], 0, 0, False
-    for i, ch in enumerate(body + ","):
-        if ch == '"':
-            quoted = not quoted
-        elif quoted:
-            continue
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            if body[start:i].strip():
-                items.append(body[start:i].strip())
-            start = i + 1
-    return items
+    return _top_level_parts(body[1:-1] if body.startswith("[") and body.endswith("]") else body)
 
 
 def _row(header: list, line: str, source: str, record: str) -> dict:
