@@ -340,6 +340,19 @@ def _explicit_item(grams: float, fragment: str, items: list[FoodItem]) -> list[F
                      "; ".join(i.description for i in items))]
 
 
+def _claimed_by_stated_carbs(closes_text: bool, has_food: bool, uncovered: int, previous: int) -> int:
+    """How many foods before a fragment with stated carbs those carbs replace.
+
+    Stated carbs that close the text ("burger and fries, 60g carbs") are the total of every food
+    not already under stated carbs; stated carbs alone in a fragment inside the text ("pizza, 70g
+    carbs, and a coke") belong to the previous fragment's foods; stated carbs written beside a food
+    ("2 slices of pizza 60g carbs and a coke") belong to that fragment only.
+    """
+    if closes_text:
+        return uncovered
+    return min(previous, uncovered) if not has_food else 0
+
+
 def _meal_time(at) -> datetime:
     if at is None:
         return datetime.now().astimezone()
@@ -388,16 +401,23 @@ def parse(text: str, at: datetime | str | None = None, table: FoodTable | None =
         clean = protect.sub(lambda m: m.group(0).replace(" ", "_"), clean)
     items: list[FoodItem] = []
     not_understood: list[str] = []
-    for fragment in _SPLIT.split(clean):
+    fragments = _SPLIT.split(clean)
+    last = max((k for k, f in enumerate(fragments) if f and f.strip()), default=-1)
+    covered = previous = 0  # items already under stated carbs; items of the previous fragment
+    for k, fragment in enumerate(fragments):
         fragment, stated = explicit_carbs(fragment)
         amount, found, leftover = _read_fragment(fragment, table)
         if stated is not None:
-            found = _explicit_item(stated, fragment, found)
+            claimed = _claimed_by_stated_carbs(k == last, bool(found), len(items) - covered, previous)
+            found = _explicit_item(stated, fragment, items[len(items) - claimed:] + found)
+            del items[len(items) - claimed:]
+            covered = len(items) + len(found)
         elif (not found and not leftover and amount.stated and items and items[-1].source == "curated"
               and items[-1].quantity == 1.0 and items[-1].name in table.curated):
             items[-1] = _restate(items[-1], amount, table)
             continue
         items.extend(found)
+        previous = len(found)
         if leftover:
             not_understood.append(" ".join(leftover).replace("_", " "))
     too_much = [Problem("text", i, item.words, f"{item.carbs_g:g} g of carbs is over {MAX_CARBS_G:g} g")

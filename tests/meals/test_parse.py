@@ -192,14 +192,33 @@ def test_any_text_gives_a_parse_or_a_clear_error(text):
 
 
 def test_stated_carbs_for_several_foods_make_one_entry():
-    # "and" splits: the stated carbs belong to their own fragment, "fries 60g carbs"
+    # Stated carbs that close the text are the total of the foods before them (no double count).
     meal = parse("burger and fries 60g carbs", at=AT)
-    assert [(i.name, i.source) for i in meal.items] == [("hamburger", "curated"), ("fries", "stated")]
-    assert meal.items[1].carbs_g == 60.0
+    assert [(i.name, i.carbs_g, i.source) for i in meal.items] == [("hamburger + fries", 60.0, "stated")]
+    assert meal.items[0].absorption == "slow" and meal.total_carbs_g == 60.0
     meal = parse("burger fries 60g carbs", at=AT)
     assert len(meal.items) == 1
     item = meal.items[0]
     assert (item.name, item.carbs_g, item.absorption, item.source) == ("hamburger + fries", 60.0, "slow", "stated")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("had pizza, about 70g carbs", [("pizza", 70.0)]),
+    ("a sandwich with 45g carbs", [("sandwich", 45.0)]),
+    ("pizza, 70g carbs, and a coke", [("pizza", 70.0), ("coke", None)]),
+    ("2 slices of pizza 60g carbs and a coke", [("pizza", 60.0), ("coke", None)]),
+    ("30g carbs", [("carbs", 30.0)]),
+])
+def test_stated_carbs_belong_to_the_foods_they_follow(text, expected):
+    """Inside the text, stated carbs alone in a fragment replace the previous fragment's foods, and
+    beside a food they replace that food only; the foods after them keep their own estimate."""
+    meal = parse(text, at=AT)
+    assert [i.name for i in meal.items] == [name for name, _ in expected]
+    for item, (_, grams) in zip(meal.items, expected):
+        if grams is not None:
+            assert item.carbs_g == grams and item.source == "stated"
+        else:
+            assert item.source != "stated" and item.carbs_g > 0
 
 
 def test_meal_time_as_iso_text_or_rejected():
