@@ -326,8 +326,9 @@ def _restate(item: FoodItem, amount: _Amount, table: FoodTable) -> FoodItem:
 
 
 def _explicit_item(grams: float, fragment: str, items: list[FoodItem]) -> list[FoodItem]:
-    """Stated carbs replace the estimate of the fragment's foods (one entry, named after all of them,
-    absorbed like the slowest), or stand alone as "carbs"."""
+    """Stated carbs replace the estimate of ``items``, the foods they are about (one entry, named after
+    the distinct foods, absorbed like the slowest; see :func:`_claimed_by_stated_carbs`), or stand
+    alone as "carbs"."""
     if grams > MAX_CARBS_G:
         raise InvalidInputError([Problem("text", None, fragment, f"{grams:g} g of carbs is over {MAX_CARBS_G:g} g")])
     if not items:
@@ -335,8 +336,9 @@ def _explicit_item(grams: float, fragment: str, items: list[FoodItem]) -> list[F
     first = items[0]
     slowest = max(items, key=lambda i: i.absorption_minutes).absorption
     portion = None if any(i.portion_g is None for i in items) else sum(i.portion_g for i in items)
-    return [FoodItem(" + ".join(i.name for i in items), " ".join(i.words for i in items), "stated", first.quantity,
-                     first.unit, first.size, portion, grams, 1.0, slowest, tuple(n for i in items for n in i.ndb),
+    return [FoodItem(" + ".join(dict.fromkeys(i.name for i in items)), " ".join(i.words for i in items), "stated",
+                     first.quantity, first.unit, first.size, portion, grams, 1.0, slowest,
+                     tuple(n for i in items for n in i.ndb),
                      "; ".join(i.description for i in items))]
 
 
