@@ -73,11 +73,11 @@ def update(input_dict: dict, *, forecaster=None, prediction_source: str | None =
         Defaults to the ``settings_dictionary`` key of the same name, else ``"loop"``; every
         guardrail (max basal, max bolus, suspend threshold, rounding, max IOB) applies to all three.
     dosing_policy : object, optional
-        An RL dosing policy (``recommend(features) -> U/h``, ``options.decision_interval_min``; e.g.
-        :func:`pyloopkit.rl.load_policy`): its basal rate replaces the recommended temp basal after
-        Loop's guardrails (max basal, zero delivery when the prediction falls below the suspend
-        threshold, pump rounding); the output adds ``policy_action`` and ``guardrails_applied``
-        (see :mod:`pyloopkit.rl.guarded`; needs the ``rl`` extra only for shipped policies).
+        An RL dosing policy with ``guard(input_dict, output)`` (:func:`pyloopkit.rl.load_policy`, or
+        any ``recommend(features) -> U/h`` policy wrapped in ``pyloopkit.rl.guarded.GuardedPolicy``):
+        its basal rate replaces the recommended temp basal after Loop's guardrails (max basal, zero
+        delivery when the prediction falls below the suspend threshold, pump rounding); the output
+        adds ``policy_action`` and ``guardrails_applied``.
 
     Returns
     -------
@@ -105,9 +105,7 @@ def update(input_dict: dict, *, forecaster=None, prediction_source: str | None =
     else:
         result = _run_with_forecast(inp, forecaster.predict(input_dict), source, messages)
     if dosing_policy is not None:
-        from .rl.guarded import guard_output
-
-        result = guard_output(convert_glucose_units(input_dict), result, dosing_policy)
+        result = _dose_with_policy(dosing_policy, convert_glucose_units(input_dict), result)
     result["input_data"] = input_dict
     for message in messages:
         _warnings.warn(message, LoopWarning, stacklevel=3)  # the caller of the compat wrapper
@@ -176,6 +174,16 @@ def _prediction_source(input_dict: dict, forecaster, source: str | None) -> str:
     if problems:
         raise InvalidInputError(problems)
     return source
+
+
+def _dose_with_policy(policy, input_dict: dict, output: dict) -> dict:
+    """``policy.guard(input_dict, output)``: the policy replaces the recommendation behind Loop's
+    guardrails (the core imports no learner: the policy brings its guard, see pyloopkit.rl.guarded)."""
+    if not callable(getattr(policy, "guard", None)):
+        raise InvalidInputError([Problem("dosing_policy", None, type(policy).__name__,
+                                         "must have guard(input_dict, output): use pyloopkit.rl.load_policy(...) "
+                                         "or wrap it in pyloopkit.rl.guarded.GuardedPolicy")])
+    return policy.guard(input_dict, output)
 
 
 def _run_with_forecast(inp: LoopInput, forecast: dict, source: str, messages: list[str]) -> dict:

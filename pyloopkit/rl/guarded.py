@@ -84,10 +84,22 @@ def shield_from_input(input_dict: dict) -> Shield:
                   bolus_increment_u=float(s.bolus_rounder or 0.0))
 
 
+class GuardedPolicy:
+    """Any policy with ``recommend(features) -> U/h`` and ``options.decision_interval_min``, behind
+    Loop's guardrails: the object ``update(input_dict, dosing_policy=...)`` calls (its ``guard``)."""
+
+    def __init__(self, policy):
+        self.policy = policy
+
+    def guard(self, input_dict: dict, output: dict) -> dict:
+        """:func:`guard_output` with the wrapped policy."""
+        return guard_output(input_dict, output, self.policy)
+
+
 def guarded_update(input_dict: dict, policy) -> dict:
     """``update(input_dict, dosing_policy=policy)``: Loop's output with ``policy``'s basal rate,
-    guarded (see the module docstring and :func:`guard_output`)."""
-    return update(input_dict, dosing_policy=policy)
+    guarded (see the module docstring and :func:`guard_output`); ``policy`` needs no ``guard``."""
+    return update(input_dict, dosing_policy=policy if hasattr(policy, "guard") else GuardedPolicy(policy))
 
 
 def guard_output(input_dict: dict, output: dict, policy) -> dict:

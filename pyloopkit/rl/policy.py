@@ -127,6 +127,13 @@ class PolicyController:
         self.basal_u_per_h = patients.basal_u_per_min * 60.0
         return self
 
+    def guard(self, input_dict: dict, output: dict) -> dict:
+        """``update()``'s ``output`` with this policy's basal rate behind Loop's guardrails (what
+        ``update(input_dict, dosing_policy=self)`` calls; see :func:`pyloopkit.rl.guarded.guard_output`)."""
+        from .guarded import guard_output
+
+        return guard_output(input_dict, output, self)
+
     def default_shield(self) -> Shield:
         """Max basal ``max_basal_multiple`` times the largest bound basal, no bolus, suspend below
         70 mg/dL, Insulet's 0.05 U/h rounding."""

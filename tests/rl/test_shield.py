@@ -98,7 +98,12 @@ def test_update_takes_the_dosing_policy_directly():
     d = dense_history(1.0, seed=0)
     d["settings_dictionary"]["suspend_threshold"] = 74.0
     plain = update(d)
-    out = update(d, dosing_policy=AlwaysMax())
+    from pyloopkit.errors import InvalidInputError
+    from pyloopkit.rl.guarded import GuardedPolicy
+
+    with pytest.raises(InvalidInputError, match="dosing_policy"):
+        update(d, dosing_policy=AlwaysMax())  # no guard(): the core does not import the learner to add one
+    out = update(d, dosing_policy=GuardedPolicy(AlwaysMax()))
     assert out["recommended_temp_basal"] == (pytest.approx(d["settings_dictionary"]["max_basal_rate"]), 30.0)
     assert out["guardrails_applied"] == ["max_basal"]
     assert out["predicted_glucose_values"] == plain["predicted_glucose_values"]
