@@ -55,19 +55,24 @@ def test_columns_and_shapes(table):
         assert np.all(np.isfinite(table[name]))
 
 
-@pytest.mark.parametrize("step", [0, 5, 12])
-def test_step_agrees_with_update_at_that_time(history, table, step):
-    """The replay reuses counteraction effects computed once over the history (Loop caches them);
-    update() recomputes everything from the truncated input. The results are the same."""
-    t = table["time"][step]
-    out = update(_known_at(history, t))
+def _assert_row_is_update(table, i, t, out):
+    """Row ``i`` of a replay table holds update()'s 30/60/120-min predictions (1e-9 mg/dL), IOB and COB (1e-12)."""
     now = to_second(t)
     pred_s = np.array([to_second(x) for x in out["predicted_glucose_dates"]])
     for h in (30, 60, 120):
         expected = np.interp(now + 60 * h, pred_s, out["predicted_glucose_values"])
-        assert table[f"predicted_{h}"][step] == pytest.approx(expected, abs=1e-9)
-    assert table["iob"][step] == pytest.approx(out["insulin_on_board"], abs=1e-9)
-    assert table["cob"][step] == pytest.approx(out["carbs_on_board"], abs=1e-9)
+        assert table[f"predicted_{h}"][i] == pytest.approx(expected, abs=1e-9)
+    assert table["iob"][i] == pytest.approx(out["insulin_on_board"], abs=1e-12)
+    assert table["cob"][i] == pytest.approx(out["carbs_on_board"], abs=1e-12)
+
+
+@pytest.mark.parametrize("step", [0, 5, 12])
+def test_step_agrees_with_update_at_that_time(history, table, step):
+    """Each replay step runs the array core on the data known at that time; update() on the
+    truncated input gives the same row."""
+    t = table["time"][step]
+    out = update(_known_at(history, t))
+    _assert_row_is_update(table, step, t, out)
     assert table["glucose"][step] == out["predicted_glucose_values"][0]
     if out["recommended_temp_basal"] is None:
         assert table["temp_basal_rate"][step] is None
@@ -123,13 +128,7 @@ def test_every_row_of_an_issue_report_replay_equals_update(report):
     assert len(table["time"]) == 13
     for i, t in enumerate(table["time"]):
         out = update(_known_at(report, t))
-        now = to_second(t)
-        pred_s = np.array([to_second(x) for x in out["predicted_glucose_dates"]])
-        for h in (30, 60, 120):
-            expected = np.interp(now + 60 * h, pred_s, out["predicted_glucose_values"])
-            assert table[f"predicted_{h}"][i] == pytest.approx(expected, abs=1e-9)
-        assert table["iob"][i] == pytest.approx(out["insulin_on_board"], abs=1e-12)
-        assert table["cob"][i] == pytest.approx(out["carbs_on_board"], abs=1e-12)
+        _assert_row_is_update(table, i, t, out)
         assert table["counteraction"][i] == pytest.approx(out["counteraction_effect_values"][-1], abs=1e-12)
         temp = out["recommended_temp_basal"]
         assert table["temp_basal_rate"][i] == (None if temp is None else temp[0])
