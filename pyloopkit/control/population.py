@@ -69,9 +69,15 @@ def _loop(simulator):
     return LoopController.for_simulator(simulator)
 
 
-CONTROLLERS = {"bb": _bb, "bb-cd": _bb_cd, "pid": _pid, "pid-if": _pid_if, "loop": _loop}
+def _loop_ab(simulator):
+    from pyloopkit.control.loop_controller import LoopController
+    return LoopController.for_simulator(simulator, dosing_strategy="automatic_bolus")
+
+
+CONTROLLERS = {"bb": _bb, "bb-cd": _bb_cd, "pid": _pid, "pid-if": _pid_if, "loop": _loop, "loop-ab": _loop_ab}
 """Controller names and their factories ``factory(simulator) -> controller`` with default settings
-(Loop: :meth:`LoopController.for_simulator`, its defaults with the simulator's sensor and pump)."""
+(Loop: :meth:`LoopController.for_simulator`, its defaults with the simulator's sensor and pump;
+``loop`` doses by temp basal, ``loop-ab`` by Loop 3's automatic bolus)."""
 
 
 @dataclass(frozen=True)

@@ -93,10 +93,20 @@ def test_conditions_change_outcomes_and_default_conditions_change_nothing(protoc
 
 
 def test_loop_runs_in_the_protocol():
-    table = run_population_trial("loop,bb", ["adult#004"], seeds=1, days=0.25, progress=False)
-    loop = table.iloc[0]
-    assert loop["controller"] == "loop" and loop["fraction_completed"] == 1.0
-    assert 70 < loop["mean_mg_dl"] < 250
+    table = run_population_trial("loop,loop-ab,bb", ["adult#004"], seeds=1, days=0.25, progress=False)
+    rows = table.set_index("controller")
+    for name in ("loop", "loop-ab"):
+        assert rows.loc[name, "fraction_completed"] == 1.0
+        assert 70 < rows.loc[name, "mean_mg_dl"] < 250
+    assert rows.loc["loop-ab", "mean_mg_dl"] != rows.loc["loop", "mean_mg_dl"]
+
+
+def test_loop_ab_doses_by_automatic_bolus():
+    from pyloopkit.control.population import CONTROLLERS
+
+    simulator = Simulator(["adult#004"], seed=0)
+    assert CONTROLLERS["loop-ab"](simulator).dosing_strategy == "automatic_bolus"
+    assert CONTROLLERS["loop"](simulator).dosing_strategy == "temp_basal"
 
 
 def test_backends_give_identical_tables():
