@@ -56,11 +56,10 @@ def cmd_trial(args) -> int:
     from pyloopkit.control.results import save_trial
 
     backend = "processes" if args.workers and args.backend == "local" else args.backend
-    patients = [p.strip() for p in args.patients.split(",")] if "," in args.patients else args.patients
     controllers = [c.strip() for c in args.controller.split(",") if c.strip()]
     conditions = _conditions(args)
     start = time.perf_counter()
-    table = run_population_trial(controllers, patients, args.seeds, args.days, seed=args.seed,
+    table = run_population_trial(controllers, args.patients, args.seeds, args.days, seed=args.seed,
                                  conditions=conditions, bounds_mg_dl=(args.bg_low, args.bg_high), backend=backend,
                                  workers=args.workers, address=args.address, chunk_seeds=args.chunk_seeds,
                                  progress=not args.no_progress)

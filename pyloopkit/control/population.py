@@ -230,7 +230,8 @@ def run_population_trial(controllers, patients="all", seeds=20, days: float = 10
     controllers : str, list of str or dict
         ``"bb,pid"``, ``["bb", "pid"]`` (:data:`CONTROLLERS`) or ``{name: factory(simulator)}``.
     patients : str or list of str
-        Patients or groups (``"all"``, ``"child"``, ``"adolescent#003"``, ...).
+        Patients or groups (``"all"``, ``"child"``, ``"adolescent#003"``, ...), as a list or one
+        comma-separated string (``"child#001,adult#002"``).
     seeds : int or list of int
         Episode seeds: ``k`` for ``range(k)``, or the seeds themselves (integers >= 0).
     days : float
@@ -288,12 +289,17 @@ def run_population_trial(controllers, patients="all", seeds=20, days: float = 10
 
 
 def _patient_list(patients, patient_names) -> list[str]:
-    specs = [patients] if isinstance(patients, str) else list(patients)
+    """Distinct patient names, in order, from names and groups (a list, or one comma-separated string);
+    unknown names are refused here, once, not in every chunk."""
+    from pyloopkit.simulation import load_patients
+
+    specs = [s.strip() for s in patients.split(",")] if isinstance(patients, str) else list(patients)
     names = []
     for spec in specs:
         for name in (patient_names(spec) if "#" not in spec else [spec]):
             if name not in names:
                 names.append(name)
+    load_patients(names)
     return names
 
 

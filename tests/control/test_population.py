@@ -72,6 +72,13 @@ def test_early_termination_with_configurable_bounds():
         run_population_trial("bb", ["child#002"], seeds=1, days=1, bounds_mg_dl=(100, 50), progress=False)
     with pytest.raises(InvalidInputError, match="must be one of"):
         run_population_trial("bb,nope", ["child#002"], seeds=1, days=1, progress=False)
+    with pytest.raises(InvalidInputError, match=r"1 invalid input value\(s\):\n  - patients\[1\] = 'adult#099'"):
+        run_population_trial("bb", "child#002, adult#099", seeds=3, days=1, progress=False)
+
+
+def test_patients_as_one_comma_separated_string():
+    table = run_population_trial("bb", "adult#004, child#002,adult", seeds=1, days=0.25, progress=False)
+    assert list(table["patient"]) == ["adult#004", "child#002"] + [f"adult#{k:03d}" for k in range(1, 11) if k != 4]
 
 
 def test_tables_do_not_depend_on_chunking(protocol):
