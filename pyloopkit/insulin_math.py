@@ -176,7 +176,7 @@ def filter_date_range(doses: DoseArrays, start_s: float | None = None, end_s: fl
 _KEEP_DELIVERY, _NO_DELIVERY = 0, 1
 
 
-def reconcile(doses: DoseArrays) -> DoseArrays:
+def reconcile(doses: DoseArrays, validate: bool = True) -> DoseArrays:
     """Turn pump history into non-overlapping delivery (LoopKit ``reconciled()``).
 
     Doses are taken in start order (stable, so simultaneous events keep their given order). A basal or
@@ -191,9 +191,11 @@ def reconcile(doses: DoseArrays) -> DoseArrays:
     suspend's interval.
 
     The state machine is inherently sequential; its loop only records ``(source, start, end)``
-    triples, the columns are then built with array operations.
+    triples, the columns are then built with array operations. ``validate=False`` skips
+    :func:`validate_doses` for doses the caller has already validated.
     """
-    validate_doses(doses)
+    if validate:
+        validate_doses(doses)
     d = doses.sorted()
     suspends = np.isin(d.type, (int(DoseType.SUSPEND), int(DoseType.RESUME))).any()
     return _from_records(d, *(_state_machine_records(d) if suspends else _basal_records(d)))
@@ -288,15 +290,17 @@ def _resolve_delivery(doses: DoseArrays) -> DoseArrays:
 
 # --------------------------------------------------------------------------- annotation
 
-def annotate_with_basal(doses: DoseArrays, basal: DailySchedule) -> DoseArrays:
+def annotate_with_basal(doses: DoseArrays, basal: DailySchedule, validate: bool = True) -> DoseArrays:
     """Split temp basals, suspends and resumes at basal schedule boundaries and fill ``scheduled_rate``.
 
     LoopKit ``annotated(with: BasalRateSchedule)``: only temp basal / suspend / resume doses without
     a scheduled rate are annotated; boluses, scheduled basals and already annotated doses pass
     unchanged. Each piece keeps its share of known delivered units (proportional to duration);
     pieces stay in input order. Schedule boundaries use the schedule's local offset, midnight wraps.
+    ``validate=False`` skips :func:`validate_doses` for doses the caller has already validated.
     """
-    validate_doses(doses)
+    if validate:
+        validate_doses(doses)
     n = len(doses)
     if n == 0:
         return doses
@@ -510,16 +514,18 @@ def _unsort(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def insulin_on_board(doses: DoseArrays, model, dates_s) -> np.ndarray:
+def insulin_on_board(doses: DoseArrays, model, dates_s, validate: bool = True) -> np.ndarray:
     """Insulin on board (U, net of scheduled basal) at each date.
 
     LoopKit / LoopAlgorithm ``insulinOnBoard(at:)`` summed over doses: a momentary dose counts
     ``net x remaining(t)`` from its start on; a continuous dose sums its 5-minute slices, a slice
     counting from ``model.delay`` before its own start (Swift's loop bound) but never before the
     dose starts. Doses must be annotated (see :func:`annotate_with_basal`) for temp basals to be
-    counted net of the schedule.
+    counted net of the schedule. ``validate=False`` skips :func:`validate_doses` (doses from
+    :func:`pyloopkit.dose_store.prepare_doses`, already validated).
     """
-    validate_doses(doses)
+    if validate:
+        validate_doses(doses)
     dates, order = _sorted_dates(dates_s)
     _, dose_start, slice_start, units = _slices(doses)
     delay_s = model.delay_min * 60.0
@@ -529,14 +535,16 @@ def insulin_on_board(doses: DoseArrays, model, dates_s) -> np.ndarray:
     return _unsort(iob, order)
 
 
-def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s) -> np.ndarray:
+def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s, validate: bool = True) -> np.ndarray:
     """Cumulative insulin effect on glucose (mg/dL, negative for insulin given) at each date.
 
     LoopKit / LoopAlgorithm ``glucoseEffects``: each dose acts with the insulin sensitivity in force
     at its start, ``-ISF x net x (1 - remaining(t))`` for a momentary dose and the sum over 5-minute
     slices for a continuous one. After its effect duration a dose contributes exactly ``-ISF x net``.
+    ``validate=False`` skips :func:`validate_doses` (doses already validated).
     """
-    validate_doses(doses)
+    if validate:
+        validate_doses(doses)
     dates, order = _sorted_dates(dates_s)
     dose_index, _, slice_start, units = _slices(doses)
     isf_at_start = np.asarray(sensitivity.at(doses.start_s), dtype=float)
@@ -552,7 +560,8 @@ def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_
     return _unsort(effect, order)
 
 
-def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s) -> np.ndarray:
+def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s,
+                                   validate: bool = True) -> np.ndarray:
     """Cumulative insulin effect (mg/dL) from the first date on, insulin absorbed at time t acting
     with the ISF in force at t (LoopAlgorithm ``glucoseEffectsMidAbsorptionISF``).
 
@@ -560,7 +569,8 @@ def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailyS
     is ``sum_m ISF_m (E1(min(t, end_m)) - E1(start_m))`` over the sensitivity items ``m`` that
     split ``[first date, t]`` (Swift sums the same terms step by step over the 5-min grid); it is
     0 at the first date. ``sensitivity`` is a :class:`~pyloopkit.schedule.DailySchedule` or any
-    object with the same ``split`` (e.g. an absolute timeline) covering the dates.
+    object with the same ``split`` (e.g. an absolute timeline) covering the dates. ``validate=False``
+    skips :func:`validate_doses` (doses already validated).
     """
     dates, order = _sorted_dates(dates_s)
     if dates.size == 0:
@@ -572,7 +582,8 @@ def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailyS
         raise InvalidInputError([Problem("sensitivity", None, float(isf[i]), "insulin sensitivity between "
                                          "the dates must be finite and > 0") for i in bad])
     n = seg_start.size
-    unit = glucose_effects(doses, model, DailySchedule.constant(1.0), np.concatenate((seg_start, seg_end, dates)))
+    unit = glucose_effects(doses, model, DailySchedule.constant(1.0), np.concatenate((seg_start, seg_end, dates)),
+                           validate=validate)
     at_start, at_end, at_date = unit[:n], unit[n:2 * n], unit[2 * n:]
     accrued = np.concatenate(([0.0], np.cumsum(isf * (at_end - at_start))))
     m = np.clip(np.searchsorted(seg_start, dates, side="right") - 1, 0, n - 1)

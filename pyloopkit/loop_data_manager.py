@@ -265,7 +265,7 @@ def _insulin_effect(doses, model, inp: LoopInput, start_s: float, until_s: float
     dates = grid(start_s, max(end_s, start_s))
     effects = (insulin_math.mid_absorption_glucose_effects if inp.settings.use_mid_absorption_isf
                else insulin_math.glucose_effects)
-    return dates, effects(doses, model, inp.sensitivity, dates)
+    return dates, effects(doses, model, inp.sensitivity, dates, validate=False)
 
 
 def _iob(doses, model, now_s: float, timeline: bool):
@@ -276,7 +276,7 @@ def _iob(doses, model, now_s: float, timeline: bool):
     doses = insulin_math.filter_date_range(doses, now_s - (2.0 if timeline else 1.0) * duration_s, None)
     if len(doses) == 0:
         return (dates, np.zeros(dates.size)) if timeline else EMPTY, 0.0
-    values = insulin_math.insulin_on_board(doses, model, np.append(dates, now_s))
+    values = insulin_math.insulin_on_board(doses, model, np.append(dates, now_s), validate=False)
     if timeline:
         return (dates, values[:-1]), float(values[-1])
     return (np.array([now_s]), values), float(values[-1])
@@ -342,7 +342,7 @@ def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):
     parts = [e for e in (effects.carb, effects.insulin, retrospective) if e[0].size]
     dates, values = loop_math.predict_glucose(
         float(inp.glucose_s[-1]), float(inp.glucose_mgdl[-1]), parts,
-        momentum=momentum if momentum[0].size else None)
+        momentum=momentum if momentum[0].size else None, validate=False)
     return _extend_to_action_end(dates, values, float(inp.glucose_s[-1]), model)
 
 

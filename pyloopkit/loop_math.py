@@ -75,7 +75,7 @@ def _scalar_problem(field: str, value: float) -> list[Problem]:
 
 
 def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Effect],
-                    momentum: Effect | None = None) -> Effect:
+                    momentum: Effect | None = None, validate: bool = True) -> Effect:
     """Predicted glucose from a starting value and effect timelines (LoopKit ``predictGlucose``).
 
     Parameters
@@ -96,6 +96,10 @@ def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Ef
         ``offset`` = (start - first momentum date) / momentum step / (n - 2)). With
         two points Swift's split is NaN, which its ``max``/``min`` turn into 0: the
         momentum then adds nothing but its dates.
+    validate : bool
+        False skips the checks of the start and the timelines (float arrays, index-matched,
+        finite, strictly increasing dates) for callers whose timelines are known to pass them
+        (the Loop core: its inputs are validated at the boundary).
 
     Returns
     -------
@@ -103,17 +107,10 @@ def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Ef
         The starting point followed by every effect date after ``start_date_s``,
         each the previous value plus the summed effect change at that date.
     """
-    problems = _scalar_problem("start_date_s", float(start_date_s)) + _scalar_problem("start_mgdl", float(start_mgdl))
-    timelines = []
-    for i, effect in enumerate(effects):
-        timeline, found = _as_effect(f"effects[{i}]", effect)
-        timelines.append(timeline)
-        problems += found
-    mom = None
-    if momentum is not None:
-        mom, found = _as_effect("momentum", momentum)
-        problems += found
-    raise_if(problems)
+    if validate:
+        timelines, mom = _checked_timelines(start_date_s, start_mgdl, effects, momentum)
+    else:
+        timelines, mom = list(effects), momentum
 
     pieces_d = [d for d, _ in timelines]
     pieces_c = [np.diff(v, prepend=v[:1]) for _, v in timelines]
@@ -129,6 +126,22 @@ def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Ef
     out_d = np.concatenate(([float(start_date_s)], dates[after]))
     out_v = float(start_mgdl) + np.concatenate(([0.0], np.cumsum(change[after])))
     return out_d, out_v
+
+
+def _checked_timelines(start_date_s, start_mgdl, effects, momentum):
+    """:func:`predict_glucose`'s timelines and momentum as float arrays; raises naming every problem."""
+    problems = _scalar_problem("start_date_s", float(start_date_s)) + _scalar_problem("start_mgdl", float(start_mgdl))
+    timelines = []
+    for i, effect in enumerate(effects):
+        timeline, found = _as_effect(f"effects[{i}]", effect)
+        timelines.append(timeline)
+        problems += found
+    mom = None
+    if momentum is not None:
+        mom, found = _as_effect("momentum", momentum)
+        problems += found
+    raise_if(problems)
+    return timelines, mom
 
 
 def _blend_momentum(change: np.ndarray, dates: np.ndarray, momentum: Effect, start_date_s: float) -> np.ndarray:
