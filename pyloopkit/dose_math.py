@@ -482,7 +482,8 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
                                 duration_min: float = TEMP_BASAL_DURATION_MIN,
                                 continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
                                 basal_schedule_override_active: bool = False,
-                                rounding: str = "nearest", effected_sensitivity=None) -> dict | None:
+                                rounding: str = "nearest", effected_sensitivity=None,
+                                correction: InsulinCorrection | None = None) -> dict | None:
     """Loop's ``recommendedAutomaticDose``: a partial correction bolus for highs, a low temp basal for lows.
 
     The bolus is ``partial_application_factor * units`` clamped to ``[0, max_automatic_bolus_u]``
@@ -492,6 +493,7 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
     ``ifNecessary`` rules. LoopAlgorithm's variant (bolus at most ``min(max_bolus * factor,
     headroom)``) is ``max_automatic_bolus_u=min(max_bolus * factor, max(0, headroom))`` with
     ``max_iob_headroom_u=None``.
+    ``correction``: the :func:`insulin_correction` of this prediction when already computed.
 
     Returns
     -------
@@ -504,7 +506,7 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
                     max_basal_rate_u_per_h=max_basal_rate_u_per_h,
                     max_iob_headroom_u=max_iob_headroom_u,
                     volume_rounder=volume_rounder, rate_rounder=rate_rounder)
-    corrected = _correction_and_scheduled(None, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
+    corrected = _correction_and_scheduled(correction, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
                                           sensitivity, model, effected_sensitivity, basal, duration_min)
     if corrected is None:
         return None

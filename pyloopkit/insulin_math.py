@@ -197,7 +197,7 @@ def reconcile(doses: DoseArrays, validate: bool = True) -> DoseArrays:
     if validate:
         validate_doses(doses)
     d = doses.sorted()
-    suspends = np.isin(d.type, (int(DoseType.SUSPEND), int(DoseType.RESUME))).any()
+    suspends = ((d.type == int(DoseType.SUSPEND)) | (d.type == int(DoseType.RESUME))).any()
     return _from_records(d, *(_state_machine_records(d) if suspends else _basal_records(d)))
 
 
@@ -304,7 +304,9 @@ def annotate_with_basal(doses: DoseArrays, basal: DailySchedule, validate: bool 
     n = len(doses)
     if n == 0:
         return doses
-    target = np.isin(doses.type, (DoseType.TEMP_BASAL, DoseType.SUSPEND, DoseType.RESUME)) & np.isnan(doses.scheduled_rate)
+    kind = doses.type
+    target = (((kind == int(DoseType.TEMP_BASAL)) | (kind == int(DoseType.SUSPEND)) | (kind == int(DoseType.RESUME)))
+              & np.isnan(doses.scheduled_rate))
     rows = np.flatnonzero(target)
     owner, seg_start, seg_end, rate = basal.split(doses.start_s[rows], doses.end_s[rows])
     pieces = _trimmed(doses.take(rows[owner]), seg_start, seg_end).with_(scheduled_rate=np.asarray(rate, dtype=float))

@@ -127,7 +127,8 @@ def model_for(settings) -> object:
     return model_from_setting(list(settings.model), settings.insulin_delay)
 
 
-def core(inp: LoopInput, model=None, iob_timeline: bool = True, dosing_prediction=None) -> CoreResult:
+def core(inp: LoopInput, model=None, iob_timeline: bool = True, dosing_prediction=None,
+         bolus: bool = True) -> CoreResult:
     """The Loop algorithm on parsed arrays: the one core behind ``update()``, ``replay()`` and
     :class:`~pyloopkit.control.LoopController`.
 
@@ -142,14 +143,17 @@ def core(inp: LoopInput, model=None, iob_timeline: bool = True, dosing_predictio
     dosing_prediction : callable, optional
         ``dosing_prediction(prediction, model) -> (dates_s, values)``: the timeline the dose math
         reads instead of Loop's prediction (for the temp basal and the bolus alike).
+    bolus : bool
+        False skips the manual bolus recommendation (``recommendations["bolus"]`` is None): a
+        closed loop needs it only when a meal is announced.
     """
     model = model_for(inp.settings) if model is None else model
     effects = compute_effects(inp, model, iob_timeline=iob_timeline)
     prediction = predict(inp, effects, model, for_bolus=False)
     if dosing_prediction is None:
-        return CoreResult(effects, prediction, recommend(inp, effects, model, prediction))
+        return CoreResult(effects, prediction, recommend(inp, effects, model, prediction, bolus=bolus))
     return CoreResult(effects, prediction, recommend(inp, effects, model, dosing_prediction(prediction, model),
-                                                     fixed_prediction=True))
+                                                     fixed_prediction=True, bolus=bolus))
 
 
 def run(inp: LoopInput, messages: list[str] | None = None) -> dict:
@@ -376,13 +380,16 @@ def pending_insulin_u(inp: LoopInput) -> float:
     return max(0.0, (ltb[3] - scheduled) * (ltb[2] - inp.now_s) / 3600.0)
 
 
-def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_prediction: bool = False) -> dict:
+def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_prediction: bool = False,
+              bolus: bool = True) -> dict:
     """Temp basal, manual bolus and (optionally) automatic bolus in PyLoopKit's formats.
 
     ``temp_basal``: ``(rate U/h, duration min)`` or None (no change); ``bolus``:
     ``(amount U, pending insulin U, notice)``; ``autobolus``: U, or None unless
     ``dosing_strategy`` is ``automatic_bolus`` or ``partial_application_factor`` is set.
     With ``fixed_prediction`` the bolus reads ``prediction`` too (no separate bolus prediction).
+    With ``bolus=False`` the manual bolus is not computed (``bolus`` None). With the automatic bolus
+    strategy the temp basal is the automatic dose's, so Loop's own temp basal is not computed.
     """
     s = inp.settings
     if glucose_is_stale(float(inp.glucose_s[-1]), inp.now_s):
@@ -395,30 +402,39 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_predict
     pending = pending_insulin_u(inp)
     headroom = _iob_headroom(inp, effects, pending)
     correction = dose_math.insulin_correction(*prediction, **common)
-    temp_basal = dose_math.recommended_temp_basal(
+    temp_basal = None if s.dosing_strategy == "automatic_bolus" else dose_math.recommended_temp_basal(
         *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
         rate_rounder=rate_rounder, max_iob_headroom_u=headroom, correction=correction, **common)
-    same = fixed_prediction or _bolus_prediction_is_main(inp, effects)
-    bolus = dose_math.recommended_bolus(
-        *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending,
-        max_bolus_u=s.max_bolus, volume_rounder=bolus_rounder, correction=correction if same else None, **common)
-    if bolus["amount"] > 0 and correction is not None and correction.kind == "suspend":
-        # Current Loop checks only the bolus's own prediction, which drops rising momentum and RC and can
-        # stay above the threshold while the full prediction dips below it: zero the bolus (documented).
-        bolus = {**bolus, "amount": 0.0, "notice": ("glucoseBelowSuspendThreshold", correction.min_mgdl)}
+    manual = _manual_bolus(inp, effects, model, prediction, fixed_prediction, correction, pending, bolus_rounder,
+                           common) if bolus else None
     autobolus = None
     if s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None:
         factor = _application_factor(inp)
         automatic = dose_math.recommended_automatic_bolus(
             *prediction, basal=inp.basal, max_automatic_bolus_u=s.max_bolus, partial_application_factor=factor,
             last_temp_basal=inp.last_temp_basal, volume_rounder=bolus_rounder, rate_rounder=rate_rounder,
-            max_basal_rate_u_per_h=s.max_basal_rate, max_iob_headroom_u=headroom, **common)
+            max_basal_rate_u_per_h=s.max_basal_rate, max_iob_headroom_u=headroom, correction=correction, **common)
         autobolus = 0.0 if automatic is None else automatic["bolus_units"]
         if s.dosing_strategy == "automatic_bolus":
             temp_basal = None if automatic is None else automatic["basal_adjustment"]
     return {"temp_basal": None if temp_basal is None else (temp_basal["rate"], temp_basal["duration"]),
-            "bolus": (bolus["amount"], bolus["pending_insulin"], bolus["notice"]),
-            "autobolus": autobolus}
+            "bolus": manual, "autobolus": autobolus}
+
+
+def _manual_bolus(inp: LoopInput, effects: Effects, model, prediction, fixed_prediction: bool, correction,
+                  pending_u: float, bolus_rounder, common: dict) -> tuple:
+    """The manual bolus recommendation ``(amount U, pending insulin U, notice)``: on the bolus
+    prediction (see :func:`predict`) unless it equals the main one or ``fixed_prediction``."""
+    s = inp.settings
+    same = fixed_prediction or _bolus_prediction_is_main(inp, effects)
+    bolus = dose_math.recommended_bolus(
+        *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending_u,
+        max_bolus_u=s.max_bolus, volume_rounder=bolus_rounder, correction=correction if same else None, **common)
+    if bolus["amount"] > 0 and correction is not None and correction.kind == "suspend":
+        # Current Loop checks only the bolus's own prediction, which drops rising momentum and RC and can
+        # stay above the threshold while the full prediction dips below it: zero the bolus (documented).
+        bolus = {**bolus, "amount": 0.0, "notice": ("glucoseBelowSuspendThreshold", correction.min_mgdl)}
+    return bolus["amount"], bolus["pending_insulin"], bolus["notice"]
 
 
 def _application_factor(inp: LoopInput) -> float:
