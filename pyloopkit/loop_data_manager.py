@@ -28,6 +28,7 @@ from .date import GRID_S, from_seconds, grid, to_seconds
 from .dose import DoseType
 from .dose_store import prepare_doses
 from .errors import InvalidInputError, LoopWarning, Problem
+from .glucose_store import GlucoseArrays
 from .input_validation import convert_glucose_units, glucose_is_stale, validate_input
 from .insulin_models import model_from_setting
 from .loop_input import LoopInput, parse_input
@@ -302,7 +303,7 @@ def _momentum(inp: LoopInput, now_s: float):
         return EMPTY
     keep = inp.glucose_s >= now_s - window_s
     return glucose_math.momentum_effect(
-        (inp.glucose_s[keep], inp.glucose_mgdl[keep]),
+        GlucoseArrays.of_validated(inp.glucose_s[keep], inp.glucose_mgdl[keep]),
         duration_min=inp.settings.momentum_data_interval,
         velocity_max_mgdl_per_min=inp.settings.max_physiologic_slope)
 
@@ -311,7 +312,8 @@ def _counteraction(inp: LoopInput, start_s: float, insulin_history):
     keep = inp.glucose_s >= start_s
     if insulin_history[0].size == 0 or not np.any(keep) or start_s >= inp.glucose_s[-1]:
         return np.empty(0), np.empty(0), np.empty(0)
-    return glucose_math.counteraction_effects((inp.glucose_s[keep], inp.glucose_mgdl[keep]), *insulin_history)
+    return glucose_math.counteraction_effects(GlucoseArrays.of_validated(inp.glucose_s[keep], inp.glucose_mgdl[keep]),
+                                              *insulin_history)
 
 
 def _carbs(inp: LoopInput, counteraction):
