@@ -143,7 +143,14 @@ def total_delivery(doses: DoseArrays) -> float:
 
 def _trimmed(doses: DoseArrays, new_start: np.ndarray, new_end: np.ndarray) -> DoseArrays:
     """LoopKit ``DoseEntry.trimmed``: new bounds; delivered units (and a bolus's units) scale with
-    the kept fraction of the original duration when the bounds changed."""
+    the kept fraction of the original duration when the bounds changed. A compiled loop (same
+    arithmetic) runs when numba is installed."""
+    if HAVE_NUMBA:
+        new_start, new_end = np.asarray(new_start, dtype=float), np.asarray(new_end, dtype=float)
+        value, delivered = _trimmed_compiled(doses.type, doses.start_s, doses.end_s, doses.value,
+                                             doses.delivered_units, new_start, new_end, _BOLUS_CODE, _TRIM_EPS_S,
+                                             DELIVERY_INCREMENTS_PER_UNIT)
+        return doses.with_(start_s=new_start, end_s=new_end, value=value, delivered_units=delivered)
     original = doses.duration_s
     changed = (original > _TRIM_EPS_S) & ((new_start > doses.start_s) | (new_end < doses.end_s))
     fraction = np.where(changed, (new_end - new_start) / np.where(changed, original, 1.0), 1.0)
@@ -151,6 +158,26 @@ def _trimmed(doses: DoseArrays, new_start: np.ndarray, new_end: np.ndarray) -> D
     delivered = np.where(changed & ~np.isnan(doses.delivered_units), scaled, doses.delivered_units)
     value = np.where(changed & doses.is_bolus, scaled, doses.value)
     return doses.with_(start_s=new_start, end_s=new_end, value=value, delivered_units=delivered)
+
+
+@jit
+def _trimmed_compiled(kind, start_s, end_s, value, delivered, new_start, new_end, bolus_code, eps,
+                      increments_per_unit):
+    """Compiled :func:`_trimmed`: the new ``value`` and ``delivered_units`` columns."""
+    n = kind.size
+    value_out = value.copy()
+    delivered_out = delivered.copy()
+    for i in range(n):
+        original = end_s[i] - start_s[i]
+        if original > eps and (new_start[i] > start_s[i] or new_end[i] < end_s[i]):
+            bolus = kind[i] == bolus_code
+            scaled = _deliverable_units(bolus, original / 3600.0, value[i], delivered[i], increments_per_unit) * (
+                (new_end[i] - new_start[i]) / original)
+            if not np.isnan(delivered[i]):
+                delivered_out[i] = scaled
+            if bolus:
+                value_out[i] = scaled
+    return value_out, delivered_out
 
 
 def trim(doses: DoseArrays, start_s=None, end_s=None) -> DoseArrays:
@@ -410,6 +437,16 @@ def _slices(doses: DoseArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 
 @jit
+def _deliverable_units(bolus, hours, value, delivered, increments_per_unit):
+    """One dose's :func:`units_in_deliverable_increments` (compiled kernels' helper, same arithmetic)."""
+    if not np.isnan(delivered):
+        return delivered
+    programmed = value if bolus else value * hours
+    x = programmed * increments_per_unit
+    return programmed if bolus else np.sign(x) * np.floor(np.abs(x) + 0.5) / increments_per_unit
+
+
+@jit
 def _slices_compiled(kind, start_s, end_s, value, delivered, scheduled_rate, bolus_code, basal_code, momentary_s,
                      grid_s, increments_per_unit):
     """Compiled :func:`_slices`: :func:`net_basal_units` and the slicing per dose, same operations."""
@@ -421,11 +458,7 @@ def _slices_compiled(kind, start_s, end_s, value, delivered, scheduled_rate, bol
         duration = end_s[i] - start_s[i]
         hours = duration / 3600.0
         bolus = kind[i] == bolus_code
-        programmed = value[i] if bolus else value[i] * hours
-        x = programmed * increments_per_unit
-        units = programmed if bolus else np.sign(x) * np.floor(np.abs(x) + 0.5) / increments_per_unit
-        if not np.isnan(delivered[i]):
-            units = delivered[i]
+        units = _deliverable_units(bolus, hours, value[i], delivered[i], increments_per_unit)
         scheduled = 0.0 if np.isnan(scheduled_rate[i]) else scheduled_rate[i]
         relative = units - scheduled * hours if hours > 0 else 0.0
         net[i] = 0.0 if kind[i] == basal_code else (units if bolus else relative)
