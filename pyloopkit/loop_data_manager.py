@@ -328,14 +328,16 @@ def _carbs(inp: LoopInput, counteraction):
 
 def _retrospective(inp: LoopInput, counteraction, carb):
     """Retrospective correction effect: Loop 2019's standard one (default) or, with the setting
-    ``retrospective_correction="integral"``, LoopAlgorithm's integral one (continuous decay)."""
+    ``retrospective_correction="integral"``, LoopAlgorithm's integral one (continuous decay).
+    The series are checked again only for an injected counteraction (the boundary checks its
+    starts' order, not its ends')."""
     s = inp.settings
     integral = s.retrospective_correction == "integral"
     return rc.correction_from_effects(
         inp.glucose_s, inp.glucose_mgdl, counteraction, carb, now_s=inp.now_s,
         method=s.retrospective_correction, recency_interval_min=s.recency_interval,
         grouping_interval_min=s.retrospective_correction_grouping_interval,
-        continuous_decay=integral).effect
+        continuous_decay=integral, validate="counteraction" in inp.injected).effect
 
 
 def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):

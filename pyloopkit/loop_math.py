@@ -243,7 +243,7 @@ def decay_effect_continuous(start_date_s: float, start_mgdl: float, velocity_mgd
 
 
 def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_s, effect_values_mgdl,
-                effect_interval_s: float = GRID_S) -> Effect:
+                effect_interval_s: float = GRID_S, validate: bool = True) -> Effect:
     """Counteraction effects minus a uniform effect timeline (LoopKit ``subtracting(_:withUniformInterval:)``).
 
     Used for retrospective correction: ICE minus the carb effect gives the
@@ -266,6 +266,8 @@ def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_
         carb effect; may be empty (then the result is the ICE times the interval).
     effect_interval_s : float
         The effect timeline's step (s), 300 in Loop.
+    validate : bool
+        False skips the checks of the series (the Loop core's own, already valid timelines).
 
     Returns
     -------
@@ -277,11 +279,12 @@ def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_
     vel = np.asarray(ice_velocity_mgdl_per_min, dtype=float).ravel()
     o_d = np.asarray(effect_dates_s, dtype=float).ravel()
     o_v = np.asarray(effect_values_mgdl, dtype=float).ravel()
-    problems = series_problems("ice", {"end_s": ends, "start_s": starts, "velocity_mgdl_per_min": vel}, "end_s",
-                                strict=False)
-    problems += series_problems("effect", {"dates_s": o_d, "values_mgdl": o_v}, "dates_s")
-    problems += _scalar_problem("effect_interval_s", float(effect_interval_s))
-    raise_if(problems)
+    if validate:
+        problems = series_problems("ice", {"end_s": ends, "start_s": starts, "velocity_mgdl_per_min": vel},
+                                   "end_s", strict=False)
+        problems += series_problems("effect", {"dates_s": o_d, "values_mgdl": o_v}, "dates_s")
+        problems += _scalar_problem("effect_interval_s", float(effect_interval_s))
+        raise_if(problems)
 
     if ends.size:
         keep = o_d >= ends[0]
@@ -302,7 +305,8 @@ def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_
     return ends, values
 
 
-def combined_sums(dates_s, values_mgdl, duration_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def combined_sums(dates_s, values_mgdl, duration_s: float,
+                  validate: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trailing sums of effects over a window (LoopKit ``combinedSums(of:)``).
 
     For each effect ``i`` (sorted by date), the sum of the values of every effect
@@ -318,6 +322,8 @@ def combined_sums(dates_s, values_mgdl, duration_s: float) -> tuple[np.ndarray, 
         Effect values (mg/dL), e.g. retrospective discrepancies.
     duration_s : float
         Window length (s).
+    validate : bool
+        False skips the checks of the series and the window (the Loop core's own values).
 
     Returns
     -------
@@ -325,10 +331,11 @@ def combined_sums(dates_s, values_mgdl, duration_s: float) -> tuple[np.ndarray, 
     """
     d = np.asarray(dates_s, dtype=float).ravel()
     v = np.asarray(values_mgdl, dtype=float).ravel()
-    problems = series_problems("effects", {"dates_s": d, "values_mgdl": v}, "dates_s", strict=False)
-    if not (np.isfinite(duration_s) and duration_s >= 0):
-        problems.append(Problem("duration_s", None, duration_s, "must be a finite number >= 0"))
-    raise_if(problems)
+    if validate:
+        problems = series_problems("effects", {"dates_s": d, "values_mgdl": v}, "dates_s", strict=False)
+        if not (np.isfinite(duration_s) and duration_s >= 0):
+            problems.append(Problem("duration_s", None, duration_s, "must be a finite number >= 0"))
+        raise_if(problems)
     first = np.searchsorted(d, d - duration_s, side="left")
     total = np.concatenate(([0.0], np.cumsum(v)))
     return d[first], d.copy(), total[1:] - total[first]
