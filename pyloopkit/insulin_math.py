@@ -298,22 +298,45 @@ def _from_records(d: DoseArrays, source, new_start, new_end, mode) -> DoseArrays
         return DoseArrays()
     picked = d.take(source)
     fresh = mode == _NO_DELIVERY
-    # Copies built from scratch in Swift (suspend/resume branches) carry no delivered units nor schedule.
-    picked = picked.with_(
-        start_s=np.where(fresh, new_start, picked.start_s),
-        delivered_units=np.where(fresh, np.nan, picked.delivered_units),
-        scheduled_rate=np.where(fresh, np.nan, picked.scheduled_rate))
+    if fresh.any():
+        # Copies built from scratch in Swift (suspend/resume branches) carry no delivered units nor schedule.
+        picked = picked.with_(
+            start_s=np.where(fresh, new_start, picked.start_s),
+            delivered_units=np.where(fresh, np.nan, picked.delivered_units),
+            scheduled_rate=np.where(fresh, np.nan, picked.scheduled_rate))
     out = _trimmed(picked, picked.start_s, new_end)
     return _resolve_delivery(out).sorted()
 
 
 def _resolve_delivery(doses: DoseArrays) -> DoseArrays:
     """LoopKit ``resolvingDelivery``: fill missing delivered units (scheduled basal: programmed
-    units; temp basal: deliverable increments; bolus: its units; suspend/resume: 0)."""
+    units; temp basal: deliverable increments; bolus: its units; suspend/resume: 0). A compiled
+    loop (same arithmetic) runs when numba is installed."""
+    if HAVE_NUMBA:
+        return doses.with_(delivered_units=_resolved_compiled(
+            doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units, _BOLUS_CODE, _BASAL_CODE,
+            int(DoseType.SUSPEND), int(DoseType.RESUME), DELIVERY_INCREMENTS_PER_UNIT))
     estimate = np.where(doses.type == DoseType.BASAL, programmed_units(doses), units_in_deliverable_increments(doses))
     estimate = np.where((doses.type == DoseType.SUSPEND) | (doses.type == DoseType.RESUME), 0.0, estimate)
     delivered = np.where(np.isnan(doses.delivered_units), estimate, doses.delivered_units)
     return doses.with_(delivered_units=delivered)
+
+
+@jit
+def _resolved_compiled(kind, start_s, end_s, value, delivered, bolus_code, basal_code, suspend_code, resume_code,
+                       increments_per_unit):
+    """Compiled :func:`_resolve_delivery`: the resolved ``delivered_units`` column."""
+    out = delivered.copy()
+    for i in range(kind.size):
+        if np.isnan(delivered[i]):
+            if kind[i] == suspend_code or kind[i] == resume_code:
+                out[i] = 0.0
+            elif kind[i] == basal_code:
+                out[i] = value[i] * ((end_s[i] - start_s[i]) / 3600.0)
+            else:
+                out[i] = _deliverable_units(kind[i] == bolus_code, (end_s[i] - start_s[i]) / 3600.0, value[i],
+                                            delivered[i], increments_per_unit)
+    return out
 
 
 # --------------------------------------------------------------------------- annotation
