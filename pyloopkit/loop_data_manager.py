@@ -405,7 +405,8 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_predict
                   sensitivity=inp.sensitivity, model=model, effected_sensitivity=effected)
     pending = pending_insulin_u(inp)
     headroom = _iob_headroom(inp, effects, pending)
-    correction = dose_math.insulin_correction(*prediction, **common)
+    # Loop's own prediction is valid by construction; a caller's (fixed_prediction) is checked.
+    correction = dose_math.insulin_correction(*prediction, validate=fixed_prediction, **common)
     temp_basal = None if s.dosing_strategy == "automatic_bolus" else dose_math.recommended_temp_basal(
         *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
         rate_rounder=rate_rounder, max_iob_headroom_u=headroom, correction=correction, **common)
