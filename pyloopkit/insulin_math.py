@@ -28,7 +28,7 @@ import numpy as np
 
 from .date import GRID_S, grid, overlaps
 from .dose import INSULIN_TYPES, DoseArrays, DoseType
-from .errors import InvalidInputError, Problem
+from .errors import InvalidInputError, Problem, raise_if
 from .insulin_models import WALSH_COEFFICIENTS, ExponentialInsulinModel, WalshInsulinModel
 from .jit import HAVE_NUMBA, jit
 from .schedule import DailySchedule
@@ -601,9 +601,11 @@ def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, t
     return out
 
 
-def _sorted_dates(dates_s) -> tuple[np.ndarray, np.ndarray | None]:
+def _sorted_dates(dates_s, validate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Dates as a sorted float array and the order that sorted them (None when already sorted);
+    raises naming the first non-finite date unless ``validate`` is False."""
     dates = np.asarray(dates_s, dtype=float).ravel()
-    if not np.all(np.isfinite(dates)):
+    if validate and not np.all(np.isfinite(dates)):
         bad = int(np.flatnonzero(~np.isfinite(dates))[0])
         raise InvalidInputError([Problem("dates_s", bad, float(dates[bad]), "must be a finite time")])
     if dates.size > 1 and np.any(np.diff(dates) < 0):
@@ -627,12 +629,12 @@ def insulin_on_board(doses: DoseArrays, model, dates_s, validate: bool = True) -
     ``net x remaining(t)`` from its start on; a continuous dose sums its 5-minute slices, a slice
     counting from ``model.delay`` before its own start (Swift's loop bound) but never before the
     dose starts. Doses must be annotated (see :func:`annotate_with_basal`) for temp basals to be
-    counted net of the schedule. ``validate=False`` skips :func:`validate_doses` (doses from
-    :func:`pyloopkit.dose_store.prepare_doses`, already validated).
+    counted net of the schedule. ``validate=False`` skips the checks of the doses and dates (doses
+    from :func:`pyloopkit.dose_store.prepare_doses`, the core's own dates: already valid).
     """
     if validate:
         validate_doses(doses)
-    dates, order = _sorted_dates(dates_s)
+    dates, order = _sorted_dates(dates_s, validate)
     _, dose_start, slice_start, units = _slices(doses)
     delay_s = model.delay_min * 60.0
     window_start = np.maximum(dose_start, slice_start - delay_s)
@@ -647,18 +649,17 @@ def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_
     LoopKit / LoopAlgorithm ``glucoseEffects``: each dose acts with the insulin sensitivity in force
     at its start, ``-ISF x net x (1 - remaining(t))`` for a momentary dose and the sum over 5-minute
     slices for a continuous one. After its effect duration a dose contributes exactly ``-ISF x net``.
-    ``validate=False`` skips :func:`validate_doses` (doses already validated).
+    ``validate=False`` skips the checks of the doses, dates and ISF (all already validated).
     """
     if validate:
         validate_doses(doses)
-    dates, order = _sorted_dates(dates_s)
+    dates, order = _sorted_dates(dates_s, validate)
     dose_index, _, slice_start, units = _slices(doses)
     isf_at_start = np.asarray(sensitivity.at(doses.start_s), dtype=float)
-    bad = np.flatnonzero(~np.isfinite(isf_at_start) | (isf_at_start <= 0))
-    if bad.size:
-        raise InvalidInputError([Problem("sensitivity", int(i), float(isf_at_start[i]),
-                                         "insulin sensitivity at this dose's start must be finite and > 0")
-                                 for i in bad])
+    if validate:
+        bad = np.flatnonzero(~np.isfinite(isf_at_start) | (isf_at_start <= 0))
+        raise_if([Problem("sensitivity", int(i), float(isf_at_start[i]),
+                          "insulin sensitivity at this dose's start must be finite and > 0") for i in bad])
     weight = -isf_at_start[dose_index] * units
 
     effect = _window_sum(dates, slice_start, slice_start, weight, model, True, model.effect_duration_min * 60.0,
