@@ -313,7 +313,7 @@ def _counteraction(inp: LoopInput, start_s: float, insulin_history):
     if insulin_history[0].size == 0 or not np.any(keep) or start_s >= inp.glucose_s[-1]:
         return np.empty(0), np.empty(0), np.empty(0)
     return glucose_math.counteraction_effects(GlucoseArrays.of_validated(inp.glucose_s[keep], inp.glucose_mgdl[keep]),
-                                              *insulin_history)
+                                              *insulin_history, validate=False)
 
 
 def _carbs(inp: LoopInput, counteraction):
