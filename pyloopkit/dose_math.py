@@ -168,7 +168,8 @@ def _check_value(name: str, value: float, *, positive: bool) -> float:
 
 def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
                        suspend_threshold_mgdl: float | None, sensitivity: DailySchedule,
-                       model, effected_sensitivity=None, loop_algorithm: bool = False) -> InsulinCorrection | None:
+                       model, effected_sensitivity=None, loop_algorithm: bool = False,
+                       validate: bool = True) -> InsulinCorrection | None:
     """Loop's ``insulinCorrection``: the least insulin delivered at ``at_s`` that corrects the prediction.
 
     Parameters
@@ -192,6 +193,8 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
         middle of the target range in force at ``at_s`` (Swift: ``correctionRange.closestPrior(to: date)``;
         Loop 2019 reads the range at each prediction's date). Only the goals change: the
         classification still reads the ranges at the minimum and eventual predictions.
+    validate : False skips the checks of the prediction, the settings and the target ranges (the Loop
+        core's own prediction from inputs validated at the boundary)
 
     Returns
     -------
@@ -200,11 +203,12 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     Deviation from Swift, for safety: a first prediction dated before ``at_s`` (the current
     glucose) below the suspend threshold also gives *suspend*.
     """
-    dates, glucose = _check_prediction(pred_dates_s, pred_mgdl, at_s)
+    dates, glucose = _check_prediction(pred_dates_s, pred_mgdl, at_s) if validate else (pred_dates_s, pred_mgdl)
     if suspend_threshold_mgdl is None:
         suspend_threshold_mgdl = float(target.at(at_s)[0])
-    _check_settings(suspend_threshold_mgdl=suspend_threshold_mgdl)
-    _check_value("model.effect_duration_min", float(model.effect_duration_min), positive=True)
+    if validate:
+        _check_settings(suspend_threshold_mgdl=suspend_threshold_mgdl)
+        _check_value("model.effect_duration_min", float(model.effect_duration_min), positive=True)
     duration_s = float(model.effect_duration_min) * 60.0
     t_s = dates - at_s
     inside = (t_s >= 0) & (t_s <= duration_s)
@@ -239,9 +243,10 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
                   for i in np.flatnonzero(~np.isfinite(effected))])
         smallest = ULP_OF_ONE
     ranges = np.asarray(target.at(d), dtype=float).reshape(d.size, 2)
-    bad = np.flatnonzero(~np.isfinite(ranges).all(axis=1) | (ranges[:, 1] < ranges[:, 0]))
-    raise_if([Problem("target", int(i), ranges[i].tolist(), "target range at this prediction is not a finite "
-                      "(min, max) with min <= max") for i in bad])
+    if validate:
+        bad = np.flatnonzero(~np.isfinite(ranges).all(axis=1) | (ranges[:, 1] < ranges[:, 0]))
+        raise_if([Problem("target", int(i), ranges[i].tolist(), "target range at this prediction is not a "
+                          "finite (min, max) with min <= max") for i in bad])
     mid = ranges.mean(axis=1)
     goal_mid = float(np.mean(target.at(at_s))) if loop_algorithm else mid
     goal = target_glucose_mgdl(t / duration_s, suspend_threshold_mgdl, goal_mid)
@@ -482,7 +487,8 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
                                 duration_min: float = TEMP_BASAL_DURATION_MIN,
                                 continuation_interval_min: float = CONTINUATION_INTERVAL_MIN,
                                 basal_schedule_override_active: bool = False,
-                                rounding: str = "nearest", effected_sensitivity=None) -> dict | None:
+                                rounding: str = "nearest", effected_sensitivity=None,
+                                correction: InsulinCorrection | None = None) -> dict | None:
     """Loop's ``recommendedAutomaticDose``: a partial correction bolus for highs, a low temp basal for lows.
 
     The bolus is ``partial_application_factor * units`` clamped to ``[0, max_automatic_bolus_u]``
@@ -492,6 +498,7 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
     ``ifNecessary`` rules. LoopAlgorithm's variant (bolus at most ``min(max_bolus * factor,
     headroom)``) is ``max_automatic_bolus_u=min(max_bolus * factor, max(0, headroom))`` with
     ``max_iob_headroom_u=None``.
+    ``correction``: the :func:`insulin_correction` of this prediction when already computed.
 
     Returns
     -------
@@ -504,7 +511,7 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
                     max_basal_rate_u_per_h=max_basal_rate_u_per_h,
                     max_iob_headroom_u=max_iob_headroom_u,
                     volume_rounder=volume_rounder, rate_rounder=rate_rounder)
-    corrected = _correction_and_scheduled(None, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
+    corrected = _correction_and_scheduled(correction, pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl,
                                           sensitivity, model, effected_sensitivity, basal, duration_min)
     if corrected is None:
         return None

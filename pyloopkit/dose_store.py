@@ -34,7 +34,7 @@ def prepare_doses(doses: DoseArrays, basal: DailySchedule, *, start_s: float | N
     Reconciliation runs on the whole history before filtering, so a temp basal cut short by a
     later one is cut even when the later one lies outside the window.
     """
-    prepared = annotate_with_basal(filter_date_range(reconcile(doses), start_s, end_s), basal)
+    prepared = annotate_with_basal(filter_date_range(reconcile(doses), start_s, end_s), basal, validate=False)
     if end_s is not None:
         prepared = trim(prepared, None, np.where(prepared.is_bolus, np.inf, float(end_s)))
     return prepared.sorted()

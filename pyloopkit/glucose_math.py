@@ -146,7 +146,7 @@ def _effect_arrays(effect_dates_s, effect_values_mgdl) -> tuple[np.ndarray, np.n
     return dates, values
 
 
-def counteraction_effects(glucose, effect_dates_s, effect_values_mgdl
+def counteraction_effects(glucose, effect_dates_s, effect_values_mgdl, validate: bool = True
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Insulin counteraction effects (ICE): glucose change minus effect change, per interval.
 
@@ -157,6 +157,8 @@ def counteraction_effects(glucose, effect_dates_s, effect_values_mgdl
     effect_dates_s, effect_values_mgdl : arrays
         The effect to be countered (normally the cumulative insulin effect), in
         chronological order.
+    validate : bool
+        False skips the checks of the effect arrays (the Loop core's own insulin effect).
 
     Returns
     -------
@@ -174,7 +176,8 @@ def counteraction_effects(glucose, effect_dates_s, effect_values_mgdl
     timeline stops at the first pair the effects do not cover.
     """
     g = as_glucose(glucose)
-    e_dates, e_values = _effect_arrays(effect_dates_s, effect_values_mgdl)
+    e_dates, e_values = (_effect_arrays(effect_dates_s, effect_values_mgdl) if validate
+                         else (effect_dates_s, effect_values_mgdl))
     empty = (np.empty(0), np.empty(0), np.empty(0))
     if len(g) == 0 or e_dates.size == 0:
         return empty

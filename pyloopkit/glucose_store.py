@@ -86,6 +86,13 @@ class GlucoseArrays:
         order = np.argsort(dates, kind="stable")
         return cls(dates[order], values[order], prov[order], display[order], user[order])
 
+    @classmethod
+    def of_validated(cls, date_s: np.ndarray, value_mgdl: np.ndarray) -> "GlucoseArrays":
+        """Samples from one source, none display-only nor user-entered, as float arrays already
+        validated and in strictly increasing date order (the Loop core's input): no checks, no copy."""
+        n = date_s.size
+        return cls(date_s, value_mgdl, np.zeros(n, dtype=np.int8), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+
     def __len__(self) -> int:
         return int(self.date_s.size)
 

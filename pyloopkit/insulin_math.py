@@ -28,7 +28,7 @@ import numpy as np
 
 from .date import GRID_S, grid, overlaps
 from .dose import INSULIN_TYPES, DoseArrays, DoseType
-from .errors import InvalidInputError, Problem
+from .errors import InvalidInputError, Problem, raise_if
 from .insulin_models import WALSH_COEFFICIENTS, ExponentialInsulinModel, WalshInsulinModel
 from .jit import HAVE_NUMBA, jit
 from .schedule import DailySchedule
@@ -45,6 +45,7 @@ MAXIMUM_RESERVOIR_DROP_PER_MINUTE = 6.5
 _TRIM_EPS_S = np.finfo(float).eps
 _MAX_TYPE = int(max(INSULIN_TYPES))
 _BASAL_CODE = int(DoseType.BASAL)
+_BOLUS_CODE = int(DoseType.BOLUS)
 _MAX_BLOCK = 8192
 """Slices x dates evaluated per block: temporaries stay below 64 kB (faster than one large block)."""
 
@@ -142,7 +143,14 @@ def total_delivery(doses: DoseArrays) -> float:
 
 def _trimmed(doses: DoseArrays, new_start: np.ndarray, new_end: np.ndarray) -> DoseArrays:
     """LoopKit ``DoseEntry.trimmed``: new bounds; delivered units (and a bolus's units) scale with
-    the kept fraction of the original duration when the bounds changed."""
+    the kept fraction of the original duration when the bounds changed. A compiled loop (same
+    arithmetic) runs when numba is installed."""
+    if HAVE_NUMBA:
+        new_start, new_end = np.asarray(new_start, dtype=float), np.asarray(new_end, dtype=float)
+        value, delivered = _trimmed_compiled(doses.type, doses.start_s, doses.end_s, doses.value,
+                                             doses.delivered_units, new_start, new_end, _BOLUS_CODE, _TRIM_EPS_S,
+                                             DELIVERY_INCREMENTS_PER_UNIT)
+        return doses.with_(start_s=new_start, end_s=new_end, value=value, delivered_units=delivered)
     original = doses.duration_s
     changed = (original > _TRIM_EPS_S) & ((new_start > doses.start_s) | (new_end < doses.end_s))
     fraction = np.where(changed, (new_end - new_start) / np.where(changed, original, 1.0), 1.0)
@@ -150,6 +158,26 @@ def _trimmed(doses: DoseArrays, new_start: np.ndarray, new_end: np.ndarray) -> D
     delivered = np.where(changed & ~np.isnan(doses.delivered_units), scaled, doses.delivered_units)
     value = np.where(changed & doses.is_bolus, scaled, doses.value)
     return doses.with_(start_s=new_start, end_s=new_end, value=value, delivered_units=delivered)
+
+
+@jit
+def _trimmed_compiled(kind, start_s, end_s, value, delivered, new_start, new_end, bolus_code, eps,
+                      increments_per_unit):
+    """Compiled :func:`_trimmed`: the new ``value`` and ``delivered_units`` columns."""
+    n = kind.size
+    value_out = value.copy()
+    delivered_out = delivered.copy()
+    for i in range(n):
+        original = end_s[i] - start_s[i]
+        if original > eps and (new_start[i] > start_s[i] or new_end[i] < end_s[i]):
+            bolus = kind[i] == bolus_code
+            scaled = _deliverable_units(bolus, original / 3600.0, value[i], delivered[i], increments_per_unit) * (
+                (new_end[i] - new_start[i]) / original)
+            if not np.isnan(delivered[i]):
+                delivered_out[i] = scaled
+            if bolus:
+                value_out[i] = scaled
+    return value_out, delivered_out
 
 
 def trim(doses: DoseArrays, start_s=None, end_s=None) -> DoseArrays:
@@ -176,7 +204,7 @@ def filter_date_range(doses: DoseArrays, start_s: float | None = None, end_s: fl
 _KEEP_DELIVERY, _NO_DELIVERY = 0, 1
 
 
-def reconcile(doses: DoseArrays) -> DoseArrays:
+def reconcile(doses: DoseArrays, validate: bool = True) -> DoseArrays:
     """Turn pump history into non-overlapping delivery (LoopKit ``reconciled()``).
 
     Doses are taken in start order (stable, so simultaneous events keep their given order). A basal or
@@ -191,11 +219,13 @@ def reconcile(doses: DoseArrays) -> DoseArrays:
     suspend's interval.
 
     The state machine is inherently sequential; its loop only records ``(source, start, end)``
-    triples, the columns are then built with array operations.
+    triples, the columns are then built with array operations. ``validate=False`` skips
+    :func:`validate_doses` for doses the caller has already validated.
     """
-    validate_doses(doses)
+    if validate:
+        validate_doses(doses)
     d = doses.sorted()
-    suspends = np.isin(d.type, (int(DoseType.SUSPEND), int(DoseType.RESUME))).any()
+    suspends = ((d.type == int(DoseType.SUSPEND)) | (d.type == int(DoseType.RESUME))).any()
     return _from_records(d, *(_state_machine_records(d) if suspends else _basal_records(d)))
 
 
@@ -268,39 +298,66 @@ def _from_records(d: DoseArrays, source, new_start, new_end, mode) -> DoseArrays
         return DoseArrays()
     picked = d.take(source)
     fresh = mode == _NO_DELIVERY
-    # Copies built from scratch in Swift (suspend/resume branches) carry no delivered units nor schedule.
-    picked = picked.with_(
-        start_s=np.where(fresh, new_start, picked.start_s),
-        delivered_units=np.where(fresh, np.nan, picked.delivered_units),
-        scheduled_rate=np.where(fresh, np.nan, picked.scheduled_rate))
+    if fresh.any():
+        # Copies built from scratch in Swift (suspend/resume branches) carry no delivered units nor schedule.
+        picked = picked.with_(
+            start_s=np.where(fresh, new_start, picked.start_s),
+            delivered_units=np.where(fresh, np.nan, picked.delivered_units),
+            scheduled_rate=np.where(fresh, np.nan, picked.scheduled_rate))
     out = _trimmed(picked, picked.start_s, new_end)
     return _resolve_delivery(out).sorted()
 
 
 def _resolve_delivery(doses: DoseArrays) -> DoseArrays:
     """LoopKit ``resolvingDelivery``: fill missing delivered units (scheduled basal: programmed
-    units; temp basal: deliverable increments; bolus: its units; suspend/resume: 0)."""
+    units; temp basal: deliverable increments; bolus: its units; suspend/resume: 0). A compiled
+    loop (same arithmetic) runs when numba is installed."""
+    if HAVE_NUMBA:
+        return doses.with_(delivered_units=_resolved_compiled(
+            doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units, _BOLUS_CODE, _BASAL_CODE,
+            int(DoseType.SUSPEND), int(DoseType.RESUME), DELIVERY_INCREMENTS_PER_UNIT))
     estimate = np.where(doses.type == DoseType.BASAL, programmed_units(doses), units_in_deliverable_increments(doses))
     estimate = np.where((doses.type == DoseType.SUSPEND) | (doses.type == DoseType.RESUME), 0.0, estimate)
     delivered = np.where(np.isnan(doses.delivered_units), estimate, doses.delivered_units)
     return doses.with_(delivered_units=delivered)
 
 
+@jit
+def _resolved_compiled(kind, start_s, end_s, value, delivered, bolus_code, basal_code, suspend_code, resume_code,
+                       increments_per_unit):
+    """Compiled :func:`_resolve_delivery`: the resolved ``delivered_units`` column."""
+    out = delivered.copy()
+    for i in range(kind.size):
+        if np.isnan(delivered[i]):
+            if kind[i] == suspend_code or kind[i] == resume_code:
+                out[i] = 0.0
+            elif kind[i] == basal_code:
+                out[i] = value[i] * ((end_s[i] - start_s[i]) / 3600.0)
+            else:
+                out[i] = _deliverable_units(kind[i] == bolus_code, (end_s[i] - start_s[i]) / 3600.0, value[i],
+                                            delivered[i], increments_per_unit)
+    return out
+
+
 # --------------------------------------------------------------------------- annotation
 
-def annotate_with_basal(doses: DoseArrays, basal: DailySchedule) -> DoseArrays:
+def annotate_with_basal(doses: DoseArrays, basal: DailySchedule, validate: bool = True) -> DoseArrays:
     """Split temp basals, suspends and resumes at basal schedule boundaries and fill ``scheduled_rate``.
 
     LoopKit ``annotated(with: BasalRateSchedule)``: only temp basal / suspend / resume doses without
     a scheduled rate are annotated; boluses, scheduled basals and already annotated doses pass
     unchanged. Each piece keeps its share of known delivered units (proportional to duration);
     pieces stay in input order. Schedule boundaries use the schedule's local offset, midnight wraps.
+    ``validate=False`` skips :func:`validate_doses` for doses the caller has already validated.
     """
-    validate_doses(doses)
+    if validate:
+        validate_doses(doses)
     n = len(doses)
     if n == 0:
         return doses
-    target = np.isin(doses.type, (DoseType.TEMP_BASAL, DoseType.SUSPEND, DoseType.RESUME)) & np.isnan(doses.scheduled_rate)
+    kind = doses.type
+    target = (((kind == int(DoseType.TEMP_BASAL)) | (kind == int(DoseType.SUSPEND)) | (kind == int(DoseType.RESUME)))
+              & np.isnan(doses.scheduled_rate))
     rows = np.flatnonzero(target)
     owner, seg_start, seg_end, rate = basal.split(doses.start_s[rows], doses.end_s[rows])
     pieces = _trimmed(doses.take(rows[owner]), seg_start, seg_end).with_(scheduled_rate=np.asarray(rate, dtype=float))
@@ -382,7 +439,12 @@ def _slices(doses: DoseArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     Returns ``(dose_index, dose_start_s, slice_start_s, slice_units)``: a momentary dose is one slice
     with all its net units; a continuous dose of duration ``d`` gives ``ceil(d / 5 min)`` slices at
     offsets ``0, 5, 10 ... min``, each with ``net x (min(offset + 5 min, d) - offset) / d`` units.
+    A compiled loop (the same arithmetic, element by element) runs when numba is installed.
     """
+    if HAVE_NUMBA:
+        return _slices_compiled(doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units,
+                                doses.scheduled_rate, _BOLUS_CODE, _BASAL_CODE, MOMENTARY_FACTOR * GRID_S, GRID_S,
+                                DELIVERY_INCREMENTS_PER_UNIT)
     net = net_basal_units(doses)
     active = np.flatnonzero(net != 0)
     duration = doses.duration_s[active]
@@ -395,6 +457,54 @@ def _slices(doses: DoseArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
                      (np.minimum(offset + GRID_S, d) - offset) / np.where(momentary[owner], 1.0, d))
     dose_start = doses.start_s[active][owner]
     return active[owner], dose_start, dose_start + offset, net[active][owner] * share
+
+
+@jit
+def _deliverable_units(bolus, hours, value, delivered, increments_per_unit):
+    """One dose's :func:`units_in_deliverable_increments` (compiled kernels' helper, same arithmetic)."""
+    if not np.isnan(delivered):
+        return delivered
+    programmed = value if bolus else value * hours
+    x = programmed * increments_per_unit
+    return programmed if bolus else np.sign(x) * np.floor(np.abs(x) + 0.5) / increments_per_unit
+
+
+@jit
+def _slices_compiled(kind, start_s, end_s, value, delivered, scheduled_rate, bolus_code, basal_code, momentary_s,
+                     grid_s, increments_per_unit):
+    """Compiled :func:`_slices`: :func:`net_basal_units` and the slicing per dose, same operations."""
+    n = kind.size
+    net = np.zeros(n)
+    count = np.zeros(n, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        duration = end_s[i] - start_s[i]
+        hours = duration / 3600.0
+        bolus = kind[i] == bolus_code
+        units = _deliverable_units(bolus, hours, value[i], delivered[i], increments_per_unit)
+        scheduled = 0.0 if np.isnan(scheduled_rate[i]) else scheduled_rate[i]
+        relative = units - scheduled * hours if hours > 0 else 0.0
+        net[i] = 0.0 if kind[i] == basal_code else (units if bolus else relative)
+        if net[i] != 0:
+            count[i] = 1 if duration <= momentary_s else np.int64(np.ceil(duration / grid_s))
+            total += count[i]
+    owner = np.empty(total, dtype=np.int64)
+    dose_start = np.empty(total)
+    slice_start = np.empty(total)
+    units_out = np.empty(total)
+    k = 0
+    for i in range(n):
+        duration = end_s[i] - start_s[i]
+        momentary = duration <= momentary_s
+        for j in range(count[i]):
+            offset = grid_s * j
+            share = 1.0 if momentary else (min(offset + grid_s, duration) - offset) / duration
+            owner[k] = i
+            dose_start[k] = start_s[i]
+            slice_start[k] = start_s[i] + offset
+            units_out[k] = net[i] * share
+            k += 1
+    return owner, dose_start, slice_start, units_out
 
 
 def _window_sum(dates_s: np.ndarray, slice_start_s: np.ndarray, window_start_s: np.ndarray,
@@ -491,9 +601,11 @@ def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, t
     return out
 
 
-def _sorted_dates(dates_s) -> tuple[np.ndarray, np.ndarray | None]:
+def _sorted_dates(dates_s, validate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Dates as a sorted float array and the order that sorted them (None when already sorted);
+    raises naming the first non-finite date unless ``validate`` is False."""
     dates = np.asarray(dates_s, dtype=float).ravel()
-    if not np.all(np.isfinite(dates)):
+    if validate and not np.all(np.isfinite(dates)):
         bad = int(np.flatnonzero(~np.isfinite(dates))[0])
         raise InvalidInputError([Problem("dates_s", bad, float(dates[bad]), "must be a finite time")])
     if dates.size > 1 and np.any(np.diff(dates) < 0):
@@ -510,17 +622,19 @@ def _unsort(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def insulin_on_board(doses: DoseArrays, model, dates_s) -> np.ndarray:
+def insulin_on_board(doses: DoseArrays, model, dates_s, validate: bool = True) -> np.ndarray:
     """Insulin on board (U, net of scheduled basal) at each date.
 
     LoopKit / LoopAlgorithm ``insulinOnBoard(at:)`` summed over doses: a momentary dose counts
     ``net x remaining(t)`` from its start on; a continuous dose sums its 5-minute slices, a slice
     counting from ``model.delay`` before its own start (Swift's loop bound) but never before the
     dose starts. Doses must be annotated (see :func:`annotate_with_basal`) for temp basals to be
-    counted net of the schedule.
+    counted net of the schedule. ``validate=False`` skips the checks of the doses and dates (doses
+    from :func:`pyloopkit.dose_store.prepare_doses`, the core's own dates: already valid).
     """
-    validate_doses(doses)
-    dates, order = _sorted_dates(dates_s)
+    if validate:
+        validate_doses(doses)
+    dates, order = _sorted_dates(dates_s, validate)
     _, dose_start, slice_start, units = _slices(doses)
     delay_s = model.delay_min * 60.0
     window_start = np.maximum(dose_start, slice_start - delay_s)
@@ -529,22 +643,23 @@ def insulin_on_board(doses: DoseArrays, model, dates_s) -> np.ndarray:
     return _unsort(iob, order)
 
 
-def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s) -> np.ndarray:
+def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s, validate: bool = True) -> np.ndarray:
     """Cumulative insulin effect on glucose (mg/dL, negative for insulin given) at each date.
 
     LoopKit / LoopAlgorithm ``glucoseEffects``: each dose acts with the insulin sensitivity in force
     at its start, ``-ISF x net x (1 - remaining(t))`` for a momentary dose and the sum over 5-minute
     slices for a continuous one. After its effect duration a dose contributes exactly ``-ISF x net``.
+    ``validate=False`` skips the checks of the doses, dates and ISF (all already validated).
     """
-    validate_doses(doses)
-    dates, order = _sorted_dates(dates_s)
+    if validate:
+        validate_doses(doses)
+    dates, order = _sorted_dates(dates_s, validate)
     dose_index, _, slice_start, units = _slices(doses)
     isf_at_start = np.asarray(sensitivity.at(doses.start_s), dtype=float)
-    bad = np.flatnonzero(~np.isfinite(isf_at_start) | (isf_at_start <= 0))
-    if bad.size:
-        raise InvalidInputError([Problem("sensitivity", int(i), float(isf_at_start[i]),
-                                         "insulin sensitivity at this dose's start must be finite and > 0")
-                                 for i in bad])
+    if validate:
+        bad = np.flatnonzero(~np.isfinite(isf_at_start) | (isf_at_start <= 0))
+        raise_if([Problem("sensitivity", int(i), float(isf_at_start[i]),
+                          "insulin sensitivity at this dose's start must be finite and > 0") for i in bad])
     weight = -isf_at_start[dose_index] * units
 
     effect = _window_sum(dates, slice_start, slice_start, weight, model, True, model.effect_duration_min * 60.0,
@@ -552,7 +667,8 @@ def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_
     return _unsort(effect, order)
 
 
-def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s) -> np.ndarray:
+def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_s,
+                                   validate: bool = True) -> np.ndarray:
     """Cumulative insulin effect (mg/dL) from the first date on, insulin absorbed at time t acting
     with the ISF in force at t (LoopAlgorithm ``glucoseEffectsMidAbsorptionISF``).
 
@@ -560,7 +676,8 @@ def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailyS
     is ``sum_m ISF_m (E1(min(t, end_m)) - E1(start_m))`` over the sensitivity items ``m`` that
     split ``[first date, t]`` (Swift sums the same terms step by step over the 5-min grid); it is
     0 at the first date. ``sensitivity`` is a :class:`~pyloopkit.schedule.DailySchedule` or any
-    object with the same ``split`` (e.g. an absolute timeline) covering the dates.
+    object with the same ``split`` (e.g. an absolute timeline) covering the dates. ``validate=False``
+    skips :func:`validate_doses` (doses already validated).
     """
     dates, order = _sorted_dates(dates_s)
     if dates.size == 0:
@@ -572,7 +689,8 @@ def mid_absorption_glucose_effects(doses: DoseArrays, model, sensitivity: DailyS
         raise InvalidInputError([Problem("sensitivity", None, float(isf[i]), "insulin sensitivity between "
                                          "the dates must be finite and > 0") for i in bad])
     n = seg_start.size
-    unit = glucose_effects(doses, model, DailySchedule.constant(1.0), np.concatenate((seg_start, seg_end, dates)))
+    unit = glucose_effects(doses, model, DailySchedule.constant(1.0), np.concatenate((seg_start, seg_end, dates)),
+                           validate=validate)
     at_start, at_end, at_date = unit[:n], unit[n:2 * n], unit[2 * n:]
     accrued = np.concatenate(([0.0], np.cumsum(isf * (at_end - at_start))))
     m = np.clip(np.searchsorted(seg_start, dates, side="right") - 1, 0, n - 1)

@@ -28,6 +28,7 @@ from .date import GRID_S, from_seconds, grid, to_seconds
 from .dose import DoseType
 from .dose_store import prepare_doses
 from .errors import InvalidInputError, LoopWarning, Problem
+from .glucose_store import GlucoseArrays
 from .input_validation import convert_glucose_units, glucose_is_stale, validate_input
 from .insulin_models import model_from_setting
 from .loop_input import LoopInput, parse_input
@@ -127,7 +128,8 @@ def model_for(settings) -> object:
     return model_from_setting(list(settings.model), settings.insulin_delay)
 
 
-def core(inp: LoopInput, model=None, iob_timeline: bool = True, dosing_prediction=None) -> CoreResult:
+def core(inp: LoopInput, model=None, iob_timeline: bool = True, dosing_prediction=None,
+         bolus: bool = True) -> CoreResult:
     """The Loop algorithm on parsed arrays: the one core behind ``update()``, ``replay()`` and
     :class:`~pyloopkit.control.LoopController`.
 
@@ -142,14 +144,17 @@ def core(inp: LoopInput, model=None, iob_timeline: bool = True, dosing_predictio
     dosing_prediction : callable, optional
         ``dosing_prediction(prediction, model) -> (dates_s, values)``: the timeline the dose math
         reads instead of Loop's prediction (for the temp basal and the bolus alike).
+    bolus : bool
+        False skips the manual bolus recommendation (``recommendations["bolus"]`` is None): a
+        closed loop needs it only when a meal is announced.
     """
     model = model_for(inp.settings) if model is None else model
     effects = compute_effects(inp, model, iob_timeline=iob_timeline)
     prediction = predict(inp, effects, model, for_bolus=False)
     if dosing_prediction is None:
-        return CoreResult(effects, prediction, recommend(inp, effects, model, prediction))
+        return CoreResult(effects, prediction, recommend(inp, effects, model, prediction, bolus=bolus))
     return CoreResult(effects, prediction, recommend(inp, effects, model, dosing_prediction(prediction, model),
-                                                     fixed_prediction=True))
+                                                     fixed_prediction=True, bolus=bolus))
 
 
 def run(inp: LoopInput, messages: list[str] | None = None) -> dict:
@@ -265,7 +270,7 @@ def _insulin_effect(doses, model, inp: LoopInput, start_s: float, until_s: float
     dates = grid(start_s, max(end_s, start_s))
     effects = (insulin_math.mid_absorption_glucose_effects if inp.settings.use_mid_absorption_isf
                else insulin_math.glucose_effects)
-    return dates, effects(doses, model, inp.sensitivity, dates)
+    return dates, effects(doses, model, inp.sensitivity, dates, validate=False)
 
 
 def _iob(doses, model, now_s: float, timeline: bool):
@@ -276,7 +281,7 @@ def _iob(doses, model, now_s: float, timeline: bool):
     doses = insulin_math.filter_date_range(doses, now_s - (2.0 if timeline else 1.0) * duration_s, None)
     if len(doses) == 0:
         return (dates, np.zeros(dates.size)) if timeline else EMPTY, 0.0
-    values = insulin_math.insulin_on_board(doses, model, np.append(dates, now_s))
+    values = insulin_math.insulin_on_board(doses, model, np.append(dates, now_s), validate=False)
     if timeline:
         return (dates, values[:-1]), float(values[-1])
     return (np.array([now_s]), values), float(values[-1])
@@ -298,7 +303,7 @@ def _momentum(inp: LoopInput, now_s: float):
         return EMPTY
     keep = inp.glucose_s >= now_s - window_s
     return glucose_math.momentum_effect(
-        (inp.glucose_s[keep], inp.glucose_mgdl[keep]),
+        GlucoseArrays.of_validated(inp.glucose_s[keep], inp.glucose_mgdl[keep]),
         duration_min=inp.settings.momentum_data_interval,
         velocity_max_mgdl_per_min=inp.settings.max_physiologic_slope)
 
@@ -307,7 +312,8 @@ def _counteraction(inp: LoopInput, start_s: float, insulin_history):
     keep = inp.glucose_s >= start_s
     if insulin_history[0].size == 0 or not np.any(keep) or start_s >= inp.glucose_s[-1]:
         return np.empty(0), np.empty(0), np.empty(0)
-    return glucose_math.counteraction_effects((inp.glucose_s[keep], inp.glucose_mgdl[keep]), *insulin_history)
+    return glucose_math.counteraction_effects(GlucoseArrays.of_validated(inp.glucose_s[keep], inp.glucose_mgdl[keep]),
+                                              *insulin_history, validate=False)
 
 
 def _carbs(inp: LoopInput, counteraction):
@@ -322,14 +328,16 @@ def _carbs(inp: LoopInput, counteraction):
 
 def _retrospective(inp: LoopInput, counteraction, carb):
     """Retrospective correction effect: Loop 2019's standard one (default) or, with the setting
-    ``retrospective_correction="integral"``, LoopAlgorithm's integral one (continuous decay)."""
+    ``retrospective_correction="integral"``, LoopAlgorithm's integral one (continuous decay).
+    The series are checked again only for an injected counteraction (the boundary checks its
+    starts' order, not its ends')."""
     s = inp.settings
     integral = s.retrospective_correction == "integral"
     return rc.correction_from_effects(
         inp.glucose_s, inp.glucose_mgdl, counteraction, carb, now_s=inp.now_s,
         method=s.retrospective_correction, recency_interval_min=s.recency_interval,
         grouping_interval_min=s.retrospective_correction_grouping_interval,
-        continuous_decay=integral).effect
+        continuous_decay=integral, validate="counteraction" in inp.injected).effect
 
 
 def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):
@@ -342,7 +350,7 @@ def predict(inp: LoopInput, effects: Effects, model, for_bolus: bool):
     parts = [e for e in (effects.carb, effects.insulin, retrospective) if e[0].size]
     dates, values = loop_math.predict_glucose(
         float(inp.glucose_s[-1]), float(inp.glucose_mgdl[-1]), parts,
-        momentum=momentum if momentum[0].size else None)
+        momentum=momentum if momentum[0].size else None, validate=False)
     return _extend_to_action_end(dates, values, float(inp.glucose_s[-1]), model)
 
 
@@ -376,13 +384,16 @@ def pending_insulin_u(inp: LoopInput) -> float:
     return max(0.0, (ltb[3] - scheduled) * (ltb[2] - inp.now_s) / 3600.0)
 
 
-def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_prediction: bool = False) -> dict:
+def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_prediction: bool = False,
+              bolus: bool = True) -> dict:
     """Temp basal, manual bolus and (optionally) automatic bolus in PyLoopKit's formats.
 
     ``temp_basal``: ``(rate U/h, duration min)`` or None (no change); ``bolus``:
     ``(amount U, pending insulin U, notice)``; ``autobolus``: U, or None unless
     ``dosing_strategy`` is ``automatic_bolus`` or ``partial_application_factor`` is set.
     With ``fixed_prediction`` the bolus reads ``prediction`` too (no separate bolus prediction).
+    With ``bolus=False`` the manual bolus is not computed (``bolus`` None). With the automatic bolus
+    strategy the temp basal is the automatic dose's, so Loop's own temp basal is not computed.
     """
     s = inp.settings
     if glucose_is_stale(float(inp.glucose_s[-1]), inp.now_s):
@@ -394,31 +405,41 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_predict
                   sensitivity=inp.sensitivity, model=model, effected_sensitivity=effected)
     pending = pending_insulin_u(inp)
     headroom = _iob_headroom(inp, effects, pending)
-    correction = dose_math.insulin_correction(*prediction, **common)
-    temp_basal = dose_math.recommended_temp_basal(
+    # Loop's own prediction is valid by construction; a caller's (fixed_prediction) is checked.
+    correction = dose_math.insulin_correction(*prediction, validate=fixed_prediction, **common)
+    temp_basal = None if s.dosing_strategy == "automatic_bolus" else dose_math.recommended_temp_basal(
         *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
         rate_rounder=rate_rounder, max_iob_headroom_u=headroom, correction=correction, **common)
-    same = fixed_prediction or _bolus_prediction_is_main(inp, effects)
-    bolus = dose_math.recommended_bolus(
-        *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending,
-        max_bolus_u=s.max_bolus, volume_rounder=bolus_rounder, correction=correction if same else None, **common)
-    if bolus["amount"] > 0 and correction is not None and correction.kind == "suspend":
-        # Current Loop checks only the bolus's own prediction, which drops rising momentum and RC and can
-        # stay above the threshold while the full prediction dips below it: zero the bolus (documented).
-        bolus = {**bolus, "amount": 0.0, "notice": ("glucoseBelowSuspendThreshold", correction.min_mgdl)}
+    manual = _manual_bolus(inp, effects, model, prediction, fixed_prediction, correction, pending, bolus_rounder,
+                           common) if bolus else None
     autobolus = None
     if s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None:
         factor = _application_factor(inp)
         automatic = dose_math.recommended_automatic_bolus(
             *prediction, basal=inp.basal, max_automatic_bolus_u=s.max_bolus, partial_application_factor=factor,
             last_temp_basal=inp.last_temp_basal, volume_rounder=bolus_rounder, rate_rounder=rate_rounder,
-            max_basal_rate_u_per_h=s.max_basal_rate, max_iob_headroom_u=headroom, **common)
+            max_basal_rate_u_per_h=s.max_basal_rate, max_iob_headroom_u=headroom, correction=correction, **common)
         autobolus = 0.0 if automatic is None else automatic["bolus_units"]
         if s.dosing_strategy == "automatic_bolus":
             temp_basal = None if automatic is None else automatic["basal_adjustment"]
     return {"temp_basal": None if temp_basal is None else (temp_basal["rate"], temp_basal["duration"]),
-            "bolus": (bolus["amount"], bolus["pending_insulin"], bolus["notice"]),
-            "autobolus": autobolus}
+            "bolus": manual, "autobolus": autobolus}
+
+
+def _manual_bolus(inp: LoopInput, effects: Effects, model, prediction, fixed_prediction: bool, correction,
+                  pending_u: float, bolus_rounder, common: dict) -> tuple:
+    """The manual bolus recommendation ``(amount U, pending insulin U, notice)``: on the bolus
+    prediction (see :func:`predict`) unless it equals the main one or ``fixed_prediction``."""
+    s = inp.settings
+    same = fixed_prediction or _bolus_prediction_is_main(inp, effects)
+    bolus = dose_math.recommended_bolus(
+        *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending_u,
+        max_bolus_u=s.max_bolus, volume_rounder=bolus_rounder, correction=correction if same else None, **common)
+    if bolus["amount"] > 0 and correction is not None and correction.kind == "suspend":
+        # Current Loop checks only the bolus's own prediction, which drops rising momentum and RC and can
+        # stay above the threshold while the full prediction dips below it: zero the bolus (documented).
+        bolus = {**bolus, "amount": 0.0, "notice": ("glucoseBelowSuspendThreshold", correction.min_mgdl)}
+    return bolus["amount"], bolus["pending_insulin"], bolus["notice"]
 
 
 def _application_factor(inp: LoopInput) -> float:

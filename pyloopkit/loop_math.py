@@ -75,7 +75,7 @@ def _scalar_problem(field: str, value: float) -> list[Problem]:
 
 
 def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Effect],
-                    momentum: Effect | None = None) -> Effect:
+                    momentum: Effect | None = None, validate: bool = True) -> Effect:
     """Predicted glucose from a starting value and effect timelines (LoopKit ``predictGlucose``).
 
     Parameters
@@ -96,6 +96,10 @@ def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Ef
         ``offset`` = (start - first momentum date) / momentum step / (n - 2)). With
         two points Swift's split is NaN, which its ``max``/``min`` turn into 0: the
         momentum then adds nothing but its dates.
+    validate : bool
+        False skips the checks of the start and the timelines (float arrays, index-matched,
+        finite, strictly increasing dates) for callers whose timelines are known to pass them
+        (the Loop core: its inputs are validated at the boundary).
 
     Returns
     -------
@@ -103,17 +107,10 @@ def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Ef
         The starting point followed by every effect date after ``start_date_s``,
         each the previous value plus the summed effect change at that date.
     """
-    problems = _scalar_problem("start_date_s", float(start_date_s)) + _scalar_problem("start_mgdl", float(start_mgdl))
-    timelines = []
-    for i, effect in enumerate(effects):
-        timeline, found = _as_effect(f"effects[{i}]", effect)
-        timelines.append(timeline)
-        problems += found
-    mom = None
-    if momentum is not None:
-        mom, found = _as_effect("momentum", momentum)
-        problems += found
-    raise_if(problems)
+    if validate:
+        timelines, mom = _checked_timelines(start_date_s, start_mgdl, effects, momentum)
+    else:
+        timelines, mom = list(effects), momentum
 
     pieces_d = [d for d, _ in timelines]
     pieces_c = [np.diff(v, prepend=v[:1]) for _, v in timelines]
@@ -129,6 +126,22 @@ def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Ef
     out_d = np.concatenate(([float(start_date_s)], dates[after]))
     out_v = float(start_mgdl) + np.concatenate(([0.0], np.cumsum(change[after])))
     return out_d, out_v
+
+
+def _checked_timelines(start_date_s, start_mgdl, effects, momentum):
+    """:func:`predict_glucose`'s timelines and momentum as float arrays; raises naming every problem."""
+    problems = _scalar_problem("start_date_s", float(start_date_s)) + _scalar_problem("start_mgdl", float(start_mgdl))
+    timelines = []
+    for i, effect in enumerate(effects):
+        timeline, found = _as_effect(f"effects[{i}]", effect)
+        timelines.append(timeline)
+        problems += found
+    mom = None
+    if momentum is not None:
+        mom, found = _as_effect("momentum", momentum)
+        problems += found
+    raise_if(problems)
+    return timelines, mom
 
 
 def _blend_momentum(change: np.ndarray, dates: np.ndarray, momentum: Effect, start_date_s: float) -> np.ndarray:
@@ -230,7 +243,7 @@ def decay_effect_continuous(start_date_s: float, start_mgdl: float, velocity_mgd
 
 
 def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_s, effect_values_mgdl,
-                effect_interval_s: float = GRID_S) -> Effect:
+                effect_interval_s: float = GRID_S, validate: bool = True) -> Effect:
     """Counteraction effects minus a uniform effect timeline (LoopKit ``subtracting(_:withUniformInterval:)``).
 
     Used for retrospective correction: ICE minus the carb effect gives the
@@ -253,6 +266,8 @@ def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_
         carb effect; may be empty (then the result is the ICE times the interval).
     effect_interval_s : float
         The effect timeline's step (s), 300 in Loop.
+    validate : bool
+        False skips the checks of the series (the Loop core's own, already valid timelines).
 
     Returns
     -------
@@ -264,11 +279,12 @@ def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_
     vel = np.asarray(ice_velocity_mgdl_per_min, dtype=float).ravel()
     o_d = np.asarray(effect_dates_s, dtype=float).ravel()
     o_v = np.asarray(effect_values_mgdl, dtype=float).ravel()
-    problems = series_problems("ice", {"end_s": ends, "start_s": starts, "velocity_mgdl_per_min": vel}, "end_s",
-                                strict=False)
-    problems += series_problems("effect", {"dates_s": o_d, "values_mgdl": o_v}, "dates_s")
-    problems += _scalar_problem("effect_interval_s", float(effect_interval_s))
-    raise_if(problems)
+    if validate:
+        problems = series_problems("ice", {"end_s": ends, "start_s": starts, "velocity_mgdl_per_min": vel},
+                                   "end_s", strict=False)
+        problems += series_problems("effect", {"dates_s": o_d, "values_mgdl": o_v}, "dates_s")
+        problems += _scalar_problem("effect_interval_s", float(effect_interval_s))
+        raise_if(problems)
 
     if ends.size:
         keep = o_d >= ends[0]
@@ -289,7 +305,8 @@ def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_
     return ends, values
 
 
-def combined_sums(dates_s, values_mgdl, duration_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def combined_sums(dates_s, values_mgdl, duration_s: float,
+                  validate: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trailing sums of effects over a window (LoopKit ``combinedSums(of:)``).
 
     For each effect ``i`` (sorted by date), the sum of the values of every effect
@@ -305,6 +322,8 @@ def combined_sums(dates_s, values_mgdl, duration_s: float) -> tuple[np.ndarray, 
         Effect values (mg/dL), e.g. retrospective discrepancies.
     duration_s : float
         Window length (s).
+    validate : bool
+        False skips the checks of the series and the window (the Loop core's own values).
 
     Returns
     -------
@@ -312,10 +331,11 @@ def combined_sums(dates_s, values_mgdl, duration_s: float) -> tuple[np.ndarray, 
     """
     d = np.asarray(dates_s, dtype=float).ravel()
     v = np.asarray(values_mgdl, dtype=float).ravel()
-    problems = series_problems("effects", {"dates_s": d, "values_mgdl": v}, "dates_s", strict=False)
-    if not (np.isfinite(duration_s) and duration_s >= 0):
-        problems.append(Problem("duration_s", None, duration_s, "must be a finite number >= 0"))
-    raise_if(problems)
+    if validate:
+        problems = series_problems("effects", {"dates_s": d, "values_mgdl": v}, "dates_s", strict=False)
+        if not (np.isfinite(duration_s) and duration_s >= 0):
+            problems.append(Problem("duration_s", None, duration_s, "must be a finite number >= 0"))
+        raise_if(problems)
     first = np.searchsorted(d, d - duration_s, side="left")
     total = np.concatenate(([0.0], np.cumsum(v)))
     return d[first], d.copy(), total[1:] - total[first]

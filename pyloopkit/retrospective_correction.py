@@ -110,7 +110,7 @@ class IntegralCorrectionResult(CorrectionResult):
 
 def discrepancies(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, carb_dates_s=(), carb_values_mgdl=(),
                   grouping_interval_min: float = GROUPING_INTERVAL_MIN,
-                  effect_interval_s: float = 300.0) -> Discrepancies:
+                  effect_interval_s: float = 300.0, validate: bool = True) -> Discrepancies:
     """Summed retrospective discrepancies from ICE and a (possibly empty) carb effect.
 
     Parameters
@@ -125,6 +125,8 @@ def discrepancies(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, carb_dates_
         Grouping interval (min); the summing window is 1.01 times it.
     effect_interval_s : float
         Step of the carb effect grid (s).
+    validate : bool
+        False skips the checks of the series (the Loop core's own, already valid timelines).
 
     Returns
     -------
@@ -133,8 +135,9 @@ def discrepancies(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, carb_dates_
     if not (np.isfinite(grouping_interval_min) and grouping_interval_min > 0):
         raise_if([Problem("grouping_interval_min", None, grouping_interval_min, "must be a finite number > 0")])
     dates, values = subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, carb_dates_s, carb_values_mgdl,
-                                effect_interval_s)
-    start, end, total = combined_sums(dates, values, GROUPING_MULTIPLIER * grouping_interval_min * 60.0)
+                                effect_interval_s, validate=validate)
+    start, end, total = combined_sums(dates, values, GROUPING_MULTIPLIER * grouping_interval_min * 60.0,
+                                      validate=validate)
     return Discrepancies(start, end, total)
 
 
@@ -172,7 +175,7 @@ def standard_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
                         recency_interval_min: float = RECENCY_INTERVAL_MIN,
                         grouping_interval_min: float = GROUPING_INTERVAL_MIN,
                         effect_duration_min: float = EFFECT_DURATION_MIN,
-                        continuous_decay: bool = False) -> CorrectionResult:
+                        continuous_decay: bool = False, validate: bool = True) -> CorrectionResult:
     """Standard (proportional) retrospective correction.
 
     Parameters
@@ -189,14 +192,17 @@ def standard_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
         Duration of the decaying effect (min).
     continuous_decay : bool
         Use LoopAlgorithm's continuous decay instead of Loop 2019's stepwise one.
+    validate : bool
+        False skips the checks of the inputs (callers whose values are known to be valid).
 
     Returns
     -------
     CorrectionResult
         ``total_mgdl`` is the last summed discrepancy.
     """
-    _check(glucose_date_s, glucose_mgdl, summed, recency_interval_min=recency_interval_min,
-           grouping_interval_min=grouping_interval_min, effect_duration_min=effect_duration_min)
+    if validate:
+        _check(glucose_date_s, glucose_mgdl, summed, recency_interval_min=recency_interval_min,
+               grouping_interval_min=grouping_interval_min, effect_duration_min=effect_duration_min)
     i = _current(glucose_date_s, summed, recency_interval_min)
     if i is None:
         return CorrectionResult(np.empty(0), np.empty(0), None)
@@ -224,7 +230,7 @@ def integral_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
                         recency_interval_min: float = RECENCY_INTERVAL_MIN,
                         grouping_interval_min: float = GROUPING_INTERVAL_MIN,
                         effect_duration_min: float = EFFECT_DURATION_MIN,
-                        continuous_decay: bool = False) -> IntegralCorrectionResult:
+                        continuous_decay: bool = False, validate: bool = True) -> IntegralCorrectionResult:
     """Integral retrospective correction (LoopAlgorithm ``IntegralRetrospectiveCorrection``).
 
     With ``d_1..d_N`` the recent run of summed discrepancies (oldest first, see
@@ -247,8 +253,9 @@ def integral_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
     -------
     IntegralCorrectionResult
     """
-    _check(glucose_date_s, glucose_mgdl, summed, recency_interval_min=recency_interval_min,
-           grouping_interval_min=grouping_interval_min, effect_duration_min=effect_duration_min)
+    if validate:
+        _check(glucose_date_s, glucose_mgdl, summed, recency_interval_min=recency_interval_min,
+               grouping_interval_min=grouping_interval_min, effect_duration_min=effect_duration_min)
     i = _current(glucose_date_s, summed, recency_interval_min)
     if i is None:
         return IntegralCorrectionResult(np.empty(0), np.empty(0), None)
@@ -272,7 +279,7 @@ def correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, *, now
                             method: str = "standard", recency_interval_min: float = RECENCY_INTERVAL_MIN,
                             grouping_interval_min: float = GROUPING_INTERVAL_MIN,
                             effect_duration_min: float = EFFECT_DURATION_MIN,
-                            continuous_decay: bool = False) -> CorrectionResult:
+                            continuous_decay: bool = False, validate: bool = True) -> CorrectionResult:
     """Retrospective correction from a glucose history and effect timelines (the orchestrator's entry).
 
     Parameters
@@ -286,6 +293,8 @@ def correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, *, now
     now_s : float, optional
         Calculation time: ICE ending after it are ignored (not yet known then).
     method : {"standard", "integral"}
+    validate : bool
+        False skips the checks of the series (the Loop core: inputs validated at the boundary).
     Other parameters as :func:`standard_correction`.
 
     Returns
@@ -307,7 +316,8 @@ def correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, *, now
     if now_s is not None and ice_end.size == ice_start.size == ice_v.size:
         known = ice_end <= now_s
         ice_start, ice_end, ice_v = ice_start[known], ice_end[known], ice_v[known]
-    summed = discrepancies(ice_start, ice_end, ice_v, *carb, grouping_interval_min=grouping_interval_min)
+    summed = discrepancies(ice_start, ice_end, ice_v, *carb, grouping_interval_min=grouping_interval_min,
+                           validate=validate)
     return corrections[method](float(g_d[-1]), float(g_v[-1]), summed, recency_interval_min=recency_interval_min,
                                grouping_interval_min=grouping_interval_min, effect_duration_min=effect_duration_min,
-                               continuous_decay=continuous_decay)
+                               continuous_decay=continuous_decay, validate=validate)

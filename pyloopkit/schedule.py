@@ -54,6 +54,8 @@ class DailySchedule:
 
     def at(self, seconds) -> np.ndarray:
         """Value in force at each absolute time (vectorised)."""
+        if self.start_s.size == 1:  # one item in force all day (index 0 or its alias -1): no time of day needed
+            return self.values[np.zeros(np.asarray(seconds, dtype=float).shape, dtype=np.intp)]
         return self.values[self.index_at(seconds)]
 
     def boundaries_between(self, start_s: float, end_s: float) -> np.ndarray:

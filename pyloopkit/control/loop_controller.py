@@ -364,7 +364,8 @@ class LoopController:
 
     def _run(self, i: int, now_min: float, glucose) -> dict:
         """The recommendations for member ``i`` now: ``temp_basal`` (rate, duration) or None,
-        ``bolus`` (amount, pending, notice) or None, ``autobolus`` U or None."""
+        ``bolus`` (amount, pending, notice) or None (the fast engine computes it only for a meal
+        announced now with ``meal_bolus="recommended"``), ``autobolus`` U or None."""
         if self.engine == "update":
             result = update(self.input_dict(i, now_min))
             self.warnings[i].update(result["warnings"])
@@ -373,7 +374,10 @@ class LoopController:
         if not self._validated[i]:
             self.warnings[i].update(validate_input(self.input_dict(i, now_min)))
             self._validated[i] = True
-        return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False).recommendations
+        # The manual bolus is read only for a meal announced now (meal_bolus="recommended"): skip it otherwise.
+        carbs = self._carbs[i]
+        wanted = self.meal_bolus == "recommended" and bool(carbs) and carbs[-1][0] == now_min
+        return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False, bolus=wanted).recommendations
 
     # --- control --------------------------------------------------------------------------------
     def _meal_bolus_u(self, i: int, grams: float, result: dict) -> float:

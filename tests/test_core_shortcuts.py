@@ -1,0 +1,125 @@
+"""The Loop core's shortcuts give exactly what the checked, plain paths give (issue 9: speed
+without changing a single number).
+
+- the compiled dose kernels (``_slices``, ``_trimmed`` via ``trim``, ``_resolve_delivery`` via
+  ``reconcile``) equal the numpy paths bit for bit on random dose tables;
+- ``validate=False`` changes no result, and the default still refuses garbage;
+- ``core(..., bolus=False)`` only drops the manual bolus; the automatic bolus that reuses the
+  temp basal's insulin correction equals ``recommended_automatic_bolus`` computing its own;
+- a one-item schedule's ``at`` equals the indexed lookup.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+
+from pyloopkit import dose_math, insulin_math, loop_math, pump_rounding
+from pyloopkit.dose import DoseArrays
+from pyloopkit.errors import InvalidInputError, LoopWarning
+from pyloopkit.input_validation import convert_glucose_units, validate_input
+from pyloopkit.jit import HAVE_NUMBA
+from pyloopkit.loop_data_manager import AUTOMATIC_BOLUS_FACTOR, core, model_for
+from pyloopkit.loop_input import parse_input
+from pyloopkit.schedule import DailySchedule
+from pyloopkit.synthetic import dense_history
+
+TYPES = [int(t) for t in insulin_math.INSULIN_TYPES]
+
+
+def _random_doses(rng: np.random.Generator) -> DoseArrays:
+    """Doses of every type; momentary, continuous and zero durations; known and unknown units."""
+    n = int(rng.integers(0, 30))
+    start = np.sort(rng.uniform(0.0, 1e5, n))
+    duration = rng.choice([0.0, 1.0, 120.0, 300.0, 315.0, 316.0, 600.0, 1800.0, 3599.5, 7200.0], n)
+    duration = duration + (rng.random(n) < 0.2) * rng.uniform(0.0, 900.0, n)
+    return DoseArrays(rng.choice(TYPES, n).astype(np.int8), start, start + duration,
+                      rng.uniform(0.0, 5.0, n) * (rng.random(n) > 0.1),
+                      np.where(rng.random(n) < 0.3, rng.uniform(0.0, 3.0, n), np.nan),
+                      np.where(rng.random(n) < 0.7, rng.uniform(0.0, 2.0, n), np.nan))
+
+
+def _assert_same(a, b) -> None:
+    if isinstance(a, DoseArrays):
+        a = [getattr(a, f.name) for f in dataclasses.fields(a)]
+        b = [getattr(b, f.name) for f in dataclasses.fields(b)]
+    for x, y in zip(a, b, strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)  # NaN == NaN here; no tolerance
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (extra 'fast')")
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_dose_kernels_equal_the_numpy_paths(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        doses = _random_doses(rng)
+        lo = float(rng.uniform(0.0, 1e5))
+        hi = lo + float(rng.uniform(0.0, 5e4))
+        results = []
+        for compiled in (True, False):
+            monkeypatch.setattr(insulin_math, "HAVE_NUMBA", compiled)
+            results.append([insulin_math._slices(doses), insulin_math.trim(doses, lo, hi),
+                            insulin_math.trim(doses, start_s=lo), insulin_math.reconcile(doses),
+                            insulin_math._resolve_delivery(doses)])
+        for fast, plain in zip(*results):
+            _assert_same(fast, plain)
+
+
+def test_predict_glucose_without_checks_is_the_same_and_the_default_still_checks():
+    insulin = (np.arange(0.0, 3600.0, 300.0), -np.linspace(0.0, 30.0, 12))
+    carb = (np.arange(0.0, 1800.0, 300.0), np.linspace(0.0, 12.0, 6))
+    momentum = (np.array([0.0, 300.0, 600.0]), np.array([0.0, 2.0, 4.0]))
+    checked = loop_math.predict_glucose(10.0, 150.0, [insulin, carb], momentum=momentum)
+    unchecked = loop_math.predict_glucose(10.0, 150.0, [insulin, carb], momentum=momentum, validate=False)
+    _assert_same(checked, unchecked)
+    with pytest.raises(InvalidInputError, match="strictly increasing"):
+        loop_math.predict_glucose(10.0, 150.0, [(insulin[0][::-1], insulin[1])])
+
+
+def _loop_input(settings: dict):
+    d = dense_history(days=1.0, seed=3)
+    d["settings_dictionary"] = {**d["settings_dictionary"], **settings}
+    seconds: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LoopWarning)
+        validate_input(d, seconds)
+    return parse_input(convert_glucose_units(d), seconds)
+
+
+@pytest.mark.parametrize("settings", [{}, {"dosing_strategy": "automatic_bolus"},
+                                      {"partial_application_factor": 0.4, "max_active_insulin": 4.0}])
+def test_core_without_the_manual_bolus_changes_nothing_else(settings):
+    inp = _loop_input(settings)
+    full = core(inp, iob_timeline=False)
+    lean = core(inp, iob_timeline=False, bolus=False)
+    assert full.recommendations["bolus"] is not None and lean.recommendations["bolus"] is None
+    assert lean.recommendations["temp_basal"] == full.recommendations["temp_basal"]
+    assert lean.recommendations["autobolus"] == full.recommendations["autobolus"]
+    _assert_same(lean.prediction, full.prediction)
+
+
+def test_automatic_bolus_with_the_shared_correction_equals_its_own():
+    inp = _loop_input({"dosing_strategy": "automatic_bolus"})
+    model = model_for(inp.settings)
+    result = core(inp, model, iob_timeline=False)
+    s = inp.settings
+    rate_rounder, bolus_rounder = pump_rounding.rounders(s.pump_rounding, s.rate_rounder, s.bolus_rounder, s.rounding)
+    own = dose_math.recommended_automatic_bolus(
+        *result.prediction, at_s=inp.now_s, target=inp.target, suspend_threshold_mgdl=s.suspend_threshold,
+        sensitivity=inp.sensitivity, model=model, basal=inp.basal, max_automatic_bolus_u=s.max_bolus,
+        partial_application_factor=AUTOMATIC_BOLUS_FACTOR, last_temp_basal=inp.last_temp_basal,
+        volume_rounder=bolus_rounder, rate_rounder=rate_rounder, max_basal_rate_u_per_h=s.max_basal_rate)
+    assert result.recommendations["autobolus"] == (0.0 if own is None else own["bolus_units"])
+    expected_temp = None if own is None or own["basal_adjustment"] is None else (
+        own["basal_adjustment"]["rate"], own["basal_adjustment"]["duration"])
+    assert result.recommendations["temp_basal"] == expected_temp
+
+
+@pytest.mark.parametrize("schedule", [DailySchedule.constant(42.5),
+                                      DailySchedule(np.array([3600.0]), np.array([[100.0, 110.0]]), 3600.0)])
+def test_one_item_schedule_at_equals_the_indexed_lookup(schedule):
+    for seconds in (5.0, np.empty(0), np.array([1.0, -1e9, 86399.9]), np.arange(12.0).reshape(3, 4)):
+        _assert_same([schedule.at(seconds)], [schedule.values[schedule.index_at(seconds)]])
