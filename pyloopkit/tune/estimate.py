@@ -293,7 +293,8 @@ def _estimate(obs, current: np.ndarray, limits: Limits, method: str, timezone: s
     ci_low = ci_high = None
     if method == "model":
         fit = model_fit.fit(design, current, free, limits.tuning_limit)
-        values, not_estimable, details = fit.values, _reasons(fit, design, free), {"sigma_mg_dl": fit.sigma}
+        values, not_estimable = fit.values, _reasons(fit, design, free)
+        details = {"sigma_mg_dl": fit.sigma, "carb_entry_factors": [float(f) for f in fit.carb_factors]}
         ci_low = {k: fit.ci_low[p] for p, k in enumerate(NAMES)}
         ci_high = {k: fit.ci_high[p] for p, k in enumerate(NAMES)}
     else:

@@ -1,19 +1,22 @@
-"""The model method: hourly ISF, carb ratio and basal fitted to observed 5-minute glucose changes.
+"""The model method: hourly ISF, carb ratio and basal fitted to observed glucose changes.
 
-For each pair of consecutive readings (bins k and k + 1, 5 minutes apart) the predicted change is
+For each row of up to ``WINDOW`` consecutive 5-minute changes inside one local hour (see
+:meth:`Design.from_observations`) the predicted change is
 
-    dG_k = ISF_h * ( C_k / CR_h  -  I_k  +  B_h * 5/60 )                       (mg/dL per 5 min)
+    dG_r = ISF_h * ( sum_e f_e C_re / CR_h  -  I_r  +  B_h * n_r * 5/60 )                 (mg/dL)
 
-with ``h`` the local hour of the interval, ``I_k`` the insulin acting during it (U, the Loop core's
-exponential insulin curve applied to every delivery: basal, temp basal and bolus), ``C_k`` the
-carbs absorbed during it (g, the core's piecewise-linear absorption curve), and ``B_h`` the basal
-rate that holds glucose flat without food (U/h): endogenous glucose output expressed as insulin.
+with ``h`` the local hour of the row, ``n_r`` its number of 5-minute changes, ``I_r`` the insulin
+acting during it (U, the Loop core's exponential insulin curve applied to every delivery: basal, temp
+basal and bolus), ``C_re`` the grams of carb entry ``e`` absorbed during it (the core's
+piecewise-linear absorption curve), ``f_e`` the entry's counting factor (eaten / entered), and ``B_h``
+the basal rate that holds glucose flat without food (U/h): endogenous glucose output expressed as insulin.
 
-The parameters are fitted in log space, ``theta = log(ISF_h, CR_h, B_h)`` (72 numbers),  by a
-projected Levenberg-Marquardt iteration (see :func:`fit`) minimising
+The parameters are fitted in log space, ``theta = log(ISF_h, CR_h, B_h)`` (72 numbers) and
+``phi_e = log f_e``, by a projected Levenberg-Marquardt iteration (see :func:`fit`) minimising
 
-    sum_k rho( ((dG_obs_k - dG_k) / sigma)^2 ),   rho(s) = 2 (sqrt(1 + s) - 1)  (soft L1)
+    sum_r rho( ((dG_obs_r - dG_r) / sigma)^2 ),   rho(s) = 2 (sqrt(1 + s) - 1)  (soft L1)
       + sum_i ((theta_i - theta0_i) / TAU_PRIOR)^2          (towards the current settings)
+      + sum_e (phi_e / TAU_CARBS)^2                          (carb counting errors)
       + sum_h TV_WEIGHT * TV_SCALE * rho(((theta_h - theta_{h+1}) / TV_SCALE)^2)   (neighbouring hours, cyclic)
 
 where ``sigma`` is the robust (MAD) scale of the residuals, re-estimated once after a first fit.
@@ -67,7 +70,8 @@ class Design:
     steps: np.ndarray
     carb_row: np.ndarray
     """Row, carb entry and grams of each (row, entry) pair: ``carbs_g`` is the per-row sum of
-    ``carb_grams`` (one entry per bin of each carb stream with an amount)."""
+    ``carb_grams``. An entry is a 5-minute bin of a carb stream with an amount (carb rows of one
+    bin and absorption time are one entry), numbered in time order."""
     carb_entry: np.ndarray
     carb_grams: np.ndarray
     n_entries: int
@@ -98,7 +102,7 @@ class Design:
             return np.bincount(row, weights=values[k], minlength=n_rows)
         row_of_bin = np.full(obs.n, -1)
         row_of_bin[k] = row
-        rows, entries, grams, n_entries = [], [], [], 0
+        rows, entries, grams, entry_bins = [], [], [], []
         for stream in obs.carbs:
             kernel = stream.kernel()
             bins = np.flatnonzero(stream.amount > 0)
@@ -107,11 +111,17 @@ class Design:
             g_abs = stream.amount[bins][:, None] * kernel[None, :]
             keep = (r >= 0) & (g_abs > 0)
             rows.append(r[keep])
-            entries.append(np.broadcast_to(n_entries + np.arange(bins.size)[:, None], at.shape)[keep])
+            entries.append(np.broadcast_to(sum(b.size for b in entry_bins) + np.arange(bins.size)[:, None],
+                                           at.shape)[keep])
             grams.append(g_abs[keep])
-            n_entries += bins.size
+            entry_bins.append(bins)
+        n_entries = sum(b.size for b in entry_bins)
+        # entries numbered in time order (then stream order) across the streams
+        rank = np.empty(n_entries, dtype=int)
+        rank[np.argsort(np.concatenate(entry_bins), kind="stable") if n_entries else []] = np.arange(n_entries)
         carb_row, carb_entry, carb_grams = (np.concatenate(a) if a else np.zeros(0, dtype=int)
                                             for a in (rows, entries, grams))
+        carb_entry = rank[carb_entry.astype(int)]
         # merge (row, entry) duplicates so that each pair appears once
         key, inverse = np.unique(carb_row.astype(np.int64) * max(n_entries, 1) + carb_entry, return_inverse=True)
         carb_grams = np.bincount(inverse, weights=carb_grams, minlength=key.size)
