@@ -37,7 +37,10 @@ times), the doses it commanded and the announced carbs. The history passed to
 
 Therapy settings come from the patient (simglucose ``Quest.csv``): carb ratio ``CR``
 (g/U), insulin sensitivity ``CF`` (mg/dL/U), and the steady basal ``u2ss * BW / 6000``
-U/min (x 60 U/h) rounded to the pump's increment, as a pump would be programmed.
+U/min (x 60 U/h) rounded to the pump's increment, as a pump would be programmed, all flat
+over the day; or, per member, daily schedules (``schedules=``, :meth:`LoopController.set_schedules`,
+e.g. :meth:`pyloopkit.tune.EstimatedSettings.to_settings`), which Loop and the pump follow by the
+time of day of the simulated clock (``start`` is minute 0).
 """
 from __future__ import annotations
 
@@ -48,13 +51,14 @@ from collections import deque
 
 import numpy as np
 
-from pyloopkit.date import REFERENCE_DATE
+from pyloopkit.date import REFERENCE_DATE, parse_time_of_day
 from pyloopkit.dose import DoseArrays, DoseType
 from pyloopkit.errors import InvalidInputError, LoopWarning, Problem
 from pyloopkit.input_validation import MAX_BASAL_CARB_RATIO_NUMERATOR, validate_input
 from pyloopkit.insulin_models import PRESETS
 from pyloopkit.loop_data_manager import HISTORY_S, core, model_for, update
 from pyloopkit.loop_input import LoopInput, LoopSettings, parse_schedules
+from pyloopkit.schedule import DailySchedule
 from pyloopkit.simulation.patients import PatientParams
 
 TEMP_BASAL_DURATION_MIN = 30.0
@@ -64,11 +68,11 @@ BOLUS_DELIVERY_MIN = 1.0
 """The simulator delivers a bolus within the first minute of a step (minutes)."""
 
 DEFAULT_MAX_BASAL_SCALE = 4.0
-"""Default maximum basal rate: this multiple of the scheduled basal rate (Loop recommends 2.1-6.4),
-at most Loop's absolute limit ``70 / CR`` U/h."""
+"""Default maximum basal rate: this multiple of the highest scheduled basal rate (Loop recommends
+2.1-6.4), at most Loop's absolute limit ``70 / lowest CR`` U/h."""
 
 DEFAULT_MAX_BOLUS_MEAL_G = 100.0
-"""Default maximum bolus: the carb-ratio bolus for a meal of this size (g), within 10-30 U."""
+"""Default maximum bolus: the bolus for a meal of this size (g) at the lowest carb ratio, within 10-30 U."""
 
 DEFAULT_MAX_BOLUS_LIMITS_U = (10.0, 30.0)
 
@@ -85,6 +89,17 @@ GLUCOSE_HISTORY_MIN = HISTORY_S / 60.0 + 10.0
 
 DEFAULT_START = _dt.datetime(2026, 1, 1)
 
+SCHEDULE_KEYS = {
+    "sensitivity": ("sensitivity_ratio_start_times", "sensitivity_ratio_values", "sensitivity_ratio_value_units",
+                    "mg/dL/U"),
+    "carb_ratio": ("carb_ratio_start_times", "carb_ratio_values", "carb_ratio_value_units", "g/U"),
+    "basal": ("basal_rate_start_times", "basal_rate_values", "basal_rate_units", "U/hr"),
+}
+"""Per schedule: the input-dictionary keys of its start times, values and unit, and the unit accepted."""
+
+_DERIVED_KEYS = {"sensitivity_ratio_end_times", "basal_rate_minutes"}
+"""Keys :meth:`LoopController.set_schedules` accepts and ignores: they follow from the start times."""
+
 
 def _per_member(name: str, value, default: np.ndarray, problems: list[Problem]) -> np.ndarray:
     """A scalar or (n,) setting as an (n,) float array; ``None`` takes ``default``."""
@@ -94,6 +109,47 @@ def _per_member(name: str, value, default: np.ndarray, problems: list[Problem]) 
     for i in np.flatnonzero(~(np.isfinite(array) & (array > 0))):
         problems.append(Problem(name, int(i), float(array[i]), "must be finite and > 0"))
     return array
+
+
+def _schedule(member: dict, i: int, name: str, flat: float, problems: list[Problem]) -> DailySchedule:
+    """Member ``i``'s ``name`` schedule from its schedule keys (a flat ``flat`` when absent)."""
+    k_start, k_values, k_unit, unit = SCHEDULE_KEYS[name]
+    if member.get(k_unit, unit) != unit:
+        problems.append(Problem(f"schedules[{i}].{k_unit}", None, member[k_unit], f"must be {unit!r}"))
+    if k_start not in member and k_values not in member:
+        return DailySchedule.constant(flat)
+    field = f"schedules[{i}].{k_start}"
+    try:
+        start_s = np.array([parse_time_of_day(t) for t in member.get(k_start, [])], dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        problems.append(Problem(field, None, member.get(k_start), str(error)))
+        return DailySchedule.constant(flat)
+    values = np.asarray(member.get(k_values, []), dtype=np.float64).ravel()
+    count = len(problems)
+    if start_s.size == 0 or start_s.size != values.size:
+        problems.append(Problem(f"schedules[{i}].{k_values}", None, values.size,
+                                f"must have one value per start time ({start_s.size}), at least one"))
+    elif (start_s[0] != 0.0 or np.any(np.diff(start_s) <= 0) or start_s[-1] >= 86400.0
+          or np.any(start_s != np.floor(start_s))):
+        problems.append(Problem(field, None, list(start_s), "must be whole seconds, start at midnight and "
+                                                            "increase within the day"))
+    problems.extend(Problem(f"schedules[{i}].{k_values}", int(j), float(values[j]), "must be finite and > 0")
+                    for j in np.flatnonzero(~(np.isfinite(values) & (values > 0))))
+    return DailySchedule(start_s, values) if len(problems) == count else DailySchedule.constant(flat)
+
+
+def _schedule_keys(isf: DailySchedule, cr: DailySchedule, basal: DailySchedule) -> dict:
+    """The input-dictionary keys of three schedules (start times as ``datetime.time``)."""
+    def times(schedule):
+        return [_dt.time(int(t // 3600), int(t % 3600 // 60), int(t % 60)) for t in schedule.start_s]
+    isf_times = times(isf)
+    return {
+        "sensitivity_ratio_start_times": isf_times, "sensitivity_ratio_end_times": isf_times[1:] + isf_times[:1],
+        "sensitivity_ratio_values": [float(v) for v in isf.values],
+        "carb_ratio_start_times": times(cr), "carb_ratio_values": [float(v) for v in cr.values],
+        "basal_rate_start_times": times(basal), "basal_rate_values": [float(v) for v in basal.values],
+        "basal_rate_minutes": [float(m) for m in np.diff(np.append(basal.start_s, 86400.0)) / 60.0],
+    }
 
 
 def _floor_to(value: np.ndarray, increment: float) -> np.ndarray:
@@ -109,17 +165,17 @@ class LoopController:
     patients : PatientParams
         The batch (``Simulator.patients``), one row per member: ``CR`` (g/U) is the carb
         ratio, ``CF`` (mg/dL/U) the insulin sensitivity, ``basal_u_per_min * 60`` the
-        scheduled basal rate (U/h), all flat over the day.
+        scheduled basal rate (U/h), all flat over the day, unless ``schedules`` says otherwise.
     target_range_mg_dl : (float, float)
         Correction range (mg/dL), Loop's recommended 100-110 by default.
     suspend_threshold_mg_dl : float
         Glucose safety limit (mg/dL).
     max_basal_u_per_h : float, array (n,) or None
-        Maximum basal rate (U/h); ``None``: 4 x the scheduled rate, at most Loop's absolute
-        limit 70 / CR, rounded down to the rate increment.
+        Maximum basal rate (U/h); ``None``: 4 x the highest scheduled rate, at most Loop's
+        absolute limit 70 / lowest CR, rounded down to the rate increment.
     max_bolus_u : float, array (n,) or None
-        Maximum bolus (U); ``None``: the bolus for 100 g (``100 / CR``) rounded up to 1 U,
-        within 10-30 U.
+        Maximum bolus (U); ``None``: the bolus for 100 g (``100 / lowest CR``) rounded up to
+        1 U, within 10-30 U.
     insulin_model : str
         Exponential insulin model preset of :data:`pyloopkit.insulin_models.PRESETS`
         (``"adult"``, ``"child"``, ``"fiasp"``, ``"lyumjev"``, ``"afrezza"``).
@@ -139,8 +195,7 @@ class LoopController:
         Sensor sample time (min): a reading is dated at the last multiple of it, and a
         reading already seen is not added again; ``None``: dated at the decision time.
     start : datetime
-        Date of simulated minute 0 (naive; the schedules are flat, so only the dates
-        in ``update()``'s input depend on it).
+        Date of simulated minute 0 (naive, local time: the schedules follow its time of day).
     settings : dict or None
         Further ``settings_dictionary`` keys for ``update()`` (see ``docs/update.md``), e.g.
         ``max_active_insulin``; keys set by the keywords above are refused.
@@ -148,11 +203,16 @@ class LoopController:
         ``"fast"``: the array core on arrays built directly; ``"update"``: ``update()`` on the
         PyLoopKit dictionary (the reference path, about 1.5-2x slower: ``benchmarks/bench_loop_population.py``).
         Same recommendations.
+    schedules : sequence of dict or None
+        Per member, daily ISF, CR and basal schedules instead of the flat patient values
+        (:meth:`set_schedules`).
 
     Attributes
     ----------
-    scheduled_basal_u_per_h, max_basal_u_per_h, max_bolus_u : ndarray (n,)
-        The settings in use.
+    sensitivity_mg_dl_per_u, carb_ratio_g_per_u, scheduled_basal_u_per_h : ndarray (n,)
+        The patient's flat settings (used where a member has no schedule; see :meth:`schedule_at`).
+    max_basal_u_per_h, max_bolus_u : ndarray (n,)
+        The limits in use.
     warnings : list of set of str
         Distinct validation warnings (guardrails, data quality) per member, collected here
         instead of being issued at every decision (the fast engine validates once per member).
@@ -165,7 +225,7 @@ class LoopController:
                  carb_absorption_time_min: float = 180.0, dosing_strategy: str = "temp_basal",
                  rate_increment_u_per_h: float = 0.05, bolus_increment_u: float = 0.05,
                  cgm_sample_time_min: int | None = None, start: _dt.datetime = DEFAULT_START,
-                 settings: dict | None = None, engine: str = "fast"):
+                 settings: dict | None = None, engine: str = "fast", schedules=None):
         problems = []
         if engine not in ENGINES:
             problems.append(Problem("engine", None, engine, f"must be one of {ENGINES}"))
@@ -198,18 +258,9 @@ class LoopController:
         steady = patients.basal_u_per_min * 60.0
         self.scheduled_basal_u_per_h = (steady if rate_increment_u_per_h == 0
                                         else np.round(steady / rate_increment_u_per_h) * rate_increment_u_per_h)
-        default_max_bolus = np.clip(np.ceil(DEFAULT_MAX_BOLUS_MEAL_G / self.carb_ratio_g_per_u),
-                                    *DEFAULT_MAX_BOLUS_LIMITS_U)
-        self.max_basal_u_per_h = _per_member(
-            "max_basal_u_per_h", max_basal_u_per_h,
-            _floor_to(np.minimum(DEFAULT_MAX_BASAL_SCALE * self.scheduled_basal_u_per_h,
-                                 MAX_BASAL_CARB_RATIO_NUMERATOR / self.carb_ratio_g_per_u), rate_increment_u_per_h),
-            problems)
-        self.max_bolus_u = _per_member("max_bolus_u", max_bolus_u, default_max_bolus, problems)
-        if problems:
-            raise InvalidInputError(problems)
         self.meal_bolus = meal_bolus
         self.dosing_strategy = dosing_strategy
+        self.rate_increment_u_per_h = float(rate_increment_u_per_h)
         self.bolus_increment_u = float(bolus_increment_u)
         self.carb_absorption_time_min = float(carb_absorption_time_min)
         self.cgm_sample_time_min = None if cgm_sample_time_min is None else int(cgm_sample_time_min)
@@ -218,7 +269,7 @@ class LoopController:
         self._start_us = (start - REFERENCE_DATE) // _dt.timedelta(microseconds=1)
         model = PRESETS[insulin_model]
         self.dose_history_min = GLUCOSE_HISTORY_MIN + model.effect_duration_min
-        common = {
+        self._common = {
             "model": [model.action_duration_min, model.peak_activity_min],
             "insulin_delay": model.delay_min,
             "suspend_threshold": float(suspend_threshold_mg_dl),
@@ -228,26 +279,92 @@ class LoopController:
             "bolus_rounder": float(bolus_increment_u) or None,
             "dosing_strategy": dosing_strategy,
         }
-        owned = sorted((set(common) | {"max_basal_rate", "max_bolus"}) & set(settings or {}))
+        owned = sorted((set(self._common) | {"max_basal_rate", "max_bolus"}) & set(settings or {}))
         if owned:
             raise InvalidInputError([Problem("settings", None, key, "is set by a constructor keyword")
                                      for key in owned])
+        self._settings = dict(settings or {})
+        self._target = (low, high)
+        self._max_arguments = (max_basal_u_per_h, max_bolus_u)
+        self.set_schedules(schedules)
+        self.reset()
+
+    def set_schedules(self, schedules=None) -> None:
+        """Use these therapy schedules from the next decision on (a Loop user changing settings:
+        the histories are kept; the new settings are validated at the member's next decision).
+
+        Parameters
+        ----------
+        schedules : sequence of dict or None, or None
+            One entry per member: ``None`` (flat patient settings) or a dict with any of the
+            input-dictionary schedule keys ``sensitivity_ratio_start_times`` / ``_values``
+            (mg/dL/U), ``carb_ratio_start_times`` / ``_values`` (g/U), ``basal_rate_start_times`` /
+            ``_values`` (U/h): start times (``datetime.time``, ``"HH:MM[:SS]"`` or seconds after
+            midnight, whole seconds, the first at midnight, increasing) and one value each, as
+            :meth:`pyloopkit.tune.EstimatedSettings.to_settings` gives them (its unit keys must
+            name these units; ``sensitivity_ratio_end_times`` and ``basal_rate_minutes`` are
+            ignored). A schedule left out is the patient's flat value. Basal rates are used as
+            given (the pump rounds what it delivers). ``None``: flat patient settings for all.
+
+        The maximum basal rate and bolus given to the constructor stay; their defaults follow the
+        schedules: ``4 x`` the highest scheduled basal rate, at most ``70 /`` the lowest carb ratio,
+        rounded down to the rate increment; the bolus for 100 g at the lowest carb ratio rounded up
+        to 1 U, within 10-30 U.
+
+        Raises
+        ------
+        InvalidInputError
+            A wrong number of entries, an unknown key, a unit other than the above, start times
+            not starting at midnight or not increasing, a value not finite and > 0, or a maximum
+            not finite and > 0.
+        """
+        problems = []
+        members = [None] * self.n if schedules is None else list(schedules)
+        if len(members) != self.n:
+            raise InvalidInputError([Problem("schedules", None, len(members), f"must have one entry per member "
+                                                                              f"({self.n})")])
+        known = {k for keys in SCHEDULE_KEYS.values() for k in keys[:3]} | _DERIVED_KEYS
+        parsed = []
+        for i, member in enumerate(members):
+            member = {} if member is None else member
+            problems.extend(Problem(f"schedules[{i}]", None, key, "is not a schedule key")
+                            for key in sorted(set(member) - known, key=str))
+            flat = (self.sensitivity_mg_dl_per_u[i], self.carb_ratio_g_per_u[i], self.scheduled_basal_u_per_h[i])
+            parsed.append([_schedule(member, i, name, value, problems) for name, value in zip(SCHEDULE_KEYS, flat)])
+        if problems:
+            raise InvalidInputError(problems)
+        lowest_cr = np.array([cr.values.min() for _, cr, _ in parsed])
+        highest_basal = np.array([basal.values.max() for *_, basal in parsed])
+        max_basal, max_bolus = self._max_arguments
+        self.max_basal_u_per_h = _per_member(
+            "max_basal_u_per_h", max_basal,
+            _floor_to(np.minimum(DEFAULT_MAX_BASAL_SCALE * highest_basal, MAX_BASAL_CARB_RATIO_NUMERATOR / lowest_cr),
+                      self.rate_increment_u_per_h), problems)
+        self.max_bolus_u = _per_member("max_bolus_u", max_bolus, np.clip(
+            np.ceil(DEFAULT_MAX_BOLUS_MEAL_G / lowest_cr), *DEFAULT_MAX_BOLUS_LIMITS_U), problems)
+        if problems:
+            raise InvalidInputError(problems)
         midnight = _dt.time(0)
+        low, high = self._target
+        self._schedules = parsed
         self._static = [{
-            "sensitivity_ratio_start_times": [midnight], "sensitivity_ratio_end_times": [midnight],
-            "sensitivity_ratio_values": [float(self.sensitivity_mg_dl_per_u[i])],
-            "carb_ratio_start_times": [midnight], "carb_ratio_values": [float(self.carb_ratio_g_per_u[i])],
-            "basal_rate_start_times": [midnight], "basal_rate_minutes": [1440.0],
-            "basal_rate_values": [float(self.scheduled_basal_u_per_h[i])],
+            **_schedule_keys(*parsed[i]),
             "target_range_start_times": [midnight], "target_range_end_times": [midnight],
             "target_range_minimum_values": [low], "target_range_maximum_values": [high],
-            "settings_dictionary": {**common, "max_basal_rate": float(self.max_basal_u_per_h[i]),
-                                    "max_bolus": float(self.max_bolus_u[i]), **(settings or {})},
+            "settings_dictionary": {**self._common, "max_basal_rate": float(self.max_basal_u_per_h[i]),
+                                    "max_bolus": float(self.max_bolus_u[i]), **self._settings},
         } for i in range(self.n)]
         self._parsed = [(LoopSettings.from_dict(static["settings_dictionary"]), *parse_schedules(static, 0.0))
                         for static in self._static]
         self._model = model_for(self._parsed[0][0]) if self.n else None  # one insulin model for the batch
-        self.reset()
+        self._validated = np.zeros(self.n, dtype=bool)
+
+    def schedule_at(self, name: str, now_min: float) -> np.ndarray:
+        """Each member's ``name`` (``"sensitivity"`` mg/dL/U, ``"carb_ratio"`` g/U or ``"basal"`` U/h)
+        in force at simulated minute ``now_min``, shape (n,)."""
+        p = list(SCHEDULE_KEYS).index(name)
+        now_s = self._seconds(np.array([now_min]))
+        return np.array([member[p].at(now_s)[0] for member in self._schedules])
 
     @classmethod
     def for_simulator(cls, simulator, **settings) -> "LoopController":
@@ -385,7 +502,8 @@ class LoopController:
             recommended = result["bolus"]
             return 0.0 if recommended is None else recommended[0]
         if self.meal_bolus == "carb_ratio":
-            units = min(grams / self.carb_ratio_g_per_u[i], self.max_bolus_u[i])
+            carb_ratio = self._schedules[i][1].at(self._seconds(np.array([self.time_min])))[0]
+            units = min(grams / carb_ratio, self.max_bolus_u[i])
             return float(_floor_to(np.float64(units), self.bolus_increment_u))
         return 0.0
 
@@ -432,5 +550,5 @@ class LoopController:
                 if temp_basal is not None:
                     self._start_temp(i, now_min, *temp_basal)
         basal_u_per_h = np.array([t[3] if t is not None else s
-                                  for t, s in zip(self._temp, self.scheduled_basal_u_per_h)])
+                                  for t, s in zip(self._temp, self.schedule_at("basal", now_min))])
         return basal_u_per_h, bolus_u

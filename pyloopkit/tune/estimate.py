@@ -287,12 +287,14 @@ def _estimate(obs, current: np.ndarray, limits: Limits, method: str, timezone: s
     if method not in METHODS:
         raise InvalidInputError([Problem("method", None, method, f"unknown method; expected one of {METHODS}")])
     _data.require_enough(obs, MIN_DAYS)
-    design = model_fit.Design.from_observations(obs, model_fit.MIN_GLUCOSE)
+    design = model_fit.Design.from_observations(obs, model_fit.MIN_GLUCOSE, model_fit.WINDOW)
+    changes = model_fit.Design.from_observations(obs)  # every 5-minute change, for the loss
     free = np.array([[name in limits.tune] * 24 for name in NAMES])
     ci_low = ci_high = None
     if method == "model":
         fit = model_fit.fit(design, current, free, limits.tuning_limit)
-        values, not_estimable, details = fit.values, _reasons(fit, design, free), {"sigma_mg_dl": fit.sigma}
+        values, not_estimable = fit.values, _reasons(fit, design, free)
+        details = {"sigma_mg_dl": fit.sigma, "carb_entry_factors": [float(f) for f in fit.carb_factors]}
         ci_low = {k: fit.ci_low[p] for p, k in enumerate(NAMES)}
         ci_high = {k: fit.ci_high[p] for p, k in enumerate(NAMES)}
     else:
@@ -303,8 +305,8 @@ def _estimate(obs, current: np.ndarray, limits: Limits, method: str, timezone: s
     return EstimatedSettings(
         method=method, hourly={k: values[p] for p, k in enumerate(NAMES)},
         current={k: current[p] for p, k in enumerate(NAMES)}, schedules=schedules,
-        loss=model_fit.rmse(design, *values), loss_current=model_fit.rmse(design, *current),
-        n_changes=int(design.dg.size), timezone=timezone, ci_low=ci_low, ci_high=ci_high,
+        loss=model_fit.rmse(changes, *values), loss_current=model_fit.rmse(changes, *current),
+        n_changes=int(changes.dg.size), timezone=timezone, ci_low=ci_low, ci_high=ci_high,
         not_estimable=not_estimable, details=details)
 
 

@@ -7,7 +7,8 @@ an error of up to ``carb_error`` (uniform), boluses ``counted / CR_current`` tim
 up to ``bolus_error``, takes 20 g (recorded, absorbed in 60 minutes) when CGM falls below 70 mg/dL
 (at most once an hour), and a simple loop sets a temp basal every 5 minutes from the *current* settings:
 ``basal_current + (CGM - 110) / ISF_current / 2`` U/h, between 0 and 4 x the scheduled rate, 0 when
-CGM < 90 mg/dL.
+CGM < 90 mg/dL. Readings are reported within a CGM's range, 40-400 mg/dL (:data:`CGM_RANGE_MGDL`;
+the model glucose itself is linear and unbounded).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import datetime as _dt
 
 import numpy as np
 
+from ..input_validation import CGM_RANGE_MGDL
 from .data import BIN_MIN, DEFAULT_CARB_DELAY_MIN, DEFAULT_INSULIN_MODEL, Stream
 
 TRUE_SETTINGS = np.array([
@@ -80,7 +82,7 @@ def simulate_history(days: float, truth: np.ndarray, current: np.ndarray, seed: 
     for k in range(n):
         h = hours[k]
         bg[k] = g
-        cgm[k] = g + noise[k]
+        cgm[k] = min(max(g + noise[k], CGM_RANGE_MGDL[0]), CGM_RANGE_MGDL[1])
         if k in meal_bins and meal_bins[k] > 0:
             eaten = meal_bins[k]
             counted = round(eaten * (1.0 + rng.uniform(-carb_error, carb_error)))

@@ -217,3 +217,52 @@ def test_run_trial_flags_bg_that_leaves_the_model_range():
     assert 2 <= first_invalid < bg.shape[1]
     assert result["metrics"]["mean_mg_dl"][0] == pytest.approx(bg[0, :first_invalid].mean())
     assert result["metrics"]["time_in_70_180"][1] == pytest.approx(metrics.time_in_ranges(bg[1])["in_70_180"])
+
+
+def test_schedules_set_the_default_limits_and_flat_schedules_change_nothing():
+    """Max basal 4 x the highest scheduled rate (2.0 U/h -> 8.0), capped by 70 / lowest CR
+    (CR 10 -> 7.0 U/h); max bolus ceil(100 / lowest CR) = 10 U, raised to 10-30 U. A schedule
+    equal to the flat patient settings gives the same closed loop as no schedule."""
+    from pyloopkit.simulation import load_patients
+    patients = load_patients(["adult#001", "adult#002"])
+    schedules = [{"basal_rate_start_times": ["00:00", "06:00"], "basal_rate_values": [1.0, 2.0]},
+                 {"carb_ratio_start_times": [0, 43200], "carb_ratio_values": [10.0, 20.0],
+                  "basal_rate_start_times": ["00:00"], "basal_rate_values": [2.0]}]
+    controller = LoopController(patients, schedules=schedules)
+    np.testing.assert_allclose(controller.max_basal_u_per_h, [min(8.0, 70.0 / patients.CR[0]), 7.0])
+    np.testing.assert_allclose(controller.max_bolus_u, [np.clip(np.ceil(100.0 / patients.CR[0]), 10, 30), 10.0])
+    np.testing.assert_allclose(controller.schedule_at("basal", 5 * 60.0 + 59), [1.0, 2.0])
+    np.testing.assert_allclose(controller.schedule_at("basal", 6 * 60.0), [2.0, 2.0])
+    np.testing.assert_allclose(controller.schedule_at("carb_ratio", 24 * 60.0 + 12 * 60.0),
+                               [patients.CR[0], 20.0])
+    sim = Simulator(["adult#001", "adult#002"], sensor="Dexcom", pump="Insulet", scenario=[(20, 50)], seed=2)
+    plain = LoopController.for_simulator(sim)
+    flat = [{"sensitivity_ratio_start_times": ["00:00"], "sensitivity_ratio_values": [plain.sensitivity_mg_dl_per_u[i]],
+             "carb_ratio_start_times": ["00:00"], "carb_ratio_values": [plain.carb_ratio_g_per_u[i]],
+             "basal_rate_start_times": ["00:00"], "basal_rate_values": [plain.scheduled_basal_u_per_h[i]]}
+            for i in range(2)]
+    runs = [run_trial(sim, c, days=1 / 12, seed=2)
+            for c in (plain, LoopController.for_simulator(sim, schedules=flat))]
+    for key in ("basal_u_per_h", "bolus_u", "bg"):
+        np.testing.assert_array_equal(runs[0][key], runs[1][key])
+
+
+def test_invalid_schedules_are_refused_with_the_member_and_key():
+    from pyloopkit.simulation import load_patients
+    patients = load_patients(["adult#001", "child#001"])
+    cases = [
+        ([None], r"schedules.*one entry per member"),
+        ([None, {"basal_rate_start_times": ["00:00", "06:00"], "basal_rate_values": [1.0]}],
+         r"schedules\[1\]\.basal_rate_values"),
+        ([{"carb_ratio_start_times": ["01:00"], "carb_ratio_values": [10.0]}, None],
+         r"schedules\[0\]\.carb_ratio_start_times.*midnight"),
+        ([{"sensitivity_ratio_start_times": ["00:00", "03:00"], "sensitivity_ratio_values": [50.0, float("nan")]},
+          None], r"schedules\[0\]\.sensitivity_ratio_values"),
+        ([{"carb_ratio_value_units": "exchanges/U"}, None], r"carb_ratio_value_units"),
+        ([{"target_range_minimum_values": [90]}, None], r"not a schedule key"),
+        ([{"basal_rate_start_times": ["00:00", "noon"], "basal_rate_values": [1.0, 1.0]}, None],
+         r"schedules\[0\]\.basal_rate_start_times"),
+    ]
+    for schedules, message in cases:
+        with pytest.raises(InvalidInputError, match=message):
+            LoopController(patients, schedules=schedules)

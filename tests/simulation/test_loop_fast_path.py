@@ -87,3 +87,52 @@ def test_unknown_engine_is_refused():
     sim = Simulator(["adult#001"], seed=0)
     with pytest.raises(Exception, match="engine"):
         LoopController.for_simulator(sim, engine="turbo")
+
+
+def _hourly(rng: np.random.Generator, isf: float, cr: float, basal: float) -> dict:
+    """Hourly ISF, CR and basal schedules varying +-30% around the given values (basal on 0.05 U/h)."""
+    times = [f"{h:02d}:00" for h in range(24)]
+    factor = rng.uniform(0.7, 1.3, size=(3, 24))
+    return {"sensitivity_ratio_start_times": times, "sensitivity_ratio_values": list(isf * factor[0]),
+            "carb_ratio_start_times": times, "carb_ratio_values": list(cr * factor[1]),
+            "basal_rate_start_times": times, "basal_rate_values": list(np.round(basal * factor[2] / 0.05) * 0.05)}
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000), meal_plan=meals, strategy=st.sampled_from(["temp_basal", "automatic_bolus"]),
+       meal_bolus=st.sampled_from(["recommended", "carb_ratio"]))
+def test_fast_path_equals_update_with_hourly_schedules_changing_during_the_episode(seed, meal_plan, strategy,
+                                                                                    meal_bolus):
+    """Three hours from 06:30 under hourly schedules (four schedule items cross the episode), new
+    hourly schedules set at minute 90 (a user changing settings): fast == update at every decision,
+    and the pump runs the scheduled basal of the hour whenever no temp basal is running."""
+    rng = np.random.default_rng(seed)
+    names = ["adult#004", "child#003"]
+    sim = Simulator(names, sensor="Dexcom", pump="Insulet", scenario=meal_plan, seed=seed, start_hour=6.5)
+    p = sim.patients
+    flat = [(p.CF[i], p.CR[i], p.basal_u_per_min[i] * 60.0) for i in range(2)]
+    first, later = [_hourly(rng, *f) for f in flat], [_hourly(rng, *f) for f in flat]
+    controller = LoopController.for_simulator(sim, dosing_strategy=strategy, meal_bolus=meal_bolus,
+                                              schedules=first)
+    calls, basal = [], []
+    _checked(controller, calls)
+    act = controller.act
+
+    def act_and_switch(step):
+        if step.time_min == 90.0:
+            controller.set_schedules(later)
+        command = act(step)
+        basal.append((step.time_min, command[0], [t is not None and t[2] > step.time_min for t in controller._temp]))
+        return command
+
+    controller.act = act_and_switch
+    run_trial(sim, controller, days=3 / 24, seed=seed)
+    assert len({(i, t) for i, t, *_ in calls}) == 2 * 36
+    scheduled = 0
+    for minute, rates, temp_running in basal:
+        hour = int(6.5 + minute / 60.0) % 24
+        schedule = later if minute >= 90.0 else first
+        for i in np.flatnonzero(~np.array(temp_running)):
+            assert rates[i] == schedule[i]["basal_rate_values"][hour]
+            scheduled += 1
+    assert scheduled > 0

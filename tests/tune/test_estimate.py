@@ -147,3 +147,41 @@ def test_answer_in_tunes_layout_matches_estimate(history14):
     with pytest.raises(TuneFormatError):
         answer(req, "gradient-boosting")
     assert answer(req, "autotune")["version"] == 1
+
+
+def test_carb_entry_factors_find_a_miscounted_meal():
+    """Carbs counted exactly, then one meal recorded as 1.6 x what was eaten: its fitted factor
+    (eaten / entered, 1 / 1.6 = 0.625 in truth; the prior sd 0.15 pulls it towards 1) is the lowest
+    of all meals and below 0.85, while the other meals stay near 1."""
+    from pyloopkit.tune.simulate import simulate_history
+
+    history = simulate_history(7, TRUE_SETTINGS, TRUE_SETTINGS, seed=5, carb_error=0.0, bolus_error=0.0)
+    carbs = history.carbs.copy()
+    meals = np.flatnonzero(carbs["grams"].to_numpy() >= 30)
+    k = meals[7]
+    carbs.loc[k, "grams"] = carbs.loc[k, "grams"] * 1.6
+    history.carbs = carbs
+    e = estimate(history, hourly_settings(TRUE_SETTINGS), method="model")
+    factors = np.array(e.details["carb_entry_factors"])
+    assert factors.size == len(carbs)  # one entry per recorded carb row (entries sorted by time)
+    assert factors[k] < 0.85 and factors[k] == factors[meals].min(), factors[meals]
+    others = np.delete(factors[meals], 7)
+    assert np.median(np.abs(others - 1.0)) < 0.05
+
+
+def test_windowed_rows_sum_consecutive_changes_within_an_hour():
+    """Rows sum up to 6 usable 5-minute changes of one local hour; a gap or a new hour starts a row."""
+    from types import SimpleNamespace
+
+    from pyloopkit.tune import model_fit
+
+    glucose = 100.0 + np.arange(26, dtype=float)  # +1 mg/dL per 5 min, bins 0-25 (hours 0, 1, 2)
+    glucose[8] = np.nan  # changes 7 and 8 unusable
+    obs = SimpleNamespace(glucose=glucose, hour=np.arange(26) // 12, carbs=[], n=26,
+                          insulin_activity=lambda: np.full(26, 0.1), carb_activity=lambda: np.zeros(26))
+    d = model_fit.Design.from_observations(obs, window=6)
+    # hour 0: changes 0-5 | 6 | (7, 8 gone) 9-11; hour 1: 12-17 | 18-23; hour 2: 24
+    np.testing.assert_array_equal(d.steps, [6, 1, 3, 6, 6, 1])
+    np.testing.assert_array_equal(d.hour, [0, 0, 0, 1, 1, 2])
+    np.testing.assert_allclose(d.dg, d.steps)
+    np.testing.assert_allclose(d.insulin_u, 0.1 * d.steps)
