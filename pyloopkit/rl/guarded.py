@@ -4,16 +4,19 @@
 policy's observation from the same input (last CGM and its trend over the
 policy's decision interval, IOB and COB from Loop's own math in ``update()``'s
 output, local time of day, minutes since the last carb entry, the scheduled basal
-rate that the policy's action multiplies), asks the policy for a basal rate and
-passes it through a :class:`~pyloopkit.rl.shield.Shield` built from the input's
+rate that the policy's action multiplies; for the ``"context"`` features also the
+carb ratio and correction factor at that time and the carbs entered within the
+last decision interval, the "announced" meal), asks the policy for a basal rate
+(and, for a meal-bolus policy, a bolus for those carbs) and passes them through a :class:`~pyloopkit.rl.shield.Shield` built from the input's
 settings: ``max_basal_rate``, ``max_bolus``, ``suspend_threshold`` (Loop's lower
 target bound at that time when absent) compared with the minimum of Loop's
 prediction, and the pump's rate resolution ``rate_rounder`` (0.05 U/h when absent,
 an Omnipod's). The output is ``update()``'s with ``recommended_temp_basal`` the
-guarded rate for 30 minutes and ``recommended_autobolus`` None (the policy
-boluses never; ``recommended_bolus``, Loop's suggestion for a user-entered bolus,
-is kept), plus ``policy_action`` (the proposed rate and the observation) and
-``guardrails_applied`` (the names of the rules that changed it).
+guarded rate for 30 minutes and ``recommended_autobolus`` None; ``recommended_bolus``
+is the guarded policy bolus for a meal-bolus policy (Loop's pending insulin kept)
+and Loop's own suggestion otherwise; plus ``policy_action`` (the proposed rate and
+bolus and the observation) and ``guardrails_applied`` (the names of the rules that
+changed them).
 
 A recurrent policy keeps its LSTM state between calls: call once per decision.
 The input must be in mg/dL (as :func:`update` reads it after conversion).
@@ -54,12 +57,20 @@ def observation_from_input(input_dict: dict, output: dict, interval_min: float) 
     carb_s = to_seconds(list(carb_dates)) if carb_dates else np.empty(0)
     past_carbs = carb_s[carb_s <= now_s]
     since_meal = (now_s - past_carbs.max()) / 60.0 if past_carbs.size else MEAL_CLOCK_CAP_MIN
-    basal = DailySchedule.from_lists(input_dict["basal_rate_start_times"], input_dict["basal_rate_values"], offset_s)
+    announced_g = float(np.sum(np.asarray(input_dict.get("carb_values") or [], dtype=np.float64)[
+        (carb_s > now_s - 60.0 * interval_min) & (carb_s <= now_s)])) if carb_s.size else 0.0
+    at_now = np.array([now_s])
+
+    def schedule(prefix: str) -> float:
+        return float(DailySchedule.from_lists(input_dict[f"{prefix}_start_times"], input_dict[f"{prefix}_values"],
+                                              offset_s).at(at_now)[0])
+
     return {"cgm_mg_dl": float(glucose[last]), "trend_mg_dl_per_min": float(trend),
             "minute_of_day": float(((now_s + offset_s) % 86400.0) / 60.0),
             "iob_u": float(output["insulin_on_board"]), "cob_g": float(output["carbs_on_board"]),
             "minutes_since_meal": float(min(since_meal, MEAL_CLOCK_CAP_MIN)),
-            "scheduled_basal_u_per_h": float(basal.at(np.array([now_s]))[0])}
+            "announced_g": announced_g, "carb_ratio_g_per_u": schedule("carb_ratio"),
+            "cf_mg_dl_per_u": schedule("sensitivity_ratio"), "scheduled_basal_u_per_h": schedule("basal_rate")}
 
 
 def _now(input_dict: dict) -> tuple[float, float]:
@@ -112,8 +123,9 @@ def guard_output(input_dict: dict, output: dict, policy) -> dict:
     output : dict
         ``update()``'s output (its IOB, COB and prediction feed the observation and the shield).
     policy : object
-        ``recommend(features: dict) -> basal_u_per_h`` and ``options.decision_interval_min``,
-        e.g. a :class:`~pyloopkit.rl.policy.PolicyController`.
+        ``recommend(features: dict) -> basal_u_per_h`` (or ``recommend_doses(features) -> (basal_u_per_h,
+        bolus_u)``) and ``options.decision_interval_min``, e.g. a
+        :class:`~pyloopkit.rl.policy.PolicyController`.
 
     Returns
     -------
@@ -123,12 +135,16 @@ def guard_output(input_dict: dict, output: dict, policy) -> dict:
         ``observation``) and ``guardrails_applied`` (list of rule names).
     """
     features = observation_from_input(input_dict, output, policy.options.decision_interval_min)
-    proposed = float(policy.recommend(features))
+    doses = getattr(policy, "recommend_doses", None)
+    proposed, proposed_bolus = doses(features) if doses is not None else (float(policy.recommend(features)), 0.0)
     shield = shield_from_input(input_dict)
     predicted_min = min(output["predicted_glucose_values"])
-    rate, _, applied = shield.apply(np.array([proposed]), np.zeros(1), np.array([predicted_min]))
+    rate, bolus, applied = shield.apply(np.array([proposed]), np.array([proposed_bolus]), np.array([predicted_min]))
     output["recommended_temp_basal"] = (float(rate[0]), TEMP_BASAL_DURATION_MIN)
     output["recommended_autobolus"] = None
-    output["policy_action"] = {"basal_u_per_h": proposed, "observation": features}
+    if getattr(policy.options, "meal_bolus", False):
+        pending = output["recommended_bolus"][1] if output.get("recommended_bolus") else 0.0
+        output["recommended_bolus"] = (float(bolus[0]), pending, None)
+    output["policy_action"] = {"basal_u_per_h": proposed, "bolus_u": proposed_bolus, "observation": features}
     output["guardrails_applied"] = [name for name, flag in applied.items() if flag[0]]
     return output

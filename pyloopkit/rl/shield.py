@@ -11,6 +11,10 @@
 
 Each rule reports whether it changed something, so that a caller can show
 which guardrails were applied.
+
+In simulation (the training env's ``shield`` option and the trial controller's)
+there is no Loop prediction: :func:`projected_min_mg_dl` stands in for it, the
+lower of the last CGM and its 30-minute linear projection.
 """
 from __future__ import annotations
 
@@ -86,6 +90,26 @@ class Shield:
                    "suspend": suspend & ((clipped_basal > 0) | (clipped_bolus > 0)),
                    "rounding": (rounded_basal != guarded_basal) | (rounded_bolus != guarded_bolus)}
         return rounded_basal, rounded_bolus, applied
+
+
+#: Horizon (min) of the CGM projection that stands in for Loop's prediction in simulation.
+PROJECTION_MIN = 30.0
+#: Max bolus (U) of :func:`default_shield` for a policy that boluses (Loop's default setting).
+DEFAULT_MAX_BOLUS_U = 10.0
+
+
+def projected_min_mg_dl(cgm_window: np.ndarray, interval_min: float) -> np.ndarray:
+    """The lower of the last CGM (mg/dL) and its :data:`PROJECTION_MIN` linear projection, from the CGM at
+    the last two decisions ``(n, 2)`` taken ``interval_min`` apart."""
+    cgm = cgm_window[:, -1]
+    trend = (cgm - cgm_window[:, 0]) / interval_min
+    return np.minimum(cgm, cgm + trend * PROJECTION_MIN)
+
+
+def default_shield(max_basal_u_per_h: float, boluses: bool) -> Shield:
+    """The simulation shield: max basal ``max_basal_u_per_h``, max bolus :data:`DEFAULT_MAX_BOLUS_U` if the
+    policy ``boluses`` (else 0), suspend below 70 mg/dL, Insulet's 0.05 U/h and 0.05 U increments."""
+    return Shield(max_basal_u_per_h=float(max_basal_u_per_h), max_bolus_u=DEFAULT_MAX_BOLUS_U if boluses else 0.0)
 
 
 def _floor_to(values: np.ndarray, increment: float) -> np.ndarray:

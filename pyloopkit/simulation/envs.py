@@ -386,10 +386,12 @@ class _Core:
                                      for j in bad[:10]])
         return self.rate_table[np.arange(self.num_envs), index.astype(np.intp)]
 
-    def step(self, rates_u_per_h: np.ndarray):
-        """Advance every environment by one decision; returns obs, reward, terminated, truncated, info."""
+    def step(self, rates_u_per_h: np.ndarray, bolus_u: np.ndarray | None = None):
+        """Advance every environment by one decision (basal rates in U/h, optional boluses in U given in its
+        first minute); returns obs, reward, terminated, truncated, info."""
         options = self.options
-        result = self.sim.step(rates_u_per_h, self._zero_bolus, options.decision_interval_min)
+        bolus = self._zero_bolus if bolus_u is None else bolus_u
+        result = self.sim.step(rates_u_per_h, bolus, options.decision_interval_min)
         bg_minutes = result.bg_minutes
         cgm, bg, insulin_u, carbs_g = result.cgm, result.bg, result.insulin_u, result.carbs_g
         self._announced = result.meal_announcement_g
@@ -617,8 +619,12 @@ class T1DVectorEnv(gymnasium.vector.VectorEnv):
         return observations, {"bg": self._core.previous_bg.copy(), "_bg": self._core.all_true}
 
     def step(self, actions):
-        rates = self._core.rates_for(actions)
-        observations, rewards, terminated, truncated, info = self._core.step(rates)
+        return self.step_doses(self._core.rates_for(actions))
+
+    def step_doses(self, rates_u_per_h: np.ndarray, bolus_u: np.ndarray | None = None):
+        """:meth:`step` with the doses themselves: basal rates (U/h, (num_envs,)) and boluses (U, given in
+        the decision's first minute; ``None``: none), limited only by the simulator's pump."""
+        observations, rewards, terminated, truncated, info = self._core.step(rates_u_per_h, bolus_u)
         done = terminated | truncated
         if not done.any():
             return observations, rewards, terminated, truncated, _masked(info, self._core.all_true)

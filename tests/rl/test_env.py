@@ -10,7 +10,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env  # n
 from stable_baselines3.common.vec_env import VecCheckNan, VecNormalize  # noqa: E402
 
 from pyloopkit.errors import InvalidInputError  # noqa: E402
-from pyloopkit.rl.env import (BasalEnv, BasalVecEnv, RLOptions, basal_rates, in_range_reward,  # noqa: E402
+from pyloopkit.rl.env import (BasalEnv, BasalVecEnv, RLOptions, doses, in_range_reward,  # noqa: E402
                               tiered_reward)
 from pyloopkit.simulation.patients import load_patients  # noqa: E402
 
@@ -25,6 +25,10 @@ STEADY = {"sensor": None, "pump": None, "scenario": None}
 def test_checkers_pass(options):
     gymnasium_check_env(BasalEnv("adult#001", **options), skip_render_check=True)
     sb3_check_env(BasalEnv("adult#001", **options), warn=True)
+
+
+def basal_rates(action, basal, options):
+    return doses(action, basal, np.zeros(len(basal)), options)[0]
 
 
 def test_basal_multiple_mapping():
@@ -152,3 +156,79 @@ def test_termination_penalty_is_added_to_the_terminating_decision():
         if done[0]:
             break
     assert done[0]
+
+
+def test_meal_bolus_actions_by_hand():
+    """Continuous: the second component maps [-1, 1] to 0..max_bolus_fraction of carbs / CR; discrete:
+    index i is (basal multiple i // 4, bolus fraction i % 4)."""
+    basal, meal_u = np.array([1.0, 0.5, 2.0]), np.array([4.0, 0.0, 2.0])
+    options = RLOptions(meal_bolus=True)
+    rates, bolus = doses(np.array([[-0.5, 1.0], [1.0, 1.0], [0.0, -1.0]]), basal, meal_u, options)
+    np.testing.assert_allclose(rates, [1.0, 2.0, 4.0])
+    np.testing.assert_allclose(bolus, [6.0, 0.0, 0.0])
+    np.testing.assert_allclose(doses(np.array([[0.0, 0.0]] * 3), basal, meal_u, options)[1], [3.0, 0.0, 1.5])
+    discrete = RLOptions(action="discrete", meal_bolus=True, discrete_basal_multiples=(0.0, 1.0, 2.0),
+                         discrete_bolus_fractions=(0.0, 0.5, 1.0, 1.5))
+    rates, bolus = doses(np.array([0, 7, 11]), basal, meal_u, discrete)
+    np.testing.assert_allclose(rates, [0.0, 0.5, 4.0])
+    np.testing.assert_allclose(bolus, [0.0, 0.0, 3.0])
+    with pytest.raises(InvalidInputError, match="action"):
+        doses(np.array([0, 12, 1]), basal, meal_u, discrete)
+    assert BasalVecEnv("adult#001", 1, options=discrete).action_space.n == 12
+    assert BasalVecEnv("adult#001", 1, options=options).action_space.shape == (2,)
+
+
+def test_context_features_and_meal_bolus_by_hand():
+    """A 60 g meal at minute 60, 30-minute decisions, no noise: the decision at minute 60 sees it
+    announced (60 g / CR / basal hours of basal) and boluses fraction f of 60 / CR; carbs on board
+    then decay linearly from the middle of the decision that ate them; the insulin on board of two
+    runs differing only in f differs by the bolus times Loop's exponential curve at 15 min."""
+    from pyloopkit.simulation.envs import _iob_tracker
+
+    cr, cf = float(ADULT_1.CR[0]), float(ADULT_1.CF[0])
+    runs = {}
+    for fraction in (-1.0, 1.0):  # 0 and 1.5 x carbs / CR
+        env = BasalVecEnv("adult#001", 1, seed=1, sensor=None, pump=None, scenario=[(60, 60.0)],
+                          observation="context", meal_bolus=True)
+        seen = [env.reset()[0]]
+        for _ in range(3):
+            seen.append(env.step(np.array([[-0.5, fraction]], dtype=np.float32))[0][0])
+        runs[fraction] = np.array(seen)
+    zero, full = runs[-1.0], runs[1.0]
+    assert zero[0, 5] == pytest.approx(cf * BASAL_U_PER_H, rel=1e-6)
+    np.testing.assert_allclose(zero[:, 4], [0.0, 0.0, 60.0 / cr / BASAL_U_PER_H, 0.0], rtol=1e-6)
+    assert zero[2, 3] == 0.0 and zero[3, 3] == pytest.approx(60.0 * (1 - 15 / 180) / cr / BASAL_U_PER_H, rel=1e-5)
+    remaining = _iob_tracker(1, 30).weights[-1]  # the newest decision's units, taken at 15 min
+    bolus_u = 1.5 * 60.0 / cr
+    assert full[3, 2] - zero[3, 2] == pytest.approx(bolus_u * remaining / BASAL_U_PER_H, rel=1e-5)
+    np.testing.assert_allclose(full[:3, 2], zero[:3, 2])
+    assert full[3, 0] < zero[3, 0]  # the bolus lowers the post-meal glucose
+
+
+def test_shield_option_guards_what_reaches_the_simulator():
+    """A policy asking for the most (4x basal and 1.5x the meal bolus) behind the env's shield: every dose
+    that reaches the simulator is within the limits, floored to the pump's increments, and zero whenever
+    the last CGM or its 30-minute projection is below 70 mg/dL (which happens: 4x basal drives BG down)."""
+    from pyloopkit.rl.shield import DEFAULT_MAX_BOLUS_U
+
+    env = BasalVecEnv("adult#001", 3, seed=8, observation="context", meal_bolus=True, shield=True,
+                      scenario=[(60, 80.0)])
+    sent = []
+    step_doses = env._venv.step_doses
+    env._venv.step_doses = lambda rates, bolus: sent.append((rates.copy(), bolus.copy())) or step_doses(rates, bolus)
+    observation = env.reset()
+    window = [observation[:, 0]]
+    projected = []
+    for _ in range(24):
+        cgm_before, cgm_now = (window[-2] if len(window) > 1 else window[-1]), window[-1]
+        projected.append(np.minimum(cgm_now, cgm_now + (cgm_now - cgm_before) / 30.0 * 30.0))
+        observation, _, done, _ = env.step(np.ones((3, 2), dtype=np.float32))
+        if done.any():  # a restarted member's window starts again: check the steps before
+            break
+        window.append(observation[:, 0].astype(np.float64))
+    rates, bolus = (np.array([pair[k] for pair in sent[:len(projected)]]) for k in (0, 1))
+    projected = np.array(projected)
+    assert (projected < 70).any() and (projected >= 70).any()
+    assert np.all(rates[projected < 70] == 0) and np.all(bolus[projected < 70] == 0)
+    assert rates.max() <= 4 * BASAL_U_PER_H and bolus.max() <= DEFAULT_MAX_BOLUS_U and bolus.max() > 0
+    np.testing.assert_allclose(rates / 0.05, np.round(rates / 0.05), atol=1e-9)

@@ -137,3 +137,37 @@ def test_controller_rebuilds_the_aura_observation_of_the_env():
     seen = np.concatenate(model.seen)
     np.testing.assert_allclose(seen, np.array(expected), rtol=1e-5, atol=1e-4)
     assert np.any(seen[:, 5] < 1440)  # a meal happened in the window
+
+
+def test_controller_rebuilds_the_context_observation_and_meal_boluses_of_the_env():
+    """A meal-bolus policy with the "context" features: same seed, same actions, the controller's
+    observations (CGM, trend, IOB, COB and announced carbs relative to the patient) equal the env's, which
+    also checks that its boluses were the env's (they feed the IOB); it boluses only at decisions that
+    announce a meal, fraction * carbs / CR."""
+    from pyloopkit.rl.env import BasalVecEnv, RLOptions
+    from pyloopkit.rl.policy import PolicyController
+
+    options = RLOptions(observation="context", action="discrete", meal_bolus=True, decision_interval_min=15)
+    actions = [17, 22, 3, 43, 9, 18, 33, 5, 19, 23, 14, 29] * 8
+    env = BasalVecEnv("child#002", 1, seed=4, options=options)
+    expected = [env.reset()[0]]
+    for action in actions[:-1]:
+        observation, _, done, _ = env.step(np.array([action]))
+        assert not done[0]
+        expected.append(observation[0])
+    meta = {"algo": "dqn", "patients": "child#002", "options": options.to_dict(), "obs_mean": [0.0] * 6,
+            "obs_var": [1.0] * 6, "epsilon": 0.0, "clip_obs": 1e30}
+    model = _Scripted(actions)
+    controller = PolicyController(model, meta)
+    assert controller.announce_min == 15
+    sim = Simulator("child#002", seed=4, announce_min=controller.announce_min)
+    trial = run_trial(sim, controller, days=len(actions) * 15 / 1440, seed=4, step_minutes=5)
+    seen = np.concatenate(model.seen)
+    np.testing.assert_allclose(seen, np.array(expected), rtol=1e-5, atol=1e-4)
+    announced = seen[:, 4] > 0
+    assert announced.any()
+    bolus = trial["bolus_u"][0, ::3]
+    fractions = np.asarray(options.discrete_bolus_fractions)[np.asarray(actions) % 4]
+    basal = sim.patients.basal_u_per_min[0] * 60.0
+    np.testing.assert_allclose(bolus, fractions * seen[:, 4] * basal, rtol=1e-5)
+    assert np.all(bolus[~announced] == 0) and np.all(trial["bolus_u"][0].reshape(-1, 3)[:, 1:] == 0)

@@ -108,3 +108,43 @@ def test_update_takes_the_dosing_policy_directly():
     assert out["guardrails_applied"] == ["max_basal"]
     assert out["predicted_glucose_values"] == plain["predicted_glucose_values"]
     assert out["recommended_bolus"] == plain["recommended_bolus"]
+
+
+class AlwaysMaxMeal:
+    """A meal-bolus policy that always asks for an absurd rate and bolus."""
+
+    class options:
+        decision_interval_min = 30
+        meal_bolus = True
+
+    def recommend_doses(self, features):
+        self.features = features
+        return 1e3, 1e3
+
+
+def test_guarded_update_caps_a_meal_bolus_policy_and_reads_the_announced_carbs():
+    """The bolus of a meal-bolus policy replaces Loop's recommended bolus, capped at max_bolus (and zero
+    below the suspend threshold); the features carry the carbs entered in the last decision interval and
+    the carb ratio and ISF at that time."""
+    from datetime import timedelta
+
+    from pyloopkit.rl.guarded import guarded_update
+    from pyloopkit.synthetic import dense_history
+
+    d = dense_history(1.0, seed=0)
+    d["settings_dictionary"]["suspend_threshold"] = 74.0
+    now = d["time_to_calculate_at"]
+    d["carb_dates"].append(now - timedelta(minutes=10))  # a 35 g meal entered 10 minutes ago
+    d["carb_values"].append(35.0)
+    d["carb_absorption_times"].append(180.0)
+    out = guarded_update(d, policy := AlwaysMaxMeal())
+    max_bolus = d["settings_dictionary"]["max_bolus"]
+    assert out["recommended_bolus"][0] == pytest.approx(max_bolus)
+    assert out["policy_action"]["bolus_u"] == 1e3 and "max_bolus" in out["guardrails_applied"]
+    assert policy.features["announced_g"] == 35.0  # the earlier entries are hours old
+    assert policy.features["carb_ratio_g_per_u"] == d["carb_ratio_values"][0]
+    assert policy.features["cf_mg_dl_per_u"] == d["sensitivity_ratio_values"][0]
+    d["settings_dictionary"]["suspend_threshold"] = 300.0
+    with pytest.warns(UserWarning, match="suspend_threshold"):
+        out = guarded_update(d, AlwaysMaxMeal())
+    assert out["recommended_bolus"][0] == 0.0 and out["recommended_temp_basal"] == (0.0, 30.0)

@@ -56,3 +56,22 @@ def test_cli_evaluate_prints_both_controllers(tmp_path, capsys):
     for row in table["rows"]:
         assert row["episodes"] == 2 and 0 <= row["below_54"] <= row["below_70"] <= 100 - row["tir_70_180"] + 1e-9
     assert "| ppo-lstm |" in capsys.readouterr().out
+
+
+def test_cli_train_records_the_population_options(tmp_path):
+    """The options of the shipped group policies reach the env and the recorded command reproduces them."""
+    from pyloopkit.rl.env import RLOptions
+
+    code = main(["rl", "train", "--algo", "dqn", "--group", "child", "--minutes", "0.02", "--seed", "2",
+                 "--num-envs", "10", "--observation", "context", "--reward", "tiered", "--meal-bolus", "--shield",
+                 "--termination-penalty", "-200", "--discrete-basal-multiples", "0,0.5,1,3", "--out", str(tmp_path)])
+    assert code == 0
+    meta = json.loads((tmp_path / "dqn_child.json").read_text())
+    options = RLOptions.from_dict(meta["options"])
+    assert options == RLOptions(observation="context", action="discrete", reward="tiered", meal_bolus=True,
+                                shield=True, termination_penalty=-200.0, discrete_basal_multiples=(0.0, 0.5, 1.0, 3.0),
+                                decision_interval_min=15)
+    assert meta["command"].endswith("--num-envs 10 --observation context --reward tiered --termination-penalty -200 "
+                                    f"--discrete-basal-multiples 0,0.5,1,3 --meal-bolus --shield --out {tmp_path}")
+    with pytest.raises(SystemExit):
+        main(["rl", "train", "--algo", "dqn", "--group", "child", "--discrete-basal-multiples", "0,x", "--out", "x"])
