@@ -329,7 +329,8 @@ class BasalVecEnv(VecEnv):
             patients, num_envs, decision_interval_min=int(o.decision_interval_min),
             observation="cgm" if o.observation == "cgm" else "history", history_len=2,
             include_iob=aura or context, include_cob=context, include_time_of_day=aura,
-            announce_meals=self._announce, action="continuous", max_basal_u_per_h=1e6, reward=lambda bg_minutes, info: self._reward(bg_minutes),
+            announce_meals=self._announce, action="continuous", max_basal_u_per_h=1e6,
+            reward=lambda bg_minutes, info: self._reward(bg_minutes),
             termination_bounds=tuple(o.termination_bounds), termination_penalty=float(o.termination_penalty),
             max_episode_minutes=int(round(o.episode_days * 1440)),
             sensor=o.sensor, pump=o.pump, scenario=o.scenario)
@@ -338,7 +339,8 @@ class BasalVecEnv(VecEnv):
         self.basal_u_per_h = members.basal_u_per_min * 60.0
         self.carb_ratio_g_per_u = np.asarray(members.CR, dtype=np.float64)
         self.cf_mg_dl_per_u = np.asarray(members.CF, dtype=np.float64)
-        self._shield = default_shield(o.max_basal_multiple * self.basal_u_per_h.max(), o.meal_bolus) if o.shield else None
+        self._shield = (default_shield(o.max_basal_multiple * self.basal_u_per_h.max(), o.meal_bolus)
+                        if o.shield else None)
         self._seed = seed
         self._actions = None
         n = self._venv.num_envs
@@ -386,8 +388,8 @@ class BasalVecEnv(VecEnv):
         if self._shield is not None:
             projected = projected_min_mg_dl(self._cgm_window, self.options.decision_interval_min)
             rates, bolus_u, _ = self._shield.apply(rates, bolus_u, projected)
-        raw, rewards, terminated, truncated, info = self._venv.step_doses(rates, bolus_u if self.options.meal_bolus
-                                                                          else None)
+        raw, rewards, terminated, truncated, info = self._venv.step_doses(
+            rates, bolus_u if self.options.meal_bolus else None)
         self._meal_u = self._meal_bolus_u(raw)
         self._cgm_window = np.column_stack([self._cgm_window[:, -1], self._cgm(raw)])
         done = terminated | truncated

@@ -143,7 +143,7 @@ def format_table(table: dict) -> str:
              "| group | controller | TIR 70-180 % | <70 % | <54 % | >250 % | worst TIR % | mean mg/dL | terminations |",
              "|---|---|---|---|---|---|---|---|---|"]
     for row in table["rows"]:
-        lines.append(f"| {row.get('group', table['patients'])} | {row['controller']} | {row['tir_70_180']:.1f} | {row['below_70']:.2f} | "
-                     f"{row['below_54']:.2f} | {row['above_250']:.2f} | {row['min_tir']:.1f} | "
+        lines.append(f"| {row.get('group', table['patients'])} | {row['controller']} | {row['tir_70_180']:.1f} | "
+                     f"{row['below_70']:.2f} | {row['below_54']:.2f} | {row['above_250']:.2f} | {row['min_tir']:.1f} | "
                      f"{row['mean_mg_dl']:.0f} | {row['terminations']}/{row['episodes']} |")
     return "\n".join(lines)

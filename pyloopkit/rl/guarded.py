@@ -7,11 +7,12 @@ output, local time of day, minutes since the last carb entry, the scheduled basa
 rate that the policy's action multiplies; for the ``"context"`` features also the
 carb ratio and correction factor at that time and the carbs entered within the
 last decision interval, the "announced" meal), asks the policy for a basal rate
-(and, for a meal-bolus policy, a bolus for those carbs) and passes them through a :class:`~pyloopkit.rl.shield.Shield` built from the input's
-settings: ``max_basal_rate``, ``max_bolus``, ``suspend_threshold`` (Loop's lower
-target bound at that time when absent) compared with the minimum of Loop's
-prediction, and the pump's rate resolution ``rate_rounder`` (0.05 U/h when absent,
-an Omnipod's). The output is ``update()``'s with ``recommended_temp_basal`` the
+(and, for a meal-bolus policy, a bolus for those carbs) and passes them through
+a :class:`~pyloopkit.rl.shield.Shield` built from the input's settings:
+``max_basal_rate``, ``max_bolus``, ``suspend_threshold`` (Loop's lower target
+bound at that time when absent) compared with the minimum of Loop's prediction,
+and the pump's rate resolution ``rate_rounder`` (0.05 U/h when absent, an
+Omnipod's). The output is ``update()``'s with ``recommended_temp_basal`` the
 guarded rate for 30 minutes and ``recommended_autobolus`` None; ``recommended_bolus``
 is the guarded policy bolus for a meal-bolus policy (Loop's pending insulin kept)
 and Loop's own suggestion otherwise; plus ``policy_action`` (the proposed rate and

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 from pyloopkit.rl.env import MEAL_CLOCK_CAP_MIN, RLOptions, aura_features, context_features, doses  # noqa: E402
 from pyloopkit.rl.shield import Shield, default_shield, projected_min_mg_dl  # noqa: E402
-from pyloopkit.rl.train import model_class, policy_name  # noqa: E402
+from pyloopkit.rl.train import group_of, model_class, policy_name  # noqa: E402
 from pyloopkit.simulation.envs import _cob_tracker, _iob_tracker  # noqa: E402
 from pyloopkit.simulation.patients import PatientParams, load_patients  # noqa: E402
 
@@ -50,7 +50,10 @@ def shipped_policies() -> list[str]:
 
 
 def policy_path(algo: str, group: str | None = None, patient: str | None = None) -> Path:
-    """The shipped policy's ``.zip`` for ``patient`` if there is one, else for ``group``."""
+    """The shipped policy's ``.zip`` for ``patient`` if there is one, else for ``group`` (by default the
+    patient's own group: ``child#003`` falls back to the ``child`` policy)."""
+    if group is None and patient is not None:
+        group = group_of(patient)
     candidates = [policy_name(algo, who) for who in (patient, group) if who is not None]
     if not candidates:
         raise InvalidInputError([Problem("group", None, None, "give a group or a patient")])
@@ -70,7 +73,8 @@ def load_policy(algo: str, group: str | None = None, patient: str | None = None,
     ----------
     algo : "ppo-lstm" or "dqn"
     group, patient : str or None
-        Which shipped policy: the patient's own if shipped, else the group's.
+        Which shipped policy: the patient's own if shipped, else the group's (by default the patient's
+        group). A ``patient`` also binds the controller to that patient (:meth:`PolicyController.bind`).
     path : path or None
         A policy's ``.zip`` or ``.json`` instead of a shipped one.
     shield : Shield, True or None
@@ -80,7 +84,7 @@ def load_policy(algo: str, group: str | None = None, patient: str | None = None,
     -------
     PolicyController
         Call :meth:`PolicyController.bind` with the simulator's patients before a
-        trial on other patients than the policy's own single patient.
+        trial on other patients than the one it was loaded for.
     """
     zip_path = Path(path).with_suffix(".zip") if path is not None else policy_path(algo, group, patient)
     meta = json.loads(zip_path.with_suffix(".json").read_text())
@@ -89,6 +93,8 @@ def load_policy(algo: str, group: str | None = None, patient: str | None = None,
     torch.set_num_threads(1)
     model = model_class(algo).load(zip_path, device="cpu")
     controller = PolicyController(model, meta)
+    if patient is not None and path is None:
+        controller.bind(patient)
     if shield is True:
         controller.auto_shield = True
     elif shield is not None and shield is not False:

@@ -21,7 +21,11 @@ AURA = {"observation": "aura", "action": "discrete", "reward": "tiered"}
 STEADY = {"sensor": None, "pump": None, "scenario": None}
 
 
-@pytest.mark.parametrize("options", [{}, AURA], ids=["paper", "aura"])
+CONTEXT = {"observation": "context", "meal_bolus": True, "reward": "tiered", "termination_penalty": -200.0}
+
+
+@pytest.mark.parametrize("options", [{}, AURA, CONTEXT, {**CONTEXT, "action": "discrete", "shield": True}],
+                         ids=["paper", "aura", "context", "context-discrete-shield"])
 def test_checkers_pass(options):
     gymnasium_check_env(BasalEnv("adult#001", **options), skip_render_check=True)
     sb3_check_env(BasalEnv("adult#001", **options), warn=True)

@@ -10,6 +10,7 @@ pytest.importorskip("simglucose")
 from pyloopkit.control.trial import run_trial  # noqa: E402
 from pyloopkit.errors import InvalidInputError  # noqa: E402
 from pyloopkit.rl.policy import POLICY_DIR, load_policy, shipped_policies  # noqa: E402
+from pyloopkit.simulation.patients import load_patients  # noqa: E402
 from pyloopkit.simulation.simulator import Simulator  # noqa: E402
 
 
@@ -26,7 +27,15 @@ def test_shipped_policies_are_small_and_documented():
 
 def test_unknown_policy_names_what_is_shipped():
     with pytest.raises(InvalidInputError, match="ppo-lstm_adult001"):
-        load_policy("ppo-lstm", patient="adolescent#009")
+        load_policy("ppo-lstm", group="teenager")
+
+
+def test_a_patient_without_its_own_policy_gets_its_groups_bound_to_it():
+    controller = load_policy("ppo-lstm", patient="adolescent#009")
+    assert controller.meta["patients"] == "adolescent"
+    patient = load_patients("adolescent#009")
+    np.testing.assert_allclose(controller.basal_u_per_h, patient.basal_u_per_min * 60.0)
+    np.testing.assert_allclose(controller.carb_ratio_g_per_u, patient.CR)
 
 
 def test_policy_controls_a_trial_within_its_action_range():

@@ -75,3 +75,23 @@ def test_cli_train_records_the_population_options(tmp_path):
                                     f"--discrete-basal-multiples 0,0.5,1,3 --meal-bolus --shield --out {tmp_path}")
     with pytest.raises(SystemExit):
         main(["rl", "train", "--algo", "dqn", "--group", "child", "--discrete-basal-multiples", "0,x", "--out", "x"])
+
+
+def test_cli_evaluates_each_groups_policy_and_pools_them(tmp_path, capsys):
+    """ALGO:groups runs each group's shipped policy on its own ten patients; the "all" rows pool the groups
+    by episodes (ten per group here, so plain means) and add up terminations."""
+    out = tmp_path / "groups.json"
+    code = main(["rl", "evaluate", "--policy", "ppo-lstm:groups", "--seeds", "1", "--days", "0.25",
+                 "--baselines", "pid", "--json", str(out)])
+    assert code == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(row["group"], row["controller"]) for row in rows] == [
+        (group, controller) for group in ("child", "adolescent", "adult", "all") for controller in ("ppo-lstm", "pid")]
+    for controller in ("ppo-lstm", "pid"):
+        mine = [row for row in rows if row["controller"] == controller]
+        assert [row["episodes"] for row in mine] == [10, 10, 10, 30]
+        for key in ("tir_70_180", "below_54", "mean_mg_dl"):
+            assert mine[3][key] == pytest.approx(np.mean([row[key] for row in mine[:3]]))
+        assert mine[3]["terminations"] == sum(row["terminations"] for row in mine[:3])
+        assert mine[3]["min_tir"] == min(row["min_tir"] for row in mine[:3])
+    assert "| all | ppo-lstm |" in capsys.readouterr().out
