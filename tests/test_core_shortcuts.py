@@ -123,3 +123,41 @@ def test_automatic_bolus_with_the_shared_correction_equals_its_own():
 def test_one_item_schedule_at_equals_the_indexed_lookup(schedule):
     for seconds in (5.0, np.empty(0), np.array([1.0, -1e9, 86399.9]), np.arange(12.0).reshape(3, 4)):
         _assert_same([schedule.at(seconds)], [schedule.values[schedule.index_at(seconds)]])
+
+
+def _random_schedule(rng: np.random.Generator) -> DailySchedule:
+    """1-5 items at half-hour starts, and a local offset (midnight boundaries move with it)."""
+    k = int(rng.integers(1, 6))
+    starts = np.concatenate(([0.0], np.sort(rng.choice(np.arange(1, 48) * 1800.0, k - 1, replace=False))))
+    return DailySchedule(starts, rng.uniform(0.1, 3.0, k), float(rng.choice([0.0, 3600.0, -18000.0, 19800.0])))
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (extra 'fast')")
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_prepare_doses_equals_the_array_path(seed, monkeypatch):
+    """Reconcile + filter + annotate (multi-item schedules, offsets, midnight) + trim + sort in one
+    compiled pass: bit for bit the array path, for open and closed windows and every dose type (a
+    suspend or resume sends the history to the array path, which gives the same by construction)."""
+    from pyloopkit import dose_store
+    rng = np.random.default_rng(seed)
+    compiled_runs = 0
+    for k in range(200):
+        n = int(rng.integers(0, 40))
+        start = (np.sort(rng.uniform(0.0, 3e5, n)) if k % 2 else np.round(rng.uniform(0.0, 3e5, n) / 300.0) * 300.0)
+        duration = rng.choice([0.0, 1.0, 60.0, 300.0, 315.0, 1800.0, 3599.5, 7200.0, 40000.0], n)
+        duration = duration + (rng.random(n) < 0.2) * rng.uniform(0.0, 900.0, n)
+        types = TYPES if k % 5 == 0 else [2, 3, 4]  # basal, temp basal, bolus: the compiled pass
+        doses = DoseArrays(rng.choice(types, n).astype(np.int8), start, start + duration,
+                           rng.uniform(0.0, 5.0, n) * (rng.random(n) > 0.1),
+                           np.where(rng.random(n) < 0.3, rng.uniform(0.0, 3.0, n), np.nan),
+                           np.where(rng.random(n) < 0.3, rng.uniform(0.0, 2.0, n), np.nan))
+        basal = _random_schedule(rng)
+        lo = None if k % 7 == 0 else float(rng.uniform(0.0, 3e5))
+        hi = None if k % 11 == 0 else (lo or 0.0) + float(rng.uniform(0.0, 2e5))
+        results = []
+        for compiled in (True, False):
+            monkeypatch.setattr(dose_store, "HAVE_NUMBA", compiled)
+            results.append(dose_store.prepare_doses(doses, basal, start_s=lo, end_s=hi))
+        _assert_same(*results)
+        compiled_runs += k % 5 != 0 and len(results[0]) > 0
+    assert compiled_runs > 100
