@@ -32,7 +32,7 @@ import numpy as np
 
 from .date import ceil_to_grid, floor_to_grid
 from .errors import Problem, raise_if
-from .jit import jit
+from .jit import HAVE_NUMBA, jit
 
 DEFAULT_DELAY_S = 600.0
 """Carb effect delay (LoopKit ``CarbMath.defaultEffectDelay``): 10 min."""
@@ -637,6 +637,8 @@ def dynamic_carbs_on_board(status: CarbStatus, dates_s, *, delay_s: float = DEFA
     d = _dates(dates_s)
     if len(status) == 0:
         return np.zeros(d.size)
+    if HAVE_NUMBA:
+        return _dynamic_sum(status, d, delay_s, delta_s, True)
     loop2019, modelled, predicted, observation_end = _phases(status, d)
     model = LINEAR if loop2019 else AbsorptionModel(status.model)
     total, start = status.grams[:, None], status.start_s[:, None]
@@ -685,5 +687,100 @@ def dynamic_carb_effects(status: CarbStatus, dates_s, *, delay_s: float = DEFAUL
                          delta_s: float = 300.0) -> np.ndarray:
     """Cumulative carb glucose effect (mg/dL) at ``dates_s`` from observed absorption
     (LoopKit ``dynamicGlucoseEffects``): sum over entries of ISF/CR x absorbed grams."""
+    if HAVE_NUMBA and len(status):
+        return _dynamic_sum(status, _dates(dates_s), delay_s, delta_s, False)
     return (status.csf_mgdl_per_g[:, None] * dynamic_absorbed_carbs(status, dates_s, delay_s=delay_s,
                                                                     delta_s=delta_s)).sum(axis=0)
+
+
+def _dynamic_sum(status: CarbStatus, dates: np.ndarray, delay_s: float, delta_s: float, cob: bool) -> np.ndarray:
+    """:func:`dynamic_carbs_on_board` (``cob``) or :func:`dynamic_carb_effects` in one compiled
+    pass over entries x dates: the array path's formulas element by element, summed over the
+    entries in their order (as numpy sums over the first axis)."""
+    loop2019 = status.model == "parabolic"
+    return _dynamic_kernel(
+        cob, loop2019, _LINEAR if loop2019 else _model_id(status.model), np.ascontiguousarray(dates),
+        status.start_s, status.grams, status.estimated_absorption_time_s, status.observed_end_s,
+        status.estimated_time_remaining_s, status.clamped_grams, status.remaining_grams,
+        status.time_to_absorb_observed_s, status.csf_mgdl_per_g, status.has_timeline, status.timeline_first,
+        status.timeline_stop, np.ascontiguousarray(status.timeline_grams), status.ice_start_s, status.ice_end_s,
+        float(delay_s), float(delta_s))
+
+
+@jit
+def _divide(a, b):
+    """``a / b`` with numpy's float semantics for a zero divisor (inf with the signs' product, NaN for 0/0)."""
+    if b != 0.0:
+        return a / b
+    if a == 0.0 or np.isnan(a):
+        return np.nan
+    return np.copysign(np.inf, a) * np.copysign(1.0, b)
+
+
+@jit
+def _fraction_at(model, time_s, absorption_time_s, loop2019):
+    """:func:`_absorbed_fraction` of one element."""
+    percent = _divide(time_s, absorption_time_s)
+    if loop2019 and time_s <= 0.0:
+        percent = 0.0
+    return _fraction(model, percent)
+
+
+@jit
+def _dynamic_kernel(cob, loop2019, model, dates, start, grams, estimated_absorption, observed_end,
+                    estimated_remaining, clamped, remaining, to_absorb_observed, csf, has_timeline, first, stop,
+                    timeline_grams, ice_start, ice_end, delay_s, delta_s):
+    """Compiled :func:`_dynamic_sum`: per entry the phase (modelled, observed, predicted) and its
+    value at each date, as ``_phases``, ``dynamic_carbs_on_board`` and ``dynamic_absorbed_carbs``."""
+    n_entries, n_dates, n_ice = start.size, dates.size, ice_start.size
+    out = np.zeros(n_dates)
+    start_bounds = ice_start + delta_s
+    for e in range(n_entries):
+        nonempty = stop[e] > first[e]
+        if nonempty:
+            observation_end = ice_end[max(stop[e] - 1, 0)] if n_ice else 0.0
+        else:
+            observation_end = -np.inf
+        modelled = (not has_timeline[e]) if loop2019 else not (has_timeline[e] and nonempty)
+        upper = max(stop[e], first[e])
+        cum = np.zeros(n_ice + 1)
+        for k in range(n_ice):  # numpy's cumsum: the first partial sum is the first value itself
+            cum[k + 1] = timeline_grams[e, k] if k == 0 else cum[k] + timeline_grams[e, k]
+        total = grams[e]
+        to_absorb = to_absorb_observed[e]
+        for j in range(n_dates):
+            d = dates[j]
+            if loop2019:
+                predicted = has_timeline[e] and ((not nonempty) or d > observation_end)
+            else:
+                predicted = (not modelled) and d > observation_end
+            if modelled:
+                f = _fraction_at(model, d - start[e] - delay_s, estimated_absorption[e], loop2019)
+                value = total * (1.0 - f) if cob else total * f
+            elif predicted:
+                if loop2019:
+                    f = _fraction_at(model, d - observed_end[e], estimated_remaining[e], loop2019)
+                    value = remaining[e] * (1.0 - f) if cob else clamped[e] + remaining[e] * f
+                else:
+                    f = _fraction(model, _divide(d - observation_end + to_absorb, to_absorb + estimated_remaining[e]))
+                    value = max(total * (1.0 - f), 0.0) if cob else min(total * f, total)
+            elif cob:
+                kk = min(max(np.searchsorted(ice_end, d, side="right"), first[e]), upper)
+                value = max(total - (cum[kk] - cum[first[e]]), 0.0)
+            elif n_ice == 0:
+                value = min(0.0, total)
+            else:
+                kk = min(max(np.searchsorted(start_bounds, d, side="right"), first[e]), upper)
+                if kk > first[e]:
+                    last = kk - 1
+                    s, end = ice_start[last], ice_end[last]
+                    fraction = _divide(min(d, end) - s, end - s)
+                    value = min((cum[max(kk - 1, 0)] - cum[first[e]]) + fraction * timeline_grams[e, last], total)
+                else:
+                    value = min(0.0 + 0.0, total)
+            if cob:
+                value = value if d >= start[e] - delta_s else 0.0
+            else:
+                value = csf[e] * (value if d >= start[e] else 0.0)
+            out[j] = value if e == 0 else out[j] + value
+    return out

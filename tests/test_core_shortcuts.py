@@ -161,3 +161,36 @@ def test_compiled_prepare_doses_equals_the_array_path(seed, monkeypatch):
         _assert_same(*results)
         compiled_runs += k % 5 != 0 and len(results[0]) > 0
     assert compiled_runs > 100
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (extra 'fast')")
+@pytest.mark.parametrize("model", ["parabolic", "linear", "piecewise_linear", "adaptive"])
+def test_compiled_dynamic_carbs_equal_the_array_path(model, monkeypatch):
+    """Dynamic COB and carb effects in one compiled pass: bit for bit the array path, for every
+    absorption model and phase (modelled, observed, predicted; no ICE at all; entries before,
+    during and after the observation)."""
+    from pyloopkit import carb_math
+    rng = np.random.default_rng(len(model))
+    phases = set()
+    for _ in range(150):
+        n = int(rng.integers(1, 6))
+        dates = np.sort(rng.choice(np.arange(0, 200) * 300.0, n)) + (rng.random(n) < 0.3) * rng.uniform(0, 300, n)
+        grams = rng.uniform(0.0, 90.0, n) * (rng.random(n) > 0.1)
+        times = rng.choice([7200.0, 10800.0, 14400.0], n) + (rng.random(n) < 0.2) * rng.uniform(1.0, 999.0, n)
+        m = int(rng.integers(0, 300))
+        ice_start = np.arange(m) * 300.0 + rng.uniform(-50.0, 50.0)
+        ice_end = np.maximum.accumulate(ice_start + rng.choice([290.0, 300.0, 310.0], m))
+        arguments = (dict(model="piecewise_linear", adaptive_rate=True, initial_absorption_time_overrun=1.0)
+                     if model == "adaptive" else dict(model=model))
+        status = carb_math.map_absorption(dates, grams, times, (ice_start, ice_end, rng.normal(1.0, 2.0, m)),
+                                          10.0, 50.0, **arguments)
+        phases.update(zip(status.has_timeline.tolist(), (status.timeline_stop > status.timeline_first).tolist()))
+        grid = np.arange(-10, 300) * 300.0 + rng.choice([0.0, 17.0])
+        for function in (carb_math.dynamic_carbs_on_board, carb_math.dynamic_carb_effects):
+            delay_s = float(rng.choice([0.0, 600.0, 900.0]))
+            results = []
+            for compiled in (True, False):
+                monkeypatch.setattr(carb_math, "HAVE_NUMBA", compiled)
+                results.append(function(status, grid, delay_s=delay_s))
+            _assert_same(*results)
+    assert len(phases) >= 3
