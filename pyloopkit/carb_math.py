@@ -207,12 +207,14 @@ PIECEWISE_LINEAR = AbsorptionModel("piecewise_linear")
 
 # --- Input checks ---
 
-def _entries(carb_dates_s, grams, absorption_time_s):
+def _entries(carb_dates_s, grams, absorption_time_s, validate: bool = True):
     dates = np.asarray(carb_dates_s, dtype=float).reshape(-1)
     n = dates.size
     g = np.asarray(grams, dtype=float).reshape(-1)
     t = np.asarray(absorption_time_s, dtype=float)
     t = np.full(n, float(t)) if t.ndim == 0 else t.reshape(-1)
+    if not validate:
+        return dates, g, t
     problems = [Problem(name, None, arr.size, f"expected {n} values to match the carb dates")
                 for name, arr in (("grams", g), ("absorption_time_s", t)) if arr.size != n]
     raise_if(problems)
@@ -226,16 +228,20 @@ def _entries(carb_dates_s, grams, absorption_time_s):
     return dates, g, t
 
 
-def _dates(dates_s, field: str = "dates_s") -> np.ndarray:
+def _dates(dates_s, field: str = "dates_s", validate: bool = True) -> np.ndarray:
     d = np.asarray(dates_s, dtype=float).reshape(-1)
+    if not validate:
+        return d
     raise_if([Problem(field, int(i), d[i], "not a finite time") for i in np.flatnonzero(~np.isfinite(d))])
     return d
 
 
-def _schedule_at(schedule, dates_s: np.ndarray, field: str) -> np.ndarray:
+def _schedule_at(schedule, dates_s: np.ndarray, field: str, validate: bool = True) -> np.ndarray:
     """Values of a schedule (anything with ``.at(seconds)``), a scalar or a per-entry array."""
     if hasattr(schedule, "at"):
         values = np.asarray(schedule.at(dates_s), dtype=float)
+        if not validate:
+            return values
     else:
         values = np.asarray(schedule, dtype=float)
         raise_if([] if values.ndim == 0 or values.shape == dates_s.shape else [
@@ -246,25 +252,30 @@ def _schedule_at(schedule, dates_s: np.ndarray, field: str) -> np.ndarray:
     return values
 
 
-def carb_sensitivity_factor(carb_dates_s, carb_ratio, sensitivity) -> np.ndarray:
-    """ISF / CR (mg/dL per g) in force at each entry's start (LoopKit uses the entry date)."""
-    d = _dates(carb_dates_s, "carb_dates_s")
-    return _schedule_at(sensitivity, d, "sensitivity") / _schedule_at(carb_ratio, d, "carb_ratio")
+def carb_sensitivity_factor(carb_dates_s, carb_ratio, sensitivity, validate: bool = True) -> np.ndarray:
+    """ISF / CR (mg/dL per g) in force at each entry's start (LoopKit uses the entry date);
+    ``validate=False`` skips the checks of the dates and of the schedules' values."""
+    d = _dates(carb_dates_s, "carb_dates_s", validate)
+    return (_schedule_at(sensitivity, d, "sensitivity", validate)
+            / _schedule_at(carb_ratio, d, "carb_ratio", validate))
 
 
 # --- Date ranges and grouping ---
 
 def simulation_dates(carb_dates_s, absorption_time_s, *, delay_s: float = DEFAULT_DELAY_S,
-                     delta_s: float = 300.0, start_s: float | None = None, end_s: float | None = None) -> np.ndarray:
+                     delta_s: float = 300.0, start_s: float | None = None, end_s: float | None = None,
+                     validate: bool = True) -> np.ndarray:
     """LoopKit ``simulationDateRange``: grid from ``floor(start)`` (default: first entry) to
     ``ceil(end)`` (default: latest entry start + absorption time + delay), every ``delta_s``.
 
     Like Swift's ``repeat ... while date <= end`` loop the grid holds at least one date.
-    ``absorption_time_s`` may be 0 here (a status whose absorption is complete)."""
-    dates = _dates(carb_dates_s, "carb_dates_s")
+    ``absorption_time_s`` may be 0 here (a status whose absorption is complete). ``validate=False``
+    skips the checks of the dates and absorption times (a status computed from checked entries)."""
+    dates = _dates(carb_dates_s, "carb_dates_s", validate)
     times = np.broadcast_to(np.asarray(absorption_time_s, dtype=float), dates.shape)
-    raise_if([Problem("absorption_time_s", int(i), times[i], "absorption time must be finite and >= 0 s")
-              for i in np.flatnonzero(~(np.isfinite(times) & (times >= 0)))])
+    if validate:
+        raise_if([Problem("absorption_time_s", int(i), times[i], "absorption time must be finite and >= 0 s")
+                  for i in np.flatnonzero(~(np.isfinite(times) & (times >= 0)))])
     if dates.size == 0 and (start_s is None or end_s is None):
         return np.empty(0)
     first = float(floor_to_grid(dates.min() if start_s is None else start_s, delta_s))
@@ -477,8 +488,11 @@ class CarbStatus:
         return self.estimated_time_remaining_s > 0
 
 
-def _counteraction(counteraction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _counteraction(counteraction, validate: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     start, end, velocity = (np.asarray(a, dtype=float).reshape(-1) for a in counteraction)
+    if not validate:
+        order = np.argsort(start, kind="stable")
+        return start[order], end[order], velocity[order]
     n = start.size
     problems = [Problem(name, None, arr.size, f"expected {n} values to match the ICE start dates")
                 for name, arr in (("counteraction.end_s", end), ("counteraction.velocity", velocity))
@@ -503,7 +517,8 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
                    absorption_time_overrun: float = DEFAULT_ABSORPTION_TIME_OVERRUN,
                    initial_absorption_time_overrun: float | None = None, delay_s: float = DEFAULT_DELAY_S,
                    model: str = "parabolic", adaptive_rate: bool = False,
-                   adaptive_standby_fraction: float = ADAPTIVE_RATE_STANDBY_FRACTION) -> CarbStatus:
+                   adaptive_standby_fraction: float = ADAPTIVE_RATE_STANDBY_FRACTION,
+                   validate: bool = True) -> CarbStatus:
     """Map insulin counteraction effects to carb entries (LoopKit ``map(to:)``).
 
     Parameters
@@ -528,6 +543,9 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
     adaptive_rate : bool
         LoopAlgorithm's adaptive absorption rate (after ``adaptive_standby_fraction`` of the
         initial absorption time, the remaining time follows the observed rate).
+    validate : bool
+        False skips the checks of the entries, the counteraction, the schedules' values and the
+        overrun factors (the Loop core's own arrays, checked at the boundary).
 
     Returns
     -------
@@ -537,14 +555,14 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
         the result does not depend on the input order (Swift keeps the caller's order for
         ties, which matters because leftover effect goes to the last active entry).
     """
-    dates, g, times = _entries(carb_dates_s, grams, absorption_time_s)
+    dates, g, times = _entries(carb_dates_s, grams, absorption_time_s, validate)
     model_id = _model_id(model)
-    raise_if([Problem(name, None, value, "must be finite and > 0") for name, value in (
+    raise_if([] if not validate else [Problem(name, None, value, "must be finite and > 0") for name, value in (
         ("absorption_time_overrun", absorption_time_overrun),
         ("initial_absorption_time_overrun", initial_absorption_time_overrun)) if value is not None
         and not (np.isfinite(value) and value > 0)])
-    ice_start, ice_end, velocity = _counteraction(counteraction)
-    csf = carb_sensitivity_factor(dates, carb_ratio, sensitivity)
+    ice_start, ice_end, velocity = _counteraction(counteraction, validate)
+    csf = carb_sensitivity_factor(dates, carb_ratio, sensitivity, validate)
     order = np.lexsort((csf, times, g, dates))  # by date; ties broken by content, not input order
     dates, g, times, csf = dates[order], g[order], times[order], csf[order]
     initial_factor = absorption_time_overrun if initial_absorption_time_overrun is None \

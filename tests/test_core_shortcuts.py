@@ -194,3 +194,27 @@ def test_compiled_dynamic_carbs_equal_the_array_path(model, monkeypatch):
                 results.append(function(status, grid, delay_s=delay_s))
             _assert_same(*results)
     assert len(phases) >= 3
+
+
+def test_carb_mapping_without_checks_is_the_same_and_the_default_still_checks():
+    """``map_absorption(validate=False)`` (the core's own entries and counteraction) and
+    ``simulation_dates(validate=False)`` give the checked results; the defaults still refuse garbage."""
+    from pyloopkit import carb_math
+    rng = np.random.default_rng(3)
+    ice_start = np.arange(120) * 300.0
+    counteraction = (ice_start, ice_start + 300.0, rng.normal(1.0, 2.0, 120))
+    entries = (np.array([3000.0, 9000.0, 9000.0]), np.array([40.0, 25.0, 10.0]), np.array([10800.0, 7200.0, 14400.0]))
+    for model in ("parabolic", "linear", "piecewise_linear"):
+        checked = carb_math.map_absorption(*entries, counteraction, 10.0, 50.0, model=model)
+        unchecked = carb_math.map_absorption(*entries, counteraction, 10.0, 50.0, model=model, validate=False)
+        _assert_same([getattr(checked, f.name) for f in dataclasses.fields(checked) if f.name != "model"],
+                     [getattr(unchecked, f.name) for f in dataclasses.fields(unchecked) if f.name != "model"])
+        grid = carb_math.simulation_dates(checked.start_s, checked.estimated_absorption_time_s, start_s=0.0)
+        _assert_same([grid], [carb_math.simulation_dates(checked.start_s, checked.estimated_absorption_time_s,
+                                                         start_s=0.0, validate=False)])
+    with pytest.raises(InvalidInputError, match="ICE interval must end after it starts"):
+        carb_math.map_absorption(*entries, (ice_start, ice_start, counteraction[2]), 10.0, 50.0)
+    with pytest.raises(InvalidInputError, match="carbs must be finite"):
+        carb_math.map_absorption(entries[0], -entries[1], entries[2], counteraction, 10.0, 50.0)
+    with pytest.raises(InvalidInputError, match="absorption time must be finite and >= 0"):
+        carb_math.simulation_dates(entries[0], -entries[2])
