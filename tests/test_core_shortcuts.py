@@ -218,3 +218,27 @@ def test_carb_mapping_without_checks_is_the_same_and_the_default_still_checks():
         carb_math.map_absorption(entries[0], -entries[1], entries[2], counteraction, 10.0, 50.0)
     with pytest.raises(InvalidInputError, match="absorption time must be finite and >= 0"):
         carb_math.simulation_dates(entries[0], -entries[2])
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (extra 'fast')")
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_prediction_equals_the_array_path(seed, monkeypatch):
+    """predict_glucose in one compiled pass: bit for bit the array path, for timelines on shared and
+    offset grids, momentum of 0, 1, 2 and more points, and starts before, on and after the dates."""
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        timelines = []
+        for _ in range(int(rng.integers(1, 4))):
+            n = int(rng.integers(1, 80))
+            first = float(rng.choice([0.0, 300.0, 150.0, -600.0]))
+            dates = first + 300.0 * np.cumsum(rng.integers(1, 3, n)) - 300.0
+            timelines.append((dates, np.cumsum(rng.normal(0.0, 5.0, n))))
+        m = int(rng.choice([0, 1, 2, 3, 7]))
+        momentum = None if m == 0 else (float(rng.choice([0.0, 300.0])) + 300.0 * np.arange(m),
+                                        np.maximum(0.0, np.arange(m) - 0.4) * rng.normal(0.0, 3.0))
+        start = float(rng.choice([-100.0, 0.0, 120.0, 300.0, 5000.0]))
+        results = []
+        for compiled in (True, False):
+            monkeypatch.setattr(loop_math, "HAVE_NUMBA", compiled)
+            results.append(loop_math.predict_glucose(start, 120.0, timelines, momentum=momentum))
+        _assert_same(*results)
