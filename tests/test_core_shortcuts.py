@@ -20,6 +20,7 @@ from pyloopkit import dose_math, insulin_math, loop_math, pump_rounding
 from pyloopkit.dose import DoseArrays
 from pyloopkit.errors import InvalidInputError, LoopWarning
 from pyloopkit.input_validation import convert_glucose_units, validate_input
+from pyloopkit.insulin_models import model_from_setting
 from pyloopkit.jit import HAVE_NUMBA
 from pyloopkit.loop_data_manager import AUTOMATIC_BOLUS_FACTOR, core, model_for
 from pyloopkit.loop_input import parse_input
@@ -53,17 +54,28 @@ def _assert_same(a, b) -> None:
 @pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (extra 'fast')")
 @pytest.mark.parametrize("seed", range(4))
 def test_compiled_dose_kernels_equal_the_numpy_paths(seed, monkeypatch):
+    """Slicing, trimming, reconciliation and, on the annotated doses, the insulin effect and IOB
+    (exponential and Walsh models, sorted and unsorted dates) in compiled loops: bit for bit."""
     rng = np.random.default_rng(seed)
+    basal = DailySchedule(np.array([0.0, 21600.0, 64800.0]), np.array([0.8, 1.1, 0.9]))
+    isf = DailySchedule(np.array([0.0, 43200.0]), np.array([45.0, 55.0]))
+    models = [model_from_setting([360.0, 75.0], 10.0), model_from_setting([4.0], 0.0)]
     for _ in range(50):
         doses = _random_doses(rng)
         lo = float(rng.uniform(0.0, 1e5))
         hi = lo + float(rng.uniform(0.0, 5e4))
+        prepared = insulin_math.annotate_with_basal(insulin_math.reconcile(doses), basal)
+        dates = rng.uniform(-1e4, 1.5e5, int(rng.integers(0, 60)))
+        dates = dates if rng.random() < 0.3 else np.sort(dates)
+        model = models[int(rng.integers(0, len(models)))]
         results = []
         for compiled in (True, False):
             monkeypatch.setattr(insulin_math, "HAVE_NUMBA", compiled)
             results.append([insulin_math._slices(doses), insulin_math.trim(doses, lo, hi),
                             insulin_math.trim(doses, start_s=lo), insulin_math.reconcile(doses),
-                            insulin_math._resolve_delivery(doses)])
+                            insulin_math._resolve_delivery(doses),
+                            [insulin_math.glucose_effects(prepared, model, isf, dates)],
+                            [insulin_math.insulin_on_board(prepared, model, dates)]])
         for fast, plain in zip(*results):
             _assert_same(fast, plain)
 
