@@ -272,7 +272,8 @@ def simulation_dates(carb_dates_s, absorption_time_s, *, delay_s: float = DEFAUL
     ``absorption_time_s`` may be 0 here (a status whose absorption is complete). ``validate=False``
     skips the checks of the dates and absorption times (a status computed from checked entries)."""
     dates = _dates(carb_dates_s, "carb_dates_s", validate)
-    times = np.broadcast_to(np.asarray(absorption_time_s, dtype=float), dates.shape)
+    times = np.asarray(absorption_time_s, dtype=float)
+    times = times if times.shape == dates.shape else np.broadcast_to(times, dates.shape)
     if validate:
         raise_if([Problem("absorption_time_s", int(i), times[i], "absorption time must be finite and >= 0 s")
                   for i in np.flatnonzero(~(np.isfinite(times) & (times >= 0)))])
