@@ -32,7 +32,7 @@ import numpy as np
 
 from .date import ceil_to_grid, floor_to_grid
 from .errors import Problem, raise_if
-from .jit import jit
+from .jit import HAVE_NUMBA, jit
 
 DEFAULT_DELAY_S = 600.0
 """Carb effect delay (LoopKit ``CarbMath.defaultEffectDelay``): 10 min."""
@@ -207,12 +207,14 @@ PIECEWISE_LINEAR = AbsorptionModel("piecewise_linear")
 
 # --- Input checks ---
 
-def _entries(carb_dates_s, grams, absorption_time_s):
+def _entries(carb_dates_s, grams, absorption_time_s, validate: bool = True):
     dates = np.asarray(carb_dates_s, dtype=float).reshape(-1)
     n = dates.size
     g = np.asarray(grams, dtype=float).reshape(-1)
     t = np.asarray(absorption_time_s, dtype=float)
     t = np.full(n, float(t)) if t.ndim == 0 else t.reshape(-1)
+    if not validate:
+        return dates, g, t
     problems = [Problem(name, None, arr.size, f"expected {n} values to match the carb dates")
                 for name, arr in (("grams", g), ("absorption_time_s", t)) if arr.size != n]
     raise_if(problems)
@@ -226,16 +228,20 @@ def _entries(carb_dates_s, grams, absorption_time_s):
     return dates, g, t
 
 
-def _dates(dates_s, field: str = "dates_s") -> np.ndarray:
+def _dates(dates_s, field: str = "dates_s", validate: bool = True) -> np.ndarray:
     d = np.asarray(dates_s, dtype=float).reshape(-1)
+    if not validate:
+        return d
     raise_if([Problem(field, int(i), d[i], "not a finite time") for i in np.flatnonzero(~np.isfinite(d))])
     return d
 
 
-def _schedule_at(schedule, dates_s: np.ndarray, field: str) -> np.ndarray:
+def _schedule_at(schedule, dates_s: np.ndarray, field: str, validate: bool = True) -> np.ndarray:
     """Values of a schedule (anything with ``.at(seconds)``), a scalar or a per-entry array."""
     if hasattr(schedule, "at"):
         values = np.asarray(schedule.at(dates_s), dtype=float)
+        if not validate:
+            return values
     else:
         values = np.asarray(schedule, dtype=float)
         raise_if([] if values.ndim == 0 or values.shape == dates_s.shape else [
@@ -246,25 +252,31 @@ def _schedule_at(schedule, dates_s: np.ndarray, field: str) -> np.ndarray:
     return values
 
 
-def carb_sensitivity_factor(carb_dates_s, carb_ratio, sensitivity) -> np.ndarray:
-    """ISF / CR (mg/dL per g) in force at each entry's start (LoopKit uses the entry date)."""
-    d = _dates(carb_dates_s, "carb_dates_s")
-    return _schedule_at(sensitivity, d, "sensitivity") / _schedule_at(carb_ratio, d, "carb_ratio")
+def carb_sensitivity_factor(carb_dates_s, carb_ratio, sensitivity, validate: bool = True) -> np.ndarray:
+    """ISF / CR (mg/dL per g) in force at each entry's start (LoopKit uses the entry date);
+    ``validate=False`` skips the checks of the dates and of the schedules' values."""
+    d = _dates(carb_dates_s, "carb_dates_s", validate)
+    return (_schedule_at(sensitivity, d, "sensitivity", validate)
+            / _schedule_at(carb_ratio, d, "carb_ratio", validate))
 
 
 # --- Date ranges and grouping ---
 
 def simulation_dates(carb_dates_s, absorption_time_s, *, delay_s: float = DEFAULT_DELAY_S,
-                     delta_s: float = 300.0, start_s: float | None = None, end_s: float | None = None) -> np.ndarray:
+                     delta_s: float = 300.0, start_s: float | None = None, end_s: float | None = None,
+                     validate: bool = True) -> np.ndarray:
     """LoopKit ``simulationDateRange``: grid from ``floor(start)`` (default: first entry) to
     ``ceil(end)`` (default: latest entry start + absorption time + delay), every ``delta_s``.
 
     Like Swift's ``repeat ... while date <= end`` loop the grid holds at least one date.
-    ``absorption_time_s`` may be 0 here (a status whose absorption is complete)."""
-    dates = _dates(carb_dates_s, "carb_dates_s")
-    times = np.broadcast_to(np.asarray(absorption_time_s, dtype=float), dates.shape)
-    raise_if([Problem("absorption_time_s", int(i), times[i], "absorption time must be finite and >= 0 s")
-              for i in np.flatnonzero(~(np.isfinite(times) & (times >= 0)))])
+    ``absorption_time_s`` may be 0 here (a status whose absorption is complete). ``validate=False``
+    skips the checks of the dates and absorption times (a status computed from checked entries)."""
+    dates = _dates(carb_dates_s, "carb_dates_s", validate)
+    times = np.asarray(absorption_time_s, dtype=float)
+    times = times if times.shape == dates.shape else np.broadcast_to(times, dates.shape)
+    if validate:
+        raise_if([Problem("absorption_time_s", int(i), times[i], "absorption time must be finite and >= 0 s")
+                  for i in np.flatnonzero(~(np.isfinite(times) & (times >= 0)))])
     if dates.size == 0 and (start_s is None or end_s is None):
         return np.empty(0)
     first = float(floor_to_grid(dates.min() if start_s is None else start_s, delta_s))
@@ -477,8 +489,11 @@ class CarbStatus:
         return self.estimated_time_remaining_s > 0
 
 
-def _counteraction(counteraction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _counteraction(counteraction, validate: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     start, end, velocity = (np.asarray(a, dtype=float).reshape(-1) for a in counteraction)
+    if not validate:
+        order = np.argsort(start, kind="stable")
+        return start[order], end[order], velocity[order]
     n = start.size
     problems = [Problem(name, None, arr.size, f"expected {n} values to match the ICE start dates")
                 for name, arr in (("counteraction.end_s", end), ("counteraction.velocity", velocity))
@@ -503,7 +518,8 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
                    absorption_time_overrun: float = DEFAULT_ABSORPTION_TIME_OVERRUN,
                    initial_absorption_time_overrun: float | None = None, delay_s: float = DEFAULT_DELAY_S,
                    model: str = "parabolic", adaptive_rate: bool = False,
-                   adaptive_standby_fraction: float = ADAPTIVE_RATE_STANDBY_FRACTION) -> CarbStatus:
+                   adaptive_standby_fraction: float = ADAPTIVE_RATE_STANDBY_FRACTION,
+                   validate: bool = True) -> CarbStatus:
     """Map insulin counteraction effects to carb entries (LoopKit ``map(to:)``).
 
     Parameters
@@ -528,6 +544,9 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
     adaptive_rate : bool
         LoopAlgorithm's adaptive absorption rate (after ``adaptive_standby_fraction`` of the
         initial absorption time, the remaining time follows the observed rate).
+    validate : bool
+        False skips the checks of the entries, the counteraction, the schedules' values and the
+        overrun factors (the Loop core's own arrays, checked at the boundary).
 
     Returns
     -------
@@ -537,14 +556,14 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
         the result does not depend on the input order (Swift keeps the caller's order for
         ties, which matters because leftover effect goes to the last active entry).
     """
-    dates, g, times = _entries(carb_dates_s, grams, absorption_time_s)
+    dates, g, times = _entries(carb_dates_s, grams, absorption_time_s, validate)
     model_id = _model_id(model)
-    raise_if([Problem(name, None, value, "must be finite and > 0") for name, value in (
+    raise_if([] if not validate else [Problem(name, None, value, "must be finite and > 0") for name, value in (
         ("absorption_time_overrun", absorption_time_overrun),
         ("initial_absorption_time_overrun", initial_absorption_time_overrun)) if value is not None
         and not (np.isfinite(value) and value > 0)])
-    ice_start, ice_end, velocity = _counteraction(counteraction)
-    csf = carb_sensitivity_factor(dates, carb_ratio, sensitivity)
+    ice_start, ice_end, velocity = _counteraction(counteraction, validate)
+    csf = carb_sensitivity_factor(dates, carb_ratio, sensitivity, validate)
     order = np.lexsort((csf, times, g, dates))  # by date; ties broken by content, not input order
     dates, g, times, csf = dates[order], g[order], times[order], csf[order]
     initial_factor = absorption_time_overrun if initial_absorption_time_overrun is None \
@@ -637,6 +656,8 @@ def dynamic_carbs_on_board(status: CarbStatus, dates_s, *, delay_s: float = DEFA
     d = _dates(dates_s)
     if len(status) == 0:
         return np.zeros(d.size)
+    if HAVE_NUMBA:
+        return _dynamic_sum(status, d, delay_s, delta_s, True)
     loop2019, modelled, predicted, observation_end = _phases(status, d)
     model = LINEAR if loop2019 else AbsorptionModel(status.model)
     total, start = status.grams[:, None], status.start_s[:, None]
@@ -685,5 +706,100 @@ def dynamic_carb_effects(status: CarbStatus, dates_s, *, delay_s: float = DEFAUL
                          delta_s: float = 300.0) -> np.ndarray:
     """Cumulative carb glucose effect (mg/dL) at ``dates_s`` from observed absorption
     (LoopKit ``dynamicGlucoseEffects``): sum over entries of ISF/CR x absorbed grams."""
+    if HAVE_NUMBA and len(status):
+        return _dynamic_sum(status, _dates(dates_s), delay_s, delta_s, False)
     return (status.csf_mgdl_per_g[:, None] * dynamic_absorbed_carbs(status, dates_s, delay_s=delay_s,
                                                                     delta_s=delta_s)).sum(axis=0)
+
+
+def _dynamic_sum(status: CarbStatus, dates: np.ndarray, delay_s: float, delta_s: float, cob: bool) -> np.ndarray:
+    """:func:`dynamic_carbs_on_board` (``cob``) or :func:`dynamic_carb_effects` in one compiled
+    pass over entries x dates: the array path's formulas element by element, summed over the
+    entries in their order (as numpy sums over the first axis)."""
+    loop2019 = status.model == "parabolic"
+    return _dynamic_kernel(
+        cob, loop2019, _LINEAR if loop2019 else _model_id(status.model), np.ascontiguousarray(dates),
+        status.start_s, status.grams, status.estimated_absorption_time_s, status.observed_end_s,
+        status.estimated_time_remaining_s, status.clamped_grams, status.remaining_grams,
+        status.time_to_absorb_observed_s, status.csf_mgdl_per_g, status.has_timeline, status.timeline_first,
+        status.timeline_stop, np.ascontiguousarray(status.timeline_grams), status.ice_start_s, status.ice_end_s,
+        float(delay_s), float(delta_s))
+
+
+@jit
+def _divide(a, b):
+    """``a / b`` with numpy's float semantics for a zero divisor (inf with the signs' product, NaN for 0/0)."""
+    if b != 0.0:
+        return a / b
+    if a == 0.0 or np.isnan(a):
+        return np.nan
+    return np.copysign(np.inf, a) * np.copysign(1.0, b)
+
+
+@jit
+def _fraction_at(model, time_s, absorption_time_s, loop2019):
+    """:func:`_absorbed_fraction` of one element."""
+    percent = _divide(time_s, absorption_time_s)
+    if loop2019 and time_s <= 0.0:
+        percent = 0.0
+    return _fraction(model, percent)
+
+
+@jit
+def _dynamic_kernel(cob, loop2019, model, dates, start, grams, estimated_absorption, observed_end,
+                    estimated_remaining, clamped, remaining, to_absorb_observed, csf, has_timeline, first, stop,
+                    timeline_grams, ice_start, ice_end, delay_s, delta_s):
+    """Compiled :func:`_dynamic_sum`: per entry the phase (modelled, observed, predicted) and its
+    value at each date, as ``_phases``, ``dynamic_carbs_on_board`` and ``dynamic_absorbed_carbs``."""
+    n_entries, n_dates, n_ice = start.size, dates.size, ice_start.size
+    out = np.zeros(n_dates)
+    start_bounds = ice_start + delta_s
+    for e in range(n_entries):
+        nonempty = stop[e] > first[e]
+        if nonempty:
+            observation_end = ice_end[max(stop[e] - 1, 0)] if n_ice else 0.0
+        else:
+            observation_end = -np.inf
+        modelled = (not has_timeline[e]) if loop2019 else not (has_timeline[e] and nonempty)
+        upper = max(stop[e], first[e])
+        cum = np.zeros(n_ice + 1)
+        for k in range(n_ice):  # numpy's cumsum: the first partial sum is the first value itself
+            cum[k + 1] = timeline_grams[e, k] if k == 0 else cum[k] + timeline_grams[e, k]
+        total = grams[e]
+        to_absorb = to_absorb_observed[e]
+        for j in range(n_dates):
+            d = dates[j]
+            if loop2019:
+                predicted = has_timeline[e] and ((not nonempty) or d > observation_end)
+            else:
+                predicted = (not modelled) and d > observation_end
+            if modelled:
+                f = _fraction_at(model, d - start[e] - delay_s, estimated_absorption[e], loop2019)
+                value = total * (1.0 - f) if cob else total * f
+            elif predicted:
+                if loop2019:
+                    f = _fraction_at(model, d - observed_end[e], estimated_remaining[e], loop2019)
+                    value = remaining[e] * (1.0 - f) if cob else clamped[e] + remaining[e] * f
+                else:
+                    f = _fraction(model, _divide(d - observation_end + to_absorb, to_absorb + estimated_remaining[e]))
+                    value = max(total * (1.0 - f), 0.0) if cob else min(total * f, total)
+            elif cob:
+                kk = min(max(np.searchsorted(ice_end, d, side="right"), first[e]), upper)
+                value = max(total - (cum[kk] - cum[first[e]]), 0.0)
+            elif n_ice == 0:
+                value = min(0.0, total)
+            else:
+                kk = min(max(np.searchsorted(start_bounds, d, side="right"), first[e]), upper)
+                if kk > first[e]:
+                    last = kk - 1
+                    s, end = ice_start[last], ice_end[last]
+                    fraction = _divide(min(d, end) - s, end - s)
+                    value = min((cum[max(kk - 1, 0)] - cum[first[e]]) + fraction * timeline_grams[e, last], total)
+                else:
+                    value = min(0.0 + 0.0, total)
+            if cob:
+                value = value if d >= start[e] - delta_s else 0.0
+            else:
+                value = csf[e] * (value if d >= start[e] else 0.0)
+            out[j] = value if e == 0 else out[j] + value
+    return out

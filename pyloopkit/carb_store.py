@@ -34,8 +34,11 @@ def absorption_times_min(times_min, default_absorption_times_min=DEFAULT_ABSORPT
     raise_if([Problem("default_absorption_times", None, tuple(defaults),
                       "expected three finite absorption times > 0 min (fast, medium, slow)")]
              if defaults.shape != (3,) or not np.all(np.isfinite(defaults) & (defaults > 0)) else [])
-    times = np.array([np.nan if t is None else t for t in np.asarray(times_min, dtype=object).reshape(-1)],
-                     dtype=float)
+    if isinstance(times_min, np.ndarray) and times_min.dtype == np.float64:
+        times = times_min.reshape(-1)  # no None to replace
+    else:
+        times = np.array([np.nan if t is None else t for t in np.asarray(times_min, dtype=object).reshape(-1)],
+                         dtype=float)
     return np.where(np.isnan(times), defaults[1], times)
 
 
@@ -64,23 +67,23 @@ def _entries_for(inp, start_s: float, end_s: float | None):
     s = inp.settings
     slow_min = np.asarray(s.default_absorption_times, dtype=float)[2]
     index = window(inp.carb_s, start_s - 2.0 * slow_min * 60.0, end_s)
-    times_s = absorption_times_min(np.asarray(inp.carb_absorption_min, dtype=object)[index],
-                                   s.default_absorption_times) * 60.0
+    times_s = absorption_times_min(np.asarray(inp.carb_absorption_min)[index], s.default_absorption_times) * 60.0
     return np.asarray(inp.carb_s, dtype=float)[index], np.asarray(inp.carb_g, dtype=float)[index], times_s
 
 
 def carb_status(inp, counteraction, *, start_s: float, end_s: float | None = None,
-                absorption_time_overrun: float = carb_math.DEFAULT_ABSORPTION_TIME_OVERRUN):
+                absorption_time_overrun: float = carb_math.DEFAULT_ABSORPTION_TIME_OVERRUN, validate: bool = True):
     """Absorption status (:class:`~pyloopkit.carb_math.CarbStatus`) of the entries that may
     still absorb at ``start_s``, or None when dynamic absorption is off or ``counteraction``
-    is None."""
+    is None. ``validate=False``: the entries and counteraction are the Loop core's, already checked."""
     s = inp.settings
     if counteraction is None or not s.dynamic_carb_absorption_enabled:
         return None
     dates, grams, times = _entries_for(inp, start_s, end_s)
     return carb_math.map_absorption(dates, grams, times, counteraction, inp.carb_ratio, inp.sensitivity,
                                     absorption_time_overrun=absorption_time_overrun,
-                                    delay_s=s.carb_delay * 60.0, **model_arguments(s.carb_absorption_model))
+                                    delay_s=s.carb_delay * 60.0, validate=validate,
+                                    **model_arguments(s.carb_absorption_model))
 
 
 _UNSET = object()
@@ -96,7 +99,7 @@ def _timeline(inp, counteraction, start_s, end_s, absorption_time_overrun, dynam
         if len(status) == 0:
             return EMPTY
         dates = carb_math.simulation_dates(status.start_s, status.estimated_absorption_time_s, delay_s=delay_s,
-                                           start_s=start_s, end_s=end_s)
+                                           start_s=start_s, end_s=end_s, validate=False)  # from checked entries
         return dates, dynamic(status, dates, delay_s=delay_s)
     carb_dates, grams, times = _entries_for(inp, start_s, end_s)
     if carb_dates.size == 0:
@@ -129,9 +132,10 @@ def carbs_on_board(inp, counteraction, *, start_s: float, end_s: float | None = 
         lambda c, g, t, d, delay, model: carb_math.carbs_on_board(c, g, t, d, delay_s=delay, model=model), status)
 
 
-def effects_and_cob(inp, counteraction, *, effect_start_s: float, cob_start_s: float):
+def effects_and_cob(inp, counteraction, *, effect_start_s: float, cob_start_s: float, validate: bool = True):
     """Carb effects from ``effect_start_s`` and COB from ``cob_start_s`` with one absorption
-    mapping (Loop maps twice; the entries differ only by ones that ended absorbing long ago)."""
-    status = carb_status(inp, counteraction, start_s=min(effect_start_s, cob_start_s))
+    mapping (Loop maps twice; the entries differ only by ones that ended absorbing long ago).
+    ``validate=False`` skips the mapping's checks (see :func:`carb_status`)."""
+    status = carb_status(inp, counteraction, start_s=min(effect_start_s, cob_start_s), validate=validate)
     return (glucose_effects(inp, counteraction, start_s=effect_start_s, status=status),
             carbs_on_board(inp, counteraction, start_s=cob_start_s, status=status))

@@ -21,7 +21,7 @@ import numpy as np
 from .date import ceil_to_grid, floor_to_grid
 from .errors import Problem, raise_if
 from .glucose_store import GlucoseArrays, as_glucose
-from .jit import jit
+from .jit import HAVE_NUMBA, jit
 
 COUNTERACTION_MIN_INTERVAL_S = 240.0
 """Glucose changes over 4 minutes or less are skipped (LoopKit ``counteractionEffects``)."""
@@ -128,6 +128,32 @@ def _counteraction_pairs(dates_s, first, min_interval_s):
     return starts[:count], ends[:count]
 
 
+@jit
+def _counteraction_compiled(dates_s, values, provenance, display_only, e_dates, e_values, min_interval_s):
+    """Compiled :func:`counteraction_effects` after its checks: the same pairs, the same dropped
+    pairs (provenance change, display-only sample), the same stop at the first uncovered pair and
+    the same arithmetic, in one pass."""
+    first = np.searchsorted(dates_s, e_dates[0])
+    if first >= dates_s.size:
+        return np.empty(0), np.empty(0), np.empty(0)
+    starts, ends = _counteraction_pairs(dates_s, first, min_interval_s)
+    start_s, end_s, velocity = np.empty(starts.size), np.empty(starts.size), np.empty(starts.size)
+    count = 0
+    for k in range(starts.size):
+        s, e = starts[k], ends[k]
+        if provenance[s] != provenance[e] or display_only[s] or display_only[e]:
+            continue
+        start_effect = np.searchsorted(e_dates, dates_s[s])
+        end_effect = max(np.searchsorted(e_dates, dates_s[e]), start_effect + 1)
+        if end_effect >= e_dates.size:
+            break
+        discrepancy = (values[e] - values[s]) - (e_values[end_effect] - e_values[start_effect])
+        start_s[count], end_s[count] = dates_s[s], dates_s[e]
+        velocity[count] = discrepancy / (dates_s[e] - dates_s[s]) * 60.0
+        count += 1
+    return start_s[:count].copy(), end_s[:count].copy(), velocity[:count].copy()
+
+
 def _effect_arrays(effect_dates_s, effect_values_mgdl) -> tuple[np.ndarray, np.ndarray]:
     dates = np.asarray(effect_dates_s, dtype=float).reshape(-1)
     values = np.asarray(effect_values_mgdl, dtype=float).reshape(-1)
@@ -181,6 +207,10 @@ def counteraction_effects(glucose, effect_dates_s, effect_values_mgdl, validate:
     empty = (np.empty(0), np.empty(0), np.empty(0))
     if len(g) == 0 or e_dates.size == 0:
         return empty
+    if HAVE_NUMBA and g.provenance.dtype.kind in "biu":  # integer source codes (the Loop core's glucose)
+        return _counteraction_compiled(g.date_s, g.value_mgdl, g.provenance, g.is_display_only,
+                                       np.asarray(e_dates, dtype=float), np.asarray(e_values, dtype=float),
+                                       COUNTERACTION_MIN_INTERVAL_S)
     first = int(np.searchsorted(g.date_s, e_dates[0], side="left"))
     if first >= len(g):
         return empty

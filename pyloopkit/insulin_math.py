@@ -608,10 +608,48 @@ def _sorted_dates(dates_s, validate: bool = True) -> tuple[np.ndarray, np.ndarra
     if validate and not np.all(np.isfinite(dates)):
         bad = int(np.flatnonzero(~np.isfinite(dates))[0])
         raise InvalidInputError([Problem("dates_s", bad, float(dates[bad]), "must be a finite time")])
-    if dates.size > 1 and np.any(np.diff(dates) < 0):
+    if dates.size > 1 and not (_is_sorted(dates) if HAVE_NUMBA else not np.any(np.diff(dates) < 0)):
         order = np.argsort(dates, kind="stable")
         return dates[order], order
     return dates, None
+
+
+@jit
+def _is_sorted(dates):
+    """True when no date is smaller than the one before it (``not any(diff(dates) < 0)``)."""
+    for j in range(1, dates.size):
+        if dates[j] - dates[j - 1] < 0:
+            return False
+    return True
+
+
+def _dose_columns(doses: DoseArrays) -> tuple:
+    """The columns and constants the compiled slicing (:func:`_slices_compiled`) reads."""
+    return (doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units, doses.scheduled_rate,
+            _BOLUS_CODE, _BASAL_CODE, MOMENTARY_FACTOR * GRID_S, GRID_S, DELIVERY_INCREMENTS_PER_UNIT)
+
+
+@jit
+def _effect_compiled(columns, isf_at_start, dates, window_end, kind, p):
+    """Compiled :func:`glucose_effects` on sorted dates: slices, ``-ISF x units`` weights and the
+    absorbed-fraction window sum with the full effect as tail (the same kernels in one call)."""
+    owner, _, slice_start, units = _slices_compiled(*columns)
+    weight = np.empty(units.size)
+    for k in range(units.size):
+        weight[k] = -isf_at_start[owner[k]] * units[k]
+    return _window_sum_compiled(dates, slice_start, slice_start, weight, window_end, weight, True, kind, p)
+
+
+@jit
+def _iob_compiled(columns, dates, delay_s, window_end, kind, p):
+    """Compiled :func:`insulin_on_board` on sorted dates: slices counted from ``delay`` before
+    their start (never before the dose's start), remaining-fraction window sum, no tail."""
+    _, dose_start, slice_start, units = _slices_compiled(*columns)
+    window_start = np.empty(units.size)
+    for k in range(units.size):
+        window_start[k] = max(dose_start[k], slice_start[k] - delay_s)
+    return _window_sum_compiled(dates, slice_start, window_start, units, window_end, np.zeros(units.size), False,
+                                kind, p)
 
 
 def _unsort(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
@@ -635,8 +673,12 @@ def insulin_on_board(doses: DoseArrays, model, dates_s, validate: bool = True) -
     if validate:
         validate_doses(doses)
     dates, order = _sorted_dates(dates_s, validate)
-    _, dose_start, slice_start, units = _slices(doses)
     delay_s = model.delay_min * 60.0
+    spec = _curve_spec(model) if HAVE_NUMBA and dates.size else None
+    if spec is not None:
+        return _unsort(_iob_compiled(_dose_columns(doses), dates, delay_s, model.effect_duration_min * 60.0, *spec),
+                       order)
+    _, dose_start, slice_start, units = _slices(doses)
     window_start = np.maximum(dose_start, slice_start - delay_s)
     iob = _window_sum(dates, slice_start, window_start, units, model, False, model.effect_duration_min * 60.0,
                       tail=None)
@@ -654,12 +696,16 @@ def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_
     if validate:
         validate_doses(doses)
     dates, order = _sorted_dates(dates_s, validate)
-    dose_index, _, slice_start, units = _slices(doses)
     isf_at_start = np.asarray(sensitivity.at(doses.start_s), dtype=float)
     if validate:
         bad = np.flatnonzero(~np.isfinite(isf_at_start) | (isf_at_start <= 0))
         raise_if([Problem("sensitivity", int(i), float(isf_at_start[i]),
                           "insulin sensitivity at this dose's start must be finite and > 0") for i in bad])
+    spec = _curve_spec(model) if HAVE_NUMBA and dates.size else None
+    if spec is not None:
+        return _unsort(_effect_compiled(_dose_columns(doses), np.ascontiguousarray(isf_at_start).reshape(-1), dates,
+                                        model.effect_duration_min * 60.0, *spec), order)
+    dose_index, _, slice_start, units = _slices(doses)
     weight = -isf_at_start[dose_index] * units
 
     effect = _window_sum(dates, slice_start, slice_start, weight, model, True, model.effect_duration_min * 60.0,

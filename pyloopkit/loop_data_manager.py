@@ -322,7 +322,7 @@ def _carbs(inp: LoopInput, counteraction):
         return EMPTY, EMPTY
     retro_start = float(inp.glucose_s[-1]) - s.retrospective_correction_integration_interval * 60.0
     carb, cob = carb_store.effects_and_cob(inp, counteraction, effect_start_s=retro_start,
-                                           cob_start_s=inp.now_s - GRID_S)
+                                           cob_start_s=inp.now_s - GRID_S, validate="counteraction" in inp.injected)
     return inp.injected.get("carb", carb), cob
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from .date import GRID_S, ceil_to_grid, floor_to_grid
 from .errors import Problem, raise_if
+from .jit import HAVE_NUMBA, jit
 
 Effect = tuple[np.ndarray, np.ndarray]
 """``(dates_s, values_mgdl)``."""
@@ -111,6 +112,12 @@ def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Ef
         timelines, mom = _checked_timelines(start_date_s, start_mgdl, effects, momentum)
     else:
         timelines, mom = list(effects), momentum
+    if HAVE_NUMBA and timelines:
+        no_momentum = mom is None
+        return _predict_compiled(
+            float(start_date_s), float(start_mgdl), np.concatenate([d for d, _ in timelines]),
+            np.concatenate([v for _, v in timelines]), np.cumsum([0] + [d.size for d, _ in timelines]),
+            np.empty(0) if no_momentum else mom[0], np.empty(0) if no_momentum else mom[1], not no_momentum)
 
     pieces_d = [d for d, _ in timelines]
     pieces_c = [np.diff(v, prepend=v[:1]) for _, v in timelines]
@@ -126,6 +133,52 @@ def predict_glucose(start_date_s: float, start_mgdl: float, effects: Sequence[Ef
     out_d = np.concatenate(([float(start_date_s)], dates[after]))
     out_v = float(start_mgdl) + np.concatenate(([0.0], np.cumsum(change[after])))
     return out_d, out_v
+
+
+@jit
+def _predict_compiled(start_date_s, start_mgdl, dates, values, offsets, momentum_dates, momentum_values, momentum):
+    """Compiled :func:`predict_glucose` for timelines concatenated (``offsets`` bound each one): the
+    array path's operations element by element (each timeline's changes, summed per unique date in
+    input order as ``np.bincount`` does, the momentum blend, the running sum)."""
+    n_effects = dates.size
+    n_momentum = momentum_dates.size if momentum else 0
+    all_dates = np.empty(n_effects + n_momentum)
+    all_changes = np.zeros(n_effects + n_momentum)
+    for t in range(offsets.size - 1):
+        for j in range(offsets[t], offsets[t + 1]):
+            all_dates[j] = dates[j]
+            all_changes[j] = values[j] - values[offsets[t] if j == offsets[t] else j - 1]
+    all_dates[n_effects:] = momentum_dates[:n_momentum]
+    unique = np.unique(all_dates)
+    change = np.zeros(unique.size)
+    for j in range(all_dates.size):
+        change[np.searchsorted(unique, all_dates[j])] += all_changes[j]
+    n = n_momentum
+    if n > 1:
+        blended = np.empty(n)
+        for k in range(n):
+            if n == 2:
+                split = 0.0
+            else:
+                slope = 1.0 / (n - 2)
+                split = (n - k) / (n - 2) - slope + (start_date_s - momentum_dates[0]) / (
+                    momentum_dates[1] - momentum_dates[0]) * slope
+                split = 0.0 if split < 0.0 else (1.0 if split > 1.0 else split)
+            m_change = momentum_values[k] - momentum_values[0 if k == 0 else k - 1]
+            blended[k] = (1.0 - split) * change[np.searchsorted(unique, momentum_dates[k])] + split * m_change
+        for k in range(n):
+            change[np.searchsorted(unique, momentum_dates[k])] = blended[k]
+    first = np.searchsorted(unique, start_date_s, side="right")  # the first date after the start
+    out_dates = np.empty(unique.size - first + 1)
+    out_values = np.empty(unique.size - first + 1)
+    out_dates[0] = start_date_s
+    out_values[0] = start_mgdl + 0.0
+    total = 0.0
+    for j in range(first, unique.size):
+        total = change[j] if j == first else total + change[j]
+        out_dates[j - first + 1] = unique[j]
+        out_values[j - first + 1] = start_mgdl + total
+    return out_dates, out_values
 
 
 def _checked_timelines(start_date_s, start_mgdl, effects, momentum):

@@ -201,7 +201,7 @@ class LoopController:
         ``max_active_insulin``; keys set by the keywords above are refused.
     engine : "fast" or "update"
         ``"fast"``: the array core on arrays built directly; ``"update"``: ``update()`` on the
-        PyLoopKit dictionary (the reference path, about 1.5-2x slower: ``benchmarks/bench_loop_population.py``).
+        PyLoopKit dictionary (the reference path, about 3-5x slower: ``benchmarks/bench_loop_population.py``).
         Same recommendations.
     schedules : sequence of dict or None
         Per member, daily ISF, CR and basal schedules instead of the flat patient values
@@ -457,27 +457,34 @@ class LoopController:
     def loop_input(self, i: int, now_min: float, glucose=None) -> LoopInput:
         """Member ``i``'s parsed input at minute ``now_min``: what ``update()`` parses
         :meth:`input_dict` into, built from the arrays directly. ``glucose``: the batch's
-        ``(minutes (T,), readings (T, n))`` when the caller already stacked them."""
-        minutes, readings = self._glucose_arrays() if glucose is None else glucose
+        ``(minutes (T,), readings (T, n))``, or ``(minutes, readings, seconds (T,))``, when the caller
+        already stacked them (:meth:`_glucose_arrays`)."""
+        minutes, readings, *seconds = self._glucose_arrays() if glucose is None else glucose
         settings, isf, cr, basal, target = self._parsed[i]
         doses, carbs, temp = self._doses[i], self._carbs[i], self._running_temp(i, now_min)
-        dose_table = np.array(doses, dtype=np.float64).reshape(len(doses), 4)
-        carb_table = np.array(carbs, dtype=np.float64).reshape(len(carbs), 2)
+        n_doses, n_carbs = len(doses), len(carbs)
+        dose_table = np.array(doses, dtype=np.float64).reshape(n_doses, 4)
+        carb_table = np.array(carbs, dtype=np.float64).reshape(n_carbs, 2)
+        # every date of the member in one conversion: dose starts, dose ends, carbs, now, the temp basal
+        dates_s = self._seconds(np.concatenate((dose_table[:, 1], dose_table[:, 2], carb_table[:, 0],
+                                                [now_min] if temp is None else [now_min, temp[1], temp[2]])))
+        carbs_end = 2 * n_doses + n_carbs
         return LoopInput(
-            now_s=float(self._seconds(now_min)), tz=None, offset_s=0.0,
-            glucose_s=self._seconds(minutes), glucose_mgdl=readings[:, i].copy(),
-            doses=DoseArrays.from_lists(dose_table[:, 0].astype(np.int8), self._seconds(dose_table[:, 1]),
-                                        self._seconds(dose_table[:, 2]), dose_table[:, 3]),
-            carb_s=self._seconds(carb_table[:, 0]), carb_g=carb_table[:, 1].copy(),
-            carb_absorption_min=np.full(len(carbs), self.carb_absorption_time_min),
+            now_s=float(dates_s[carbs_end]), tz=None, offset_s=0.0,
+            glucose_s=seconds[0] if seconds else self._seconds(minutes), glucose_mgdl=readings[:, i].copy(),
+            doses=DoseArrays.from_lists(dose_table[:, 0].astype(np.int8), dates_s[:n_doses],
+                                        dates_s[n_doses:2 * n_doses], dose_table[:, 3]),
+            carb_s=dates_s[2 * n_doses:carbs_end], carb_g=carb_table[:, 1].copy(),
+            carb_absorption_min=np.full(n_carbs, self.carb_absorption_time_min),
             sensitivity=isf, carb_ratio=cr, basal=basal, target=target, settings=settings,
-            last_temp_basal=None if temp is None else (DoseType(temp[0]), float(self._seconds(temp[1])),
-                                                        float(self._seconds(temp[2])), temp[3]))
+            last_temp_basal=None if temp is None else (DoseType(temp[0]), float(dates_s[carbs_end + 1]),
+                                                        float(dates_s[carbs_end + 2]), temp[3]))
 
     def _glucose_arrays(self):
-        """The batch's glucose history: minutes (T,) and readings (T, n)."""
-        return (np.array([g[0] for g in self._glucose], dtype=np.float64),
-                np.array([g[1] for g in self._glucose], dtype=np.float64).reshape(len(self._glucose), self.n))
+        """The batch's glucose history: minutes (T,), readings (T, n) and the minutes' seconds (T,)."""
+        minutes = np.array([g[0] for g in self._glucose], dtype=np.float64)
+        return (minutes, np.array([g[1] for g in self._glucose], dtype=np.float64).reshape(len(self._glucose), self.n),
+                self._seconds(minutes))
 
     def _run(self, i: int, now_min: float, glucose) -> dict:
         """The recommendations for member ``i`` now: ``temp_basal`` (rate, duration) or None,

@@ -136,3 +136,54 @@ def test_fast_path_equals_update_with_hourly_schedules_changing_during_the_episo
             assert rates[i] == schedule[i]["basal_rate_values"][hour]
             scheduled += 1
     assert scheduled > 0
+
+
+_COMPILED_MODULES = ("insulin_math", "dose_store", "carb_math", "loop_math", "glucose_math")
+
+
+def _effects_and_prediction(result) -> list[np.ndarray]:
+    e = result.effects
+    arrays = [*e.momentum, *e.insulin, *e.counteraction, *e.carb, *e.retrospective, *e.cob, *e.iob,
+              np.array([e.iob_now_u]), *result.prediction]
+    return [np.asarray(a, dtype=float) for a in arrays]
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000), meal_plan=meals, strategy=st.sampled_from(["temp_basal", "automatic_bolus"]),
+       hourly=st.booleans())
+def test_compiled_kernels_equal_the_array_paths_at_every_decision(seed, meal_plan, strategy, hourly):
+    """A random closed loop (Dexcom noise, announced meals, either dosing strategy, flat or hourly
+    schedules): at every decision the core with the compiled kernels (dose preparation, insulin
+    slices and sums, dynamic carbs, prediction) and with the numpy array paths
+    (``PYLOOPKIT_JIT=never``'s) gives bit-identical effects, prediction and recommendations."""
+    import importlib
+    modules = [importlib.import_module(f"pyloopkit.{name}") for name in _COMPILED_MODULES]
+    if not all(m.HAVE_NUMBA for m in modules):
+        pytest.skip("needs numba (extra 'fast')")
+    rng = np.random.default_rng(seed)
+    sim = Simulator(["adult#004", "child#003"], sensor="Dexcom", pump="Insulet", scenario=meal_plan, seed=seed,
+                    start_hour=6.5)
+    p = sim.patients
+    schedules = [_hourly(rng, p.CF[i], p.CR[i], p.basal_u_per_min[i] * 60.0) for i in range(2)] if hourly else None
+    controller = LoopController.for_simulator(sim, dosing_strategy=strategy, schedules=schedules)
+    decide, compared = controller._run, []
+
+    def run(i, now_min, glucose):
+        inp = controller.loop_input(i, now_min, glucose)
+        fast = core(inp, model_for(inp.settings), iob_timeline=True)
+        try:
+            for module in modules:
+                module.HAVE_NUMBA = False
+            plain = core(inp, model_for(inp.settings), iob_timeline=True)
+        finally:
+            for module in modules:
+                module.HAVE_NUMBA = True
+        for x, y in zip(_effects_and_prediction(fast), _effects_and_prediction(plain), strict=True):
+            np.testing.assert_array_equal(x, y)  # bit for bit
+        assert fast.recommendations == plain.recommendations
+        compared.append(fast.effects.carb[0].size > 0)
+        return decide(i, now_min, glucose)
+
+    controller._run = run
+    run_trial(sim, controller, days=2 / 24, seed=seed)
+    assert len(compared) >= 2 * 24 and any(compared)  # every decision compared, carbs among them
