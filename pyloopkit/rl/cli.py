@@ -15,6 +15,19 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _setting(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` with a JSON value (``gradient_steps=4``, ``learning_rate=1e-4``) (argparse type)."""
+    import argparse
+
+    name, sep, value = text.partition("=")
+    try:
+        if not (sep and name):
+            raise ValueError
+        return name, json.loads(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with a JSON value, got {text!r}") from None
+
+
 def train_command(args) -> str:
     """The ``pyloopkit rl train`` command line that reproduces ``args`` (recorded beside the weights)."""
     words = ["pyloopkit", "rl", "train", "--algo", args.algo]
@@ -28,6 +41,8 @@ def train_command(args) -> str:
     if args.discrete_basal_multiples is not None:
         words += ["--discrete-basal-multiples", ",".join(f"{m:g}" for m in args.discrete_basal_multiples)]
     words += [flag for flag, on in (("--meal-bolus", args.meal_bolus), ("--shield", args.shield)) if on]
+    for name, value in (args.hyperparameter or []):
+        words += ["--hyperparameter", f"{name}={json.dumps(value)}"]
     return " ".join(shlex.quote(word) for word in words + ["--out", args.out])
 
 
@@ -44,7 +59,7 @@ def cmd_train(args) -> int:
     if args.discrete_basal_multiples is not None:
         options["discrete_basal_multiples"] = tuple(args.discrete_basal_multiples)
     meta = train(args.algo, patients, args.minutes, args.seed, args.out, num_envs=args.num_envs,
-                 options=options, command=command)
+                 options=options, command=command, overrides=dict(args.hyperparameter or []))
     last = meta["learning_curve"][-1] if meta["learning_curve"] else {}
     print(f"{meta['algo']} {patients}: {meta['timesteps']} steps in {meta['training_seconds']:.0f} s; "
           f"last mean reward per decision {last.get('mean_reward', float('nan')):.3f} "
@@ -90,6 +105,8 @@ def register(subparsers) -> None:
                    help="the policy also doses announced meals (a fraction of carbs / carb ratio)")
     t.add_argument("--discrete-basal-multiples", type=_floats, default=None, metavar="M,M,...",
                    help="basal multiples of the discrete actions (DQN), e.g. 0,0.5,1,1.5,2,3")
+    t.add_argument("--hyperparameter", type=_setting, action="append", metavar="NAME=VALUE",
+                   help="override an SB3 hyper-parameter (repeatable), e.g. gradient_steps=4")
     t.add_argument("--shield", action="store_true",
                    help="train behind the simulation shield (suspend below 70 mg/dL, max bolus, pump increments)")
     t.add_argument("--termination-penalty", type=float, default=None,

@@ -102,9 +102,19 @@ class _Budget(BaseCallback):
             self.bar.close()
 
 
-def make_model(algo: str, env, seed: int):
-    """The SB3 model of ``algo`` on ``env`` with :data:`HYPERPARAMETERS` (CPU, one torch thread)."""
-    kwargs = dict(HYPERPARAMETERS[algo])
+def hyperparameters(algo: str, overrides: dict | None = None) -> dict:
+    """:data:`HYPERPARAMETERS` of ``algo`` with ``overrides`` (SB3 keyword arguments); unknown names raise."""
+    values = dict(HYPERPARAMETERS[algo])
+    unknown = sorted(set(overrides or {}) - set(values))
+    if unknown:
+        raise InvalidInputError([Problem("hyperparameters", None, name, f"must be one of {sorted(values)}")
+                                 for name in unknown])
+    return {**values, **(overrides or {})}
+
+
+def make_model(algo: str, env, seed: int, overrides: dict | None = None):
+    """The SB3 model of ``algo`` on ``env`` with :func:`hyperparameters` (CPU, one torch thread)."""
+    kwargs = hyperparameters(algo, overrides)
     kwargs["policy_kwargs"] = dict(kwargs["policy_kwargs"])
     if algo == "ppo-lstm":
         from sb3_contrib import RecurrentPPO
@@ -136,12 +146,12 @@ def policy_name(algo: str, patients: str) -> str:
 
 
 def fit(algo: str, patients: str, options: RLOptions, seed: int, seconds: float, num_envs: int,
-        progress: bool = False, total_timesteps: int | None = None):
+        progress: bool = False, total_timesteps: int | None = None, overrides: dict | None = None):
     """Train ``algo`` on a :class:`BasalVecEnv` under ``VecNormalize`` for ``seconds`` of wall time (or
     ``total_timesteps`` steps); returns ``(model, env, callback, training seconds)``."""
     torch.set_num_threads(1)
     env = VecNormalize(BasalVecEnv(patients, num_envs, seed=seed, options=options), gamma=0.99)
-    model = make_model(algo, env, seed)
+    model = make_model(algo, env, seed, overrides)
     budget = _Budget(seconds, options.decision_interval_min / PAPER_STEP_MIN, progress)
     started = time.perf_counter()
     model.learn(total_timesteps=total_timesteps or 10**9, callback=budget)
@@ -167,7 +177,7 @@ def mean_policy_reward(model, env: VecNormalize, steps: int, seed: int) -> float
 
 def train(algo: str, patients: str, minutes: float, seed: int, out: str | Path, num_envs: int | None = None,
           options: dict | None = None, progress: bool = True, command: str | None = None,
-          total_timesteps: int | None = None) -> dict:
+          total_timesteps: int | None = None, overrides: dict | None = None) -> dict:
     """Train a policy and write its weights, metadata and learning curve into ``out``.
 
     Parameters
@@ -191,6 +201,8 @@ def train(algo: str, patients: str, minutes: float, seed: int, out: str | Path, 
         The command line to record; ``None``: ``sys.argv``.
     total_timesteps : int or None
         Stop after this many environment steps too (a test's budget).
+    overrides : dict or None
+        Hyper-parameters replacing :data:`HYPERPARAMETERS`' (e.g. ``{"gradient_steps": 4}``).
 
     Returns
     -------
@@ -207,9 +219,10 @@ def train(algo: str, patients: str, minutes: float, seed: int, out: str | Path, 
     values = {**ALGO_OPTIONS[algo], "decision_interval_min": DECISION_INTERVAL_MIN.get(group_of(patients), 30),
               **(options or {})}
     env_options = RLOptions(**values)
+    used = hyperparameters(algo, overrides)
     num_envs = NUM_ENVS[algo] if num_envs is None else num_envs
     model, env, budget, seconds = fit(algo, patients, env_options, seed, minutes * 60.0, num_envs, progress,
-                                      total_timesteps)
+                                      total_timesteps, overrides)
     per_unit = budget.unit
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +231,7 @@ def train(algo: str, patients: str, minutes: float, seed: int, out: str | Path, 
     model.save(out / f"{name}.zip", exclude=["exploration_schedule"])
     meta = {
         "algo": algo, "patients": patients, "options": env_options.to_dict(), "seed": int(seed),
-        "num_envs": int(num_envs), "hyperparameters": {**HYPERPARAMETERS[algo], **(
+        "num_envs": int(num_envs), "hyperparameters": {**used, **(
             {"exploration_steps": DQN_EXPLORATION_STEPS} if algo == "dqn" else {})},
         "command": command if command is not None else " ".join(sys.argv),
         "training_seconds": round(seconds, 1), "timesteps": int(model.num_timesteps),

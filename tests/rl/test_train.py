@@ -58,13 +58,14 @@ def test_cli_evaluate_prints_both_controllers(tmp_path, capsys):
     assert "| ppo-lstm |" in capsys.readouterr().out
 
 
-def test_cli_train_records_the_population_options(tmp_path):
+def test_cli_train_records_the_population_options(tmp_path, capsys):
     """The options of the shipped group policies reach the env and the recorded command reproduces them."""
     from pyloopkit.rl.env import RLOptions
 
     code = main(["rl", "train", "--algo", "dqn", "--group", "child", "--minutes", "0.02", "--seed", "2",
                  "--num-envs", "10", "--observation", "context", "--reward", "tiered", "--meal-bolus", "--shield",
-                 "--termination-penalty", "-200", "--discrete-basal-multiples", "0,0.5,1,3", "--out", str(tmp_path)])
+                 "--termination-penalty", "-200", "--discrete-basal-multiples", "0,0.5,1,3",
+                 "--hyperparameter", "gradient_steps=2", "--out", str(tmp_path)])
     assert code == 0
     meta = json.loads((tmp_path / "dqn_child.json").read_text())
     options = RLOptions.from_dict(meta["options"])
@@ -72,7 +73,13 @@ def test_cli_train_records_the_population_options(tmp_path):
                                 shield=True, termination_penalty=-200.0, discrete_basal_multiples=(0.0, 0.5, 1.0, 3.0),
                                 decision_interval_min=15)
     assert meta["command"].endswith("--num-envs 10 --observation context --reward tiered --termination-penalty -200 "
-                                    f"--discrete-basal-multiples 0,0.5,1,3 --meal-bolus --shield --out {tmp_path}")
+                                    "--discrete-basal-multiples 0,0.5,1,3 --meal-bolus --shield "
+                                    f"--hyperparameter gradient_steps=2 --out {tmp_path}")
+    assert meta["hyperparameters"]["gradient_steps"] == 2 and meta["hyperparameters"]["train_freq"] == 4
+    capsys.readouterr()
+    assert main(["rl", "train", "--algo", "dqn", "--group", "child", "--minutes", "0.01", "--hyperparameter",
+                 "gradient_stepz=2", "--out", str(tmp_path)]) != 0
+    assert "hyperparameters = 'gradient_stepz'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["rl", "train", "--algo", "dqn", "--group", "child", "--discrete-basal-multiples", "0,x", "--out", "x"])
 
