@@ -123,28 +123,37 @@ class _Scripted:
         return np.array([self.actions[len(self.seen) - 1]]), None
 
 
-def test_controller_rebuilds_the_aura_observation_of_the_env():
-    """Same seed, same actions: the observation that the trial controller builds from 5-minute
-    StepResults equals the env's (CGM, trend, time of day, IOB, minutes since meal)."""
-    from pyloopkit.rl.env import BasalVecEnv, RLOptions
+def _env_and_controller(patient: str, seed: int, options, actions):
+    """The env's observations under scripted discrete ``actions`` and those the trial controller built from
+    5-minute StepResults for the same actions and seed; returns (expected, seen, trial, sim)."""
+    from pyloopkit.rl.env import BasalVecEnv
     from pyloopkit.rl.policy import PolicyController
 
-    options = RLOptions(observation="aura", action="discrete", reward="tiered")
-    actions = [4, 6, 0, 10, 2, 4, 8, 1, 4, 5, 3, 7] * 4
-    env = BasalVecEnv("adult#001", 1, seed=21, options=options)
+    env = BasalVecEnv(patient, 1, seed=seed, options=options)
     expected = [env.reset()[0]]
     for action in actions[:-1]:
         observation, _, done, _ = env.step(np.array([action]))
         assert not done[0]
         expected.append(observation[0])
-    meta = {"algo": "dqn", "patients": "adult#001", "options": options.to_dict(), "obs_mean": [0.0] * 6,
+    meta = {"algo": "dqn", "patients": patient, "options": options.to_dict(), "obs_mean": [0.0] * 6,
             "obs_var": [1.0] * 6, "epsilon": 0.0, "clip_obs": 1e30}
     model = _Scripted(actions)
     controller = PolicyController(model, meta)
-    sim = Simulator("adult#001", seed=21)
-    run_trial(sim, controller, days=len(actions) * 30 / 1440, seed=21, step_minutes=5)
-    seen = np.concatenate(model.seen)
-    np.testing.assert_allclose(seen, np.array(expected), rtol=1e-5, atol=1e-4)
+    assert controller.announce_min == (options.decision_interval_min if options.meal_bolus else None)
+    sim = Simulator(patient, seed=seed, announce_min=controller.announce_min)
+    days = len(actions) * options.decision_interval_min / 1440
+    trial = run_trial(sim, controller, days=days, seed=seed, step_minutes=5)
+    return np.array(expected), np.concatenate(model.seen), trial, sim
+
+
+def test_controller_rebuilds_the_aura_observation_of_the_env():
+    """Same seed, same actions: the observation that the trial controller builds from 5-minute
+    StepResults equals the env's (CGM, trend, time of day, IOB, minutes since meal)."""
+    from pyloopkit.rl.env import RLOptions
+
+    options = RLOptions(observation="aura", action="discrete", reward="tiered")
+    expected, seen, _, _ = _env_and_controller("adult#001", 21, options, [4, 6, 0, 10, 2, 4, 8, 1, 4, 5, 3, 7] * 4)
+    np.testing.assert_allclose(seen, expected, rtol=1e-5, atol=1e-4)
     assert np.any(seen[:, 5] < 1440)  # a meal happened in the window
 
 
@@ -153,26 +162,12 @@ def test_controller_rebuilds_the_context_observation_and_meal_boluses_of_the_env
     observations (CGM, trend, IOB, COB and announced carbs relative to the patient) equal the env's, which
     also checks that its boluses were the env's (they feed the IOB); it boluses only at decisions that
     announce a meal, fraction * carbs / CR."""
-    from pyloopkit.rl.env import BasalVecEnv, RLOptions
-    from pyloopkit.rl.policy import PolicyController
+    from pyloopkit.rl.env import RLOptions
 
     options = RLOptions(observation="context", action="discrete", meal_bolus=True, decision_interval_min=15)
     actions = [17, 22, 3, 43, 9, 18, 33, 5, 19, 23, 14, 29] * 8
-    env = BasalVecEnv("child#002", 1, seed=4, options=options)
-    expected = [env.reset()[0]]
-    for action in actions[:-1]:
-        observation, _, done, _ = env.step(np.array([action]))
-        assert not done[0]
-        expected.append(observation[0])
-    meta = {"algo": "dqn", "patients": "child#002", "options": options.to_dict(), "obs_mean": [0.0] * 6,
-            "obs_var": [1.0] * 6, "epsilon": 0.0, "clip_obs": 1e30}
-    model = _Scripted(actions)
-    controller = PolicyController(model, meta)
-    assert controller.announce_min == 15
-    sim = Simulator("child#002", seed=4, announce_min=controller.announce_min)
-    trial = run_trial(sim, controller, days=len(actions) * 15 / 1440, seed=4, step_minutes=5)
-    seen = np.concatenate(model.seen)
-    np.testing.assert_allclose(seen, np.array(expected), rtol=1e-5, atol=1e-4)
+    expected, seen, trial, sim = _env_and_controller("child#002", 4, options, actions)
+    np.testing.assert_allclose(seen, expected, rtol=1e-5, atol=1e-4)
     announced = seen[:, 4] > 0
     assert announced.any()
     bolus = trial["bolus_u"][0, ::3]
