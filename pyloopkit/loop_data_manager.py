@@ -229,9 +229,7 @@ def compute_effects(inp: LoopInput, model, iob_timeline: bool = True) -> Effects
     duration_s = model.effect_duration_min * 60.0
     if "counteraction" in inp.injected:
         lookback_s = (2.0 if iob_timeline else 1.0) * duration_s  # the IOB timeline starts one duration back
-        doses = (insulin_math.filter_date_range(inp.injected["prepared_doses"], now - lookback_s)
-                 if "prepared_doses" in inp.injected
-                 else prepare_doses(inp.doses, inp.basal, start_s=now - lookback_s, end_s=now))
+        doses = prepare_doses(inp.doses, inp.basal, start_s=now - lookback_s, end_s=now)
         counteraction = inp.injected["counteraction"]
     else:
         next_effect_s = inp.injected.get("previous_counteraction_end_s", now - HISTORY_S)

@@ -457,9 +457,9 @@ class LoopController:
     def loop_input(self, i: int, now_min: float, glucose=None) -> LoopInput:
         """Member ``i``'s parsed input at minute ``now_min``: what ``update()`` parses
         :meth:`input_dict` into, built from the arrays directly. ``glucose``: the batch's
-        ``(minutes (T,), readings (T, n))``, or ``(minutes, readings, seconds (T,))``, when the caller
-        already stacked them (:meth:`_glucose_arrays`)."""
-        minutes, readings, *seconds = self._glucose_arrays() if glucose is None else glucose
+        ``(minutes (T,), readings (T, n), seconds (T,))`` when the caller already stacked them
+        (:meth:`_glucose_arrays`)."""
+        _, readings, glucose_s = self._glucose_arrays() if glucose is None else glucose
         settings, isf, cr, basal, target = self._parsed[i]
         doses, carbs, temp = self._doses[i], self._carbs[i], self._running_temp(i, now_min)
         n_doses, n_carbs = len(doses), len(carbs)
@@ -471,7 +471,7 @@ class LoopController:
         carbs_end = 2 * n_doses + n_carbs
         return LoopInput(
             now_s=float(dates_s[carbs_end]), tz=None, offset_s=0.0,
-            glucose_s=seconds[0] if seconds else self._seconds(minutes), glucose_mgdl=readings[:, i].copy(),
+            glucose_s=glucose_s, glucose_mgdl=readings[:, i].copy(),
             doses=DoseArrays.from_lists(dose_table[:, 0].astype(np.int8), dates_s[:n_doses],
                                         dates_s[n_doses:2 * n_doses], dose_table[:, 3]),
             carb_s=dates_s[2 * n_doses:carbs_end], carb_g=carb_table[:, 1].copy(),

@@ -1,6 +1,7 @@
 """``pyloopkit rl train|evaluate``: train a dosing policy, evaluate it against basal-bolus."""
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 
@@ -10,22 +11,18 @@ def _floats(text: str) -> list[float]:
     try:
         return [float(word) for word in text.split(",")]
     except ValueError:
-        import argparse
-
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _setting(text: str) -> tuple[str, object]:
     """``NAME=VALUE`` with a JSON value (``gradient_steps=4``, ``learning_rate=1e-4``) (argparse type)."""
-    import argparse
-
     name, sep, value = text.partition("=")
     try:
-        if not (sep and name):
-            raise ValueError
-        return name, json.loads(value)
+        if sep and name:
+            return name, json.loads(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with a JSON value, got {text!r}") from None
+        pass
+    raise argparse.ArgumentTypeError(f"expected NAME=VALUE with a JSON value, got {text!r}")
 
 
 def train_command(args) -> str:

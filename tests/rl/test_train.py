@@ -80,8 +80,10 @@ def test_cli_train_records_the_population_options(tmp_path, capsys):
     assert main(["rl", "train", "--algo", "dqn", "--group", "child", "--minutes", "0.01", "--hyperparameter",
                  "gradient_stepz=2", "--out", str(tmp_path)]) != 0
     assert "hyperparameters = 'gradient_stepz'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["rl", "train", "--algo", "dqn", "--group", "child", "--discrete-basal-multiples", "0,x", "--out", "x"])
+    for flag, value in (("--discrete-basal-multiples", "0,x"), ("--hyperparameter", "gradient_steps"),
+                        ("--hyperparameter", "learning_rate=1e-")):
+        with pytest.raises(SystemExit):
+            main(["rl", "train", "--algo", "dqn", "--group", "child", flag, value, "--out", "x"])
 
 
 def test_cli_evaluates_each_groups_policy_and_pools_them(tmp_path, capsys):
