@@ -1,0 +1,124 @@
+"""Loop in closed loop on the virtual population: patient-days per second, fast path vs update().
+
+    python benchmarks/bench_closed_loop.py [--days 1] [--batches 30 300] [--update-members 30]
+                                           [--memory-days 90] [--memory-batch 3] [--seed 1]
+
+For each batch size (members: the 30 simglucose patients, adolescents, adults and children, in
+turn, repeated for batches over 30 with their own meals and sensor noise) it runs ``--days`` of
+closed loop (Dexcom noise, Insulet pump, random announced meals) with
+:class:`pyloopkit.control.LoopController` on the fast engine (arrays into the array core) and, in
+the same run, on the ``update()`` engine (the PyLoopKit dictionary and ``update()`` per member and
+decision) for the first ``--update-members`` members (``update()`` costs the same per member at
+any batch size, so the ratio compares per-member throughput). Both engines must give the same traces
+on the members both ran; the script checks it. It prints patient-days/s (wall and per CPU-second),
+milliseconds per member-decision, the ratio, and the simulator alone (basal-bolus controller) for
+scale.
+
+Then ``--memory-days`` of closed loop for ``--memory-batch`` members without storing traces: the
+process's resident memory and the longest history (glucose readings, doses, carb entries) any
+member holds, at days 1, 2, 5, 10, 30, 60, 90 (those within the run): Loop's histories are bounded
+to what it reads (24 h of glucose, 24 h plus one insulin action of doses and carbs), so neither
+grows with days. ``--memory-days 0`` skips it.
+
+Loop's cost per decision grows until its 24 h of glucose and dose history are full: ``--days 1``
+or more gives the steady-state figure (the first hours are cheaper).
+"""
+import argparse
+import resource
+import time
+import warnings
+
+import numpy as np
+
+from pyloopkit.control import BasalBolusController, LoopController
+from pyloopkit.control.trial import run_trial
+from pyloopkit.simulation import Simulator
+
+POPULATION = [f"{group}#{k:03d}" for k in range(1, 11) for group in ("adolescent", "adult", "child")]
+MEMORY_MARKS_DAYS = (1, 2, 5, 10, 30, 60, 90)
+
+
+def members(batch: int) -> list[str]:
+    """The first ``batch`` members: the 30 patients in turn, repeated."""
+    return [POPULATION[k % len(POPULATION)] for k in range(batch)]
+
+
+def closed_loop(batch: int, days: float, seed: int, controller: str) -> tuple[float, float, dict]:
+    """``(wall s, CPU s, run_trial result)`` of ``days`` of closed loop for ``batch`` members."""
+    sim = Simulator(members(batch), sensor="Dexcom", pump="Insulet", scenario="random", seed=seed)
+    if controller == "basal_bolus":
+        ctrl = BasalBolusController(sim.patients)
+    else:
+        ctrl = LoopController.for_simulator(sim, engine=controller)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run_trial(sim, ctrl, days=days, seed=seed)
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def same_traces(fast: dict, slow: dict, rows: int) -> bool:
+    """Whether two runs gave bit-identical commands and BG on their first ``rows`` members."""
+    return all(np.array_equal(fast[k][:rows], slow[k][:rows]) for k in ("basal_u_per_h", "bolus_u", "bg"))
+
+
+def throughput(batch: int, days: float, seed: int, update_members: int) -> None:
+    """Print the fast path's, update()'s and the simulator's patient-days per second for one batch."""
+    decisions = days * 1440.0 / 5.0
+    wall, cpu, fast = closed_loop(batch, days, seed, "fast")
+    print(f"batch {batch:4d} x {days:g} day, Loop fast path: {batch * days / wall:8.2f} patient-days/s "
+          f"({batch * days / cpu:8.2f} per CPU-s), {1e3 * wall / (batch * decisions):6.3f} ms per member-decision")
+    rows = min(batch, update_members)
+    if rows:
+        slow_wall, _, slow = closed_loop(rows, days, seed, "update")
+        ratio = (batch / wall) / (rows / slow_wall)
+        print(f"           update() per member ({rows} members): {rows * days / slow_wall:8.2f} patient-days/s, "
+              f"{1e3 * slow_wall / (rows * decisions):6.3f} ms per member-decision; fast path {ratio:5.1f}x; "
+              f"same traces: {same_traces(fast, slow, rows)}")
+    sim_wall, _, _ = closed_loop(batch, days, seed, "basal_bolus")
+    print(f"           simulator with basal-bolus: {batch * days / sim_wall:10.1f} patient-days/s")
+
+
+def resident_mb() -> float:
+    """The process's current resident memory (MB), from /proc (peak memory where that is missing)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize() / 2 ** 20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory(batch: int, days: int, seed: int) -> None:
+    """Print resident memory and history lengths along ``days`` of closed loop (no traces kept)."""
+    sim = Simulator(members(batch), sensor="Dexcom", pump="Insulet", scenario="random", seed=seed)
+    ctrl = LoopController.for_simulator(sim)
+    step = sim.reset(seed)
+    ctrl.reset()
+    marks = [d for d in MEMORY_MARKS_DAYS if d <= days]
+    start = time.perf_counter()
+    for k in range(1, days * 288 + 1):
+        step = sim.step(*ctrl.act(step), minutes=5)
+        if k % 288 == 0 and k // 288 in marks:
+            print(f"day {k // 288:3d}: resident memory {resident_mb():7.1f} MB; longest history: "
+                  f"{len(ctrl._glucose)} glucose readings, {max(map(len, ctrl._doses))} doses, "
+                  f"{max(map(len, ctrl._carbs))} carb entries ({time.perf_counter() - start:6.1f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=float, default=1.0, help="simulated days per throughput run")
+    parser.add_argument("--batches", type=int, nargs="+", default=[30, 300], help="batch sizes")
+    parser.add_argument("--update-members", type=int, default=30,
+                        help="members run through update() for the ratio (0: skip)")
+    parser.add_argument("--memory-days", type=int, default=90, help="days of the memory run (0: skip)")
+    parser.add_argument("--memory-batch", type=int, default=3, help="members in the memory run")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    closed_loop(1, 1 / 24, args.seed, "fast")  # compile / load the numba kernels once
+    for batch in args.batches:
+        throughput(batch, args.days, args.seed, args.update_members)
+    if args.memory_days:
+        memory(args.memory_batch, args.memory_days, args.seed)
+
+
+if __name__ == "__main__":
+    main()
