@@ -582,22 +582,40 @@ def _remaining(tau_min, kind, p):
 
 
 @jit
-def _whole_minute_table(window_end, kind, p):
-    """:func:`_remaining` at every whole minute ``0 .. window_end / 60`` (the same calls, so the same bits)."""
-    table = np.empty(int(np.ceil(window_end / 60.0)) + 1)
-    for m in range(table.size):
-        table[m] = _remaining(float(m), kind, p)
-    return table
+def _curve_term(tau_min, absorbed, kind, p):
+    """A window sum's curve at ``tau_min``: the remaining fraction, or ``1 - remaining`` when ``absorbed``."""
+    r = _remaining(tau_min, kind, p)
+    return (1.0 - r) if absorbed else r
+
+
+@jit
+def _whole_minute_curve(window_end, absorbed, kind, p):
+    """:func:`_curve_term` at every whole minute ``0 .. window_end / 60`` (the same calls, so the same bits)."""
+    curve = np.empty(int(np.ceil(window_end / 60.0)) + 1)
+    for m in range(curve.size):
+        curve[m] = _curve_term(float(m), absorbed, kind, p)
+    return curve
+
+
+@jit
+def _whole_minutes(dates):
+    """``dates / 60`` (minutes) when every date is a whole minute, else an empty array."""
+    minutes = dates / 60.0
+    for j in range(minutes.size):
+        if minutes[j] != np.floor(minutes[j]):
+            return np.empty(0)
+    return minutes
 
 
 @jit
 def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, tail, absorbed, kind, p):
     """Compiled :func:`_window_sum`: one pass over each slice's window, then the tails' running sum.
 
-    When there are more terms than minutes in the window, offsets of a whole number of minutes (every
-    offset in a closed loop on the 5-min grid) read the remaining fraction from a table of
-    :func:`_remaining` at whole minutes instead of evaluating it again: the same function on the same
-    argument, so the same bits, without an ``exp`` per term."""
+    When every date and a slice's start are whole minutes (every date and dose of a closed loop on
+    the 5-min grid) and there are more terms than minutes in the window, the slice's terms read the
+    curve from a table of it at whole minutes (:func:`_whole_minute_curve`): the offset
+    ``(date - start) / 60`` is then the exact integer ``date / 60 - start / 60``, the table holds the
+    same function of the same argument, so the sums are the same bits, without an ``exp`` per term."""
     n = dates.size
     out = np.zeros(n)
     after = np.zeros(n + 1)
@@ -607,13 +625,17 @@ def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, t
     for i in range(slice_start.size):
         terms += max(stop[i] - first[i], 0)
     # the table costs one evaluation per minute of the window: worth it only for more terms than that
-    table = _whole_minute_table(window_end, kind, p) if terms > 2.0 * window_end / 60.0 else np.empty(0)
+    use_table = terms > 2.0 * window_end / 60.0
+    minutes = _whole_minutes(dates) if use_table else np.empty(0)
+    curve = _whole_minute_curve(window_end, absorbed, kind, p) if minutes.size else np.empty(0)
     for i in range(slice_start.size):
-        for j in range(first[i], stop[i]):
-            tau_min = (dates[j] - slice_start[i]) / 60.0
-            m = int(tau_min) if 0.0 <= tau_min < table.size else -1
-            r = table[m] if m >= 0 and m == tau_min else _remaining(tau_min, kind, p)
-            out[j] += weight[i] * ((1.0 - r) if absorbed else r)
+        start_min = slice_start[i] / 60.0
+        # terms before the slice's start (IOB counts from the delay before it) are evaluated one by one
+        split = np.searchsorted(dates, slice_start[i]) if curve.size and start_min == np.floor(start_min) else stop[i]
+        for j in range(first[i], min(split, stop[i])):
+            out[j] += weight[i] * _curve_term((dates[j] - slice_start[i]) / 60.0, absorbed, kind, p)
+        for j in range(max(split, first[i]), stop[i]):
+            out[j] += weight[i] * curve[int(minutes[j] - start_min)]
         after[stop[i]] += tail[i]
     total = 0.0
     for j in range(n):
