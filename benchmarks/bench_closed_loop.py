@@ -97,9 +97,10 @@ def memory(batch: int, days: int, seed: int) -> None:
     for k in range(1, days * 288 + 1):
         step = sim.step(*ctrl.act(step), minutes=5)
         if k % 288 == 0 and k // 288 in marks:
+            lengths = ctrl.history_lengths()
             print(f"day {k // 288:3d}: resident memory {resident_mb():7.1f} MB; longest history: "
-                  f"{len(ctrl._glucose)} glucose readings, {max(map(len, ctrl._doses))} doses, "
-                  f"{max(map(len, ctrl._carbs))} carb entries ({time.perf_counter() - start:6.1f} s)")
+                  f"{lengths['glucose']} glucose readings, {lengths['doses']} doses, "
+                  f"{lengths['carbs']} carb entries ({time.perf_counter() - start:6.1f} s)")
 
 
 def main() -> None:

@@ -47,10 +47,10 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import warnings
-from collections import deque
 
 import numpy as np
 
+from pyloopkit.control.history import RowHistory
 from pyloopkit.date import REFERENCE_DATE, parse_time_of_day
 from pyloopkit.dose import DoseArrays, DoseType
 from pyloopkit.errors import InvalidInputError, LoopWarning, Problem
@@ -382,14 +382,20 @@ class LoopController:
     def reset(self) -> None:
         """Forget every history (call with :meth:`Simulator.reset`)."""
         self.time_min = -math.inf
-        self._glucose = deque()  # (minute, (n,) readings), shared by the batch
-        self._doses = [deque() for _ in range(self.n)]  # [type code, start min, end min, value]
-        self._carbs = [deque() for _ in range(self.n)]  # (minute, g)
-        self._temp = [None] * self.n  # the running temp basal's entry in _doses
+        self._glucose = RowHistory(1 + self.n)  # minute, then the (n,) readings: shared by the batch
+        self._doses = [RowHistory(4) for _ in range(self.n)]  # type code, start min, end min, value
+        self._carbs = [RowHistory(2) for _ in range(self.n)]  # minute, g
+        self._temp = [None] * self.n  # the running temp basal's index in _doses
         self._validated = np.zeros(self.n, dtype=bool)
         self.warnings = [set() for _ in range(self.n)]
 
     # --- history --------------------------------------------------------------------------------
+    def history_lengths(self) -> dict:
+        """The longest history any member holds: ``glucose`` readings, ``doses``, ``carbs`` entries
+        (bounded to what Loop reads, so constant over a long run)."""
+        return {"glucose": len(self._glucose), "doses": max(map(len, self._doses), default=0),
+                "carbs": max(map(len, self._carbs), default=0)}
+
     def _date(self, minute: float) -> _dt.datetime:
         return self.start + _dt.timedelta(minutes=minute)
 
@@ -402,56 +408,52 @@ class LoopController:
     def _record_glucose(self, now_min: float, cgm: np.ndarray) -> None:
         sample = now_min if self.cgm_sample_time_min is None else (
             math.floor(now_min / self.cgm_sample_time_min) * self.cgm_sample_time_min)
-        if not self._glucose or self._glucose[-1][0] < sample:
-            self._glucose.append((sample, np.array(cgm, dtype=np.float64)))
-        while self._glucose[0][0] < now_min - GLUCOSE_HISTORY_MIN:
-            self._glucose.popleft()
+        if not len(self._glucose) or self._glucose.last(0) < sample:
+            self._glucose.append(np.concatenate(([sample], cgm)))
+        self._glucose.drop_before(0, now_min - GLUCOSE_HISTORY_MIN)
 
     def _trim(self, i: int, now_min: float) -> None:
-        doses, carbs = self._doses[i], self._carbs[i]
-        while doses and doses[0][2] < now_min - self.dose_history_min:
-            doses.popleft()
-        while carbs and carbs[0][0] < now_min - self.dose_history_min:
-            carbs.popleft()
+        self._doses[i].drop_before(2, now_min - self.dose_history_min)
+        self._carbs[i].drop_before(0, now_min - self.dose_history_min)
 
     def _start_temp(self, i: int, now_min: float, rate_u_per_h: float, duration_min: float) -> None:
         """Truncate the running temp basal at ``now``; start a new one unless ``duration_min`` is 0."""
         self._stop_temp(i, now_min)
         if duration_min > 0:
-            entry = [_TEMP_BASAL, now_min, now_min + duration_min, float(rate_u_per_h)]
-            self._doses[i].append(entry)
-            self._temp[i] = entry
+            self._temp[i] = self._doses[i].append((_TEMP_BASAL, now_min, now_min + duration_min, rate_u_per_h))
 
     def _stop_temp(self, i: int, now_min: float) -> None:
-        entry = self._temp[i]
-        if entry is not None and entry[2] > now_min:
+        entry = self._running_temp(i, now_min)
+        if entry is not None:
             entry[2] = now_min
         self._temp[i] = None
 
     def _bolus(self, i: int, now_min: float, units: float) -> None:
-        self._doses[i].append([_BOLUS, now_min, now_min + BOLUS_DELIVERY_MIN, float(units)])
+        self._doses[i].append((_BOLUS, now_min, now_min + BOLUS_DELIVERY_MIN, units))
 
-    def _running_temp(self, i: int, now_min: float):
-        temp = self._temp[i]
+    def _running_temp(self, i: int, now_min: float) -> np.ndarray | None:
+        """Member ``i``'s running temp basal row (type, start min, end min, U/h; writable), or None."""
+        temp = None if self._temp[i] is None else self._doses[i].row(self._temp[i])
         return temp if temp is not None and temp[2] > now_min else None
 
     def input_dict(self, i: int, now_min: float) -> dict:
         """Member ``i``'s ``update()`` input at minute ``now_min`` from the history seen so far."""
-        doses, carbs, temp = self._doses[i], self._carbs[i], self._running_temp(i, now_min)
+        doses, carbs, temp = self._doses[i].rows.tolist(), self._carbs[i].rows.tolist(), self._running_temp(i, now_min)
+        glucose = self._glucose.rows
         return {
             **self._static[i],
             "time_to_calculate_at": self._date(now_min),
-            "glucose_dates": [self._date(g[0]) for g in self._glucose],
-            "glucose_values": [float(g[1][i]) for g in self._glucose],
-            "dose_types": [_TYPE_NAMES[d[0]] for d in doses],
+            "glucose_dates": [self._date(minute) for minute in glucose[:, 0].tolist()],
+            "glucose_values": glucose[:, 1 + i].tolist(),
+            "dose_types": [_TYPE_NAMES[int(d[0])] for d in doses],
             "dose_start_times": [self._date(d[1]) for d in doses],
             "dose_end_times": [self._date(d[2]) for d in doses],
             "dose_values": [d[3] for d in doses],
             "carb_dates": [self._date(c[0]) for c in carbs],
             "carb_values": [c[1] for c in carbs],
             "carb_absorption_times": [self.carb_absorption_time_min] * len(carbs),
-            "last_temporary_basal": ([_TYPE_NAMES[temp[0]], self._date(temp[1]), self._date(temp[2]), temp[3]]
-                                     if temp is not None else []),
+            "last_temporary_basal": ([_TYPE_NAMES[int(temp[0])], self._date(temp[1]), self._date(temp[2]),
+                                      float(temp[3])] if temp is not None else []),
         }
 
     def loop_input(self, i: int, now_min: float, glucose=None) -> LoopInput:
@@ -461,10 +463,8 @@ class LoopController:
         (:meth:`_glucose_arrays`)."""
         _, readings, glucose_s = self._glucose_arrays() if glucose is None else glucose
         settings, isf, cr, basal, target = self._parsed[i]
-        doses, carbs, temp = self._doses[i], self._carbs[i], self._running_temp(i, now_min)
-        n_doses, n_carbs = len(doses), len(carbs)
-        dose_table = np.array(doses, dtype=np.float64).reshape(n_doses, 4)
-        carb_table = np.array(carbs, dtype=np.float64).reshape(n_carbs, 2)
+        dose_table, carb_table, temp = self._doses[i].rows, self._carbs[i].rows, self._running_temp(i, now_min)
+        n_doses, n_carbs = len(dose_table), len(carb_table)
         # every date of the member in one conversion: dose starts, dose ends, carbs, now, the temp basal
         dates_s = self._seconds(np.concatenate((dose_table[:, 1], dose_table[:, 2], carb_table[:, 0],
                                                 [now_min] if temp is None else [now_min, temp[1], temp[2]])))
@@ -473,18 +473,17 @@ class LoopController:
             now_s=float(dates_s[carbs_end]), tz=None, offset_s=0.0,
             glucose_s=glucose_s, glucose_mgdl=readings[:, i].copy(),
             doses=DoseArrays.from_lists(dose_table[:, 0].astype(np.int8), dates_s[:n_doses],
-                                        dates_s[n_doses:2 * n_doses], dose_table[:, 3]),
+                                        dates_s[n_doses:2 * n_doses], dose_table[:, 3].copy()),
             carb_s=dates_s[2 * n_doses:carbs_end], carb_g=carb_table[:, 1].copy(),
             carb_absorption_min=np.full(n_carbs, self.carb_absorption_time_min),
             sensitivity=isf, carb_ratio=cr, basal=basal, target=target, settings=settings,
-            last_temp_basal=None if temp is None else (DoseType(temp[0]), float(dates_s[carbs_end + 1]),
-                                                        float(dates_s[carbs_end + 2]), temp[3]))
+            last_temp_basal=None if temp is None else (DoseType(int(temp[0])), float(dates_s[carbs_end + 1]),
+                                                        float(dates_s[carbs_end + 2]), float(temp[3])))
 
     def _glucose_arrays(self):
         """The batch's glucose history: minutes (T,), readings (T, n) and the minutes' seconds (T,)."""
-        minutes = np.array([g[0] for g in self._glucose], dtype=np.float64)
-        return (minutes, np.array([g[1] for g in self._glucose], dtype=np.float64).reshape(len(self._glucose), self.n),
-                self._seconds(minutes))
+        rows = self._glucose.rows
+        return rows[:, 0], rows[:, 1:], self._seconds(rows[:, 0])
 
     def _run(self, i: int, now_min: float, glucose) -> dict:
         """The recommendations for member ``i`` now: ``temp_basal`` (rate, duration) or None,
@@ -499,8 +498,7 @@ class LoopController:
             self.warnings[i].update(validate_input(self.input_dict(i, now_min)))
             self._validated[i] = True
         # The manual bolus is read only for a meal announced now (meal_bolus="recommended"): skip it otherwise.
-        carbs = self._carbs[i]
-        wanted = self.meal_bolus == "recommended" and bool(carbs) and carbs[-1][0] == now_min
+        wanted = self.meal_bolus == "recommended" and self._carbs[i].last(0) == now_min
         return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False, bolus=wanted).recommendations
 
     # --- control --------------------------------------------------------------------------------
@@ -541,7 +539,7 @@ class LoopController:
             warnings.simplefilter("ignore", LoopWarning)
             for i in range(self.n):
                 self._trim(i, now_min)
-                if self._temp[i] is not None and self._temp[i][2] <= now_min:
+                if self._running_temp(i, now_min) is None:
                     self._temp[i] = None
                 if meals_g[i] > 0:
                     self._carbs[i].append((now_min, float(meals_g[i])))
@@ -556,6 +554,8 @@ class LoopController:
                 temp_basal = result["temp_basal"]
                 if temp_basal is not None:
                     self._start_temp(i, now_min, *temp_basal)
-        basal_u_per_h = np.array([t[3] if t is not None else s
-                                  for t, s in zip(self._temp, self.schedule_at("basal", now_min))])
+        basal_u_per_h = self.schedule_at("basal", now_min)
+        for i in range(self.n):
+            if self._temp[i] is not None:
+                basal_u_per_h[i] = self._doses[i].row(self._temp[i])[3]
         return basal_u_per_h, bolus_u

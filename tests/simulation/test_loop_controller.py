@@ -161,6 +161,7 @@ def test_history_passed_to_update_stays_bounded():
     window = dt.timedelta(hours=24, minutes=10 + 370)
     assert all(now - end <= window for end in d["dose_end_times"]) and len(d["dose_types"]) > 0
     assert all(now - date <= window for date in d["carb_dates"]) and len(d["carb_dates"]) == 1
+    assert controller.history_lengths() == {"glucose": 25, "doses": len(d["dose_types"]), "carbs": 1}
 
 
 def test_invalid_settings_and_steps_raise():

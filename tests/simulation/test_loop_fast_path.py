@@ -122,7 +122,8 @@ def test_fast_path_equals_update_with_hourly_schedules_changing_during_the_episo
         if step.time_min == 90.0:
             controller.set_schedules(later)
         command = act(step)
-        basal.append((step.time_min, command[0], [t is not None and t[2] > step.time_min for t in controller._temp]))
+        basal.append((step.time_min, command[0], [controller._running_temp(i, step.time_min) is not None
+                                                 for i in range(controller.n)]))
         return command
 
     controller.act = act_and_switch
