@@ -1,6 +1,7 @@
 """Loop in closed loop on the virtual population: patient-days per second, fast path vs update().
 
     python benchmarks/bench_closed_loop.py [--days 1] [--batches 30 300] [--update-members 30]
+                                           [--protocol-seeds 2] [--workers 2]
                                            [--memory-days 90] [--memory-batch 3] [--seed 1]
 
 For each batch size (members: the 30 simglucose patients, adolescents, adults and children, in
@@ -14,7 +15,13 @@ on the members both ran; the script checks it. It prints patient-days/s (wall an
 milliseconds per member-decision, the ratio, and the simulator alone (basal-bolus controller) for
 scale.
 
-Then ``--memory-days`` of closed loop for ``--memory-batch`` members without storing traces: the
+Then the trial protocol as a user runs it, on all cores: :func:`pyloopkit.control.population.run_population_trial`
+with Loop on the 30 patients x ``--protocol-seeds`` seeds x ``--days`` in ``--workers`` processes
+(one batch of 30 per seed; process start and numba cache loading included), and what the paper
+protocol (30 patients x 20 seeds x 10 days = 6,000 patient-days) would take at that rate.
+``--protocol-seeds 0`` skips it.
+
+Last, ``--memory-days`` of closed loop for ``--memory-batch`` members without storing traces: the
 process's resident memory and the longest history (glucose readings, doses, carb entries) any
 member holds, at days 1, 2, 5, 10, 30, 60, 90 (those within the run): Loop's histories are bounded
 to what it reads (24 h of glucose, 24 h plus one insulin action of doses and carbs), so neither
@@ -77,6 +84,19 @@ def throughput(batch: int, days: float, seed: int, update_members: int) -> None:
     print(f"           simulator with basal-bolus: {batch * days / sim_wall:10.1f} patient-days/s")
 
 
+def protocol(seeds: int, days: float, workers: int) -> None:
+    """Print the patient-days per second of the Loop protocol run in ``workers`` processes."""
+    from pyloopkit.control.population import run_population_trial
+
+    start = time.perf_counter()
+    table = run_population_trial("loop", patients="all", seeds=seeds, days=days, backend="processes",
+                                 workers=workers, progress=False)
+    rate = 30 * seeds * days / (time.perf_counter() - start)
+    print(f"protocol, Loop, 30 patients x {seeds} seeds x {days:g} day in {workers} processes: {rate:7.2f} "
+          f"patient-days/s ({len(table)} episodes); the 6,000 patient-day paper protocol: "
+          f"{6000 / rate / 60:6.1f} min")
+
+
 def resident_mb() -> float:
     """The process's current resident memory (MB), from /proc (peak memory where that is missing)."""
     try:
@@ -109,6 +129,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[30, 300], help="batch sizes")
     parser.add_argument("--update-members", type=int, default=30,
                         help="members run through update() for the ratio (0: skip)")
+    parser.add_argument("--protocol-seeds", type=int, default=2, help="seeds of the protocol run (0: skip)")
+    parser.add_argument("--workers", type=int, default=2, help="processes of the protocol run")
     parser.add_argument("--memory-days", type=int, default=90, help="days of the memory run (0: skip)")
     parser.add_argument("--memory-batch", type=int, default=3, help="members in the memory run")
     parser.add_argument("--seed", type=int, default=1)
@@ -117,6 +139,8 @@ def main() -> None:
     closed_loop(1, 1 / 24, args.seed, "fast")  # compile / load the numba kernels once
     for batch in args.batches:
         throughput(batch, args.days, args.seed, args.update_members)
+    if args.protocol_seeds:
+        protocol(args.protocol_seeds, args.days, args.workers)
     if args.memory_days:
         memory(args.memory_batch, args.memory_days, args.seed)
 
