@@ -695,6 +695,70 @@ def _iob_compiled(columns, dates, delay_s, window_end, kind, p):
                                 kind, p)
 
 
+@jit
+def _schedule_value_at(start_s, values, offset_s, seconds):
+    """``DailySchedule.at`` of one absolute time for a 1-D schedule (same arithmetic: time of day by
+    ``np.mod``, the last item starting at or before it)."""
+    if start_s.size == 1:
+        return values[0]
+    return values[np.searchsorted(start_s, np.mod(seconds + offset_s, 86400.0), side="right") - 1]
+
+
+@jit
+def _active_compiled(kind, start_s, end_s, value, delivered, scheduled, now_s, duration_s, delay_s, isf_start_s,
+                     isf_values, isf_offset_s, bolus_code, basal_code, momentary_s, grid_s, increments_per_unit,
+                     trim_eps, curve_kind, p):
+    """Compiled :func:`active_effect_and_iob`: ``(dates, effect, iob)``, the same filter, trim, grid,
+    ISF look-ups and compiled window sums as the separate calls."""
+    since = now_s - duration_s
+    keep = np.flatnonzero(end_s >= since)
+    columns = (kind[keep], start_s[keep], end_s[keep], value[keep], delivered[keep], scheduled[keep])
+    if keep.size == 0:
+        return np.empty(0), np.empty(0), np.empty(0)
+    new_start = np.maximum(columns[1], since)
+    new_end = np.maximum(new_start, columns[2])
+    trimmed_value, trimmed_delivered = _trimmed_compiled(*columns[:5], new_start, new_end, bolus_code, trim_eps,
+                                                         increments_per_unit)
+    isf = np.empty(keep.size)
+    for k in range(keep.size):
+        isf[k] = _schedule_value_at(isf_start_s, isf_values, isf_offset_s, new_start[k])
+    first = np.floor(now_s / grid_s) * grid_s
+    last = np.ceil(max(np.max(new_end) + duration_s, now_s) / grid_s) * grid_s
+    dates = np.empty(max(int(round((last - first) / grid_s)) + 1, 0))
+    for k in range(dates.size):
+        dates[k] = first + grid_s * float(k)
+    constants = (bolus_code, basal_code, momentary_s, grid_s, increments_per_unit)
+    effect = _effect_compiled((columns[0], new_start, new_end, trimmed_value, trimmed_delivered, columns[5],
+                               *constants), isf, dates, duration_s, curve_kind, p)
+    iob = _iob_compiled((*columns, *constants), np.array([now_s]), delay_s, duration_s, curve_kind, p)
+    return dates, effect, iob
+
+
+def active_effect_and_iob(doses: DoseArrays, model, sensitivity: DailySchedule, now_s: float):
+    """The insulin effect from ``now_s`` on and the insulin on board at ``now_s``, in one compiled pass.
+
+    The same numbers as :func:`glucose_effects` of the doses acting after one effect duration before
+    ``now_s`` (``filter_date_range``), trimmed to start there, on the 5-min grid from ``now_s`` to the
+    end of their action (the Loop core's prediction effect), and :func:`insulin_on_board` at ``now_s``
+    of the same doses untrimmed. ``doses`` must be prepared (:func:`pyloopkit.dose_store.prepare_doses`,
+    annotated, valid) and ``sensitivity`` a 1-D schedule.
+
+    Returns
+    -------
+    (dates_s, effect_mg_dl, iob_u) arrays, all empty when no dose acts after that date; or None when
+    the compiled pass does not apply (numba not in use, a model other than exponential / Walsh, a
+    2-D schedule): the caller then takes the separate array paths.
+    """
+    spec = _curve_spec(model) if HAVE_NUMBA else None
+    if spec is None or np.ndim(sensitivity.values) != 1:
+        return None
+    return _active_compiled(doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units,
+                            doses.scheduled_rate, float(now_s), model.effect_duration_min * 60.0,
+                            model.delay_min * 60.0, sensitivity.start_s, np.asarray(sensitivity.values, dtype=float),
+                            float(sensitivity.offset_s), _BOLUS_CODE, _BASAL_CODE, MOMENTARY_FACTOR * GRID_S, GRID_S,
+                            DELIVERY_INCREMENTS_PER_UNIT, _TRIM_EPS_S, *spec)
+
+
 def _unsort(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     if order is None:
         return values

@@ -237,19 +237,35 @@ def compute_effects(inp: LoopInput, model, iob_timeline: bool = True) -> Effects
         # counteraction needs the effect only up to the last glucose (the grid point after it included)
         history = _insulin_effect(doses, model, inp, next_effect_s, until_s=now)
         counteraction = _counteraction(inp, next_effect_s, history)
-    insulin = _injected_or(inp, "insulin", lambda: _insulin_effect(
-        _active_since(doses, now - duration_s), model, inp, now))
+    insulin, iob, iob_now_u = _insulin_from_now(inp, doses, model, iob_timeline)
     momentum = _injected_or(inp, "momentum", lambda: _momentum(inp, now))
     carb, cob = _carbs(inp, counteraction)
     use_rc = s.retrospective_correction_enabled and _gradual(inp, s.retrospective_correction_grouping_interval)
     retrospective = _retrospective(inp, counteraction, carb) if use_rc else EMPTY
-    iob, iob_now_u = _iob(doses, model, now, iob_timeline)
     return Effects(momentum, insulin, counteraction, carb, retrospective, cob, iob, iob_now_u)
 
 
 def _injected_or(inp: LoopInput, name: str, compute):
     """A caller-injected effect when present (PyLoopKit's hook), else the computed one."""
     return inp.injected[name] if name in inp.injected else compute()
+
+
+def _insulin_from_now(inp: LoopInput, doses, model, iob_timeline: bool):
+    """The insulin effect from now on (doses acting after one effect duration ago), the IOB
+    timeline (or value now) and IOB now (U): one compiled pass (:func:`insulin_math.active_effect_and_iob`)
+    when only IOB now is wanted and the effect is neither injected nor mid-absorption, else the
+    separate paths."""
+    now = inp.now_s
+    fused = None if (iob_timeline or "insulin" in inp.injected or inp.settings.use_mid_absorption_isf) else (
+        insulin_math.active_effect_and_iob(doses, model, inp.sensitivity, now))
+    if fused is None:
+        insulin = _injected_or(inp, "insulin", lambda: _insulin_effect(
+            _active_since(doses, now - model.effect_duration_min * 60.0), model, inp, now))
+        return (insulin, *_iob(doses, model, now, iob_timeline))
+    dates, effect, iob = fused
+    if iob.size == 0:  # no dose acts any more
+        return EMPTY, EMPTY, 0.0
+    return (dates, effect), (np.array([now]), iob), float(iob[0])
 
 
 def _active_since(doses, start_s: float):

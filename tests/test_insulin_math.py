@@ -435,3 +435,42 @@ def test_compiled_window_sum_on_whole_minutes_is_term_by_term_exact(model, absor
     expected += np.cumsum(after[:-1])
     assert np.sum(stop - first) > 2 * window_s / 60.0  # enough terms for the table to be used
     np.testing.assert_array_equal(compiled, expected)
+
+
+@pytest.mark.parametrize("model", [PRESETS["adult"], PRESETS["fiasp"], WalshInsulinModel(4.0)],
+                         ids=["adult", "fiasp", "walsh4"])
+def test_active_effect_and_iob_equals_the_separate_calls(model):
+    """The one-pass prediction effect and IOB now (the Loop core's closed-loop path) equal, bit for
+    bit, filter + trim + glucose_effects on the grid from now, and insulin_on_board at now, on
+    prepared histories (on and off the 5-min grid, multi-item ISF schedules with a UTC offset),
+    including a history with no dose acting any more."""
+    from pyloopkit.dose_store import prepare_doses
+    if not im.HAVE_NUMBA:
+        pytest.skip("numba not installed: only the separate paths exist")
+    rng = np.random.default_rng(5)
+    duration_s = model.effect_duration_min * 60.0
+    checked = 0
+    for k in range(100):
+        n = int(rng.integers(0, 40))
+        start = np.sort(rng.uniform(0.0, 2e5, n)) if k % 3 == 0 else 300.0 * np.sort(rng.integers(0, 700, n))
+        end = start + rng.choice([0.0, 60.0, 300.0, 1800.0, 5400.0], n)
+        types = rng.choice([int(DoseType.TEMP_BASAL), int(DoseType.BOLUS), int(DoseType.BASAL)], n).astype(np.int8)
+        basal = DailySchedule(np.array([0.0, 30600.0]), np.array([0.8, 1.2]))
+        now = float(2e5 + 300.0 * rng.integers(0, 100)) if k % 10 else 1e7  # 1e7: long after every dose
+        doses = prepare_doses(DoseArrays(types, start, end, rng.uniform(0.0, 3.0, n), np.full(n, np.nan),
+                                         np.full(n, np.nan)), basal, start_s=now - 86400.0 - duration_s, end_s=now)
+        items = int(rng.integers(1, 4))
+        isf = DailySchedule(np.array([0.0, 21600.0, 64800.0])[:items], np.array([40.0, 55.0, 35.0])[:items],
+                            float(rng.choice([0.0, -18000.0, 19800.0])))
+        dates, effect, iob = im.active_effect_and_iob(doses, model, isf, now)
+        active = im.trim(im.filter_date_range(doses, now - duration_s, None), start_s=now - duration_s)
+        if len(active) == 0:
+            assert dates.size == effect.size == iob.size == 0
+            continue
+        expected_dates = grid(now, max(float(np.max(active.end_s)) + duration_s, now))
+        np.testing.assert_array_equal(dates, expected_dates)
+        np.testing.assert_array_equal(effect, im.glucose_effects(active, model, isf, expected_dates, validate=False))
+        np.testing.assert_array_equal(iob, im.insulin_on_board(im.filter_date_range(doses, now - duration_s, None),
+                                                               model, np.array([now]), validate=False))
+        checked += 1
+    assert checked > 20  # histories with doses still acting, compared term by term
