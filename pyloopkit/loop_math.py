@@ -464,6 +464,34 @@ def combined_sums_kernel(dates_s, values_mgdl, duration_s):
     return dates_s[first], dates_s.copy(), sums
 
 
+@jit
+def numpy_sum(values):
+    """Compiled ``np.sum`` of a 1-D float array, in numpy's order: a plain loop under 8 values, else eight
+    interleaved partial sums combined pairwise plus the remainder (numpy's pairwise sum; blocks
+    over 128 values recurse on halves)."""
+    n = values.size
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += values[i]
+        return total
+    if n > 128:
+        half = (n // 2) - (n // 2) % 8
+        return numpy_sum(values[:half]) + numpy_sum(values[half:])
+    partial = values[:8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            partial[j] += values[i + j]
+        i += 8
+    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5])
+                                                                       + (partial[6] + partial[7]))
+    while i < n:
+        total += values[i]
+        i += 1
+    return total
+
+
 def sum_effects(effects: Sequence[Effect]) -> Effect:
     """Sum of cumulative effect timelines on the union of their dates.
 

@@ -37,7 +37,7 @@ from .date import GRID_S
 from .errors import Problem, raise_if
 from .jit import HAVE_NUMBA, jit
 from .loop_math import (Effect, combined_sums, combined_sums_kernel, decay_effect, decay_effect_continuous, decay_kernel,
-                        series_problems, subtracting, subtracting_kernel)
+                        numpy_sum, series_problems, subtracting, subtracting_kernel)
 
 GROUPING_INTERVAL_MIN = 30.0
 """Loop's ``retrospectiveCorrectionGroupingInterval`` (min)."""
@@ -283,34 +283,6 @@ def integral_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
 
 
 @jit
-def _numpy_sum(values):
-    """``np.sum`` of a 1-D float array in numpy's order: a plain loop under 8 values, else eight
-    interleaved partial sums combined pairwise plus the remainder (numpy's pairwise sum; blocks
-    over 128 values recurse on halves)."""
-    n = values.size
-    if n < 8:
-        total = 0.0
-        for i in range(n):
-            total += values[i]
-        return total
-    if n > 128:
-        half = (n // 2) - (n // 2) % 8
-        return _numpy_sum(values[:half]) + _numpy_sum(values[half:])
-    partial = values[:8].copy()
-    i = 8
-    while i < n - n % 8:
-        for j in range(8):
-            partial[j] += values[i + j]
-        i += 8
-    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5])
-                                                                       + (partial[6] + partial[7]))
-    while i < n:
-        total += values[i]
-        i += 1
-    return total
-
-
-@jit
 def _recent_run_compiled(glucose_date_s, start_s, end_s, values, i, recency_interval_min):
     """Compiled :func:`_recent_run`: walk back from the newest windowed discrepancy while it has
     the current one's sign, at least the minimum size and ends within the recency interval of the
@@ -358,7 +330,7 @@ def _correction_compiled(glucose_date_s, glucose_mgdl, ice_start_s, ice_end_s, i
         powers = np.empty(n)
         for k in range(n):
             powers[k] = INTEGRAL_FORGET ** float(n - 1 - k)
-        integral_term = INTEGRAL_GAIN * _numpy_sum(powers * recent)
+        integral_term = INTEGRAL_GAIN * numpy_sum(powers * recent)
         duration_min = min(effect_duration_min - 2.0 * DELTA_MIN + 2.0 * DELTA_MIN * n,
                            MAXIMUM_CORRECTION_EFFECT_DURATION_MIN)
         change = current - recent[n - 2] if n > 1 else 0.0
