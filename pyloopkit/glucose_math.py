@@ -22,7 +22,6 @@ from .date import ceil_to_grid, floor_to_grid
 from .errors import Problem, raise_if
 from .glucose_store import GlucoseArrays, as_glucose
 from .jit import HAVE_NUMBA, jit
-from .loop_math import numpy_sum
 
 COUNTERACTION_MIN_INTERVAL_S = 240.0
 """Glucose changes over 4 minutes or less are skipped (LoopKit ``counteractionEffects``)."""
@@ -109,9 +108,10 @@ def momentum_effect(glucose, *, duration_min: float = MOMENTUM_DURATION_MIN, del
     return dates, np.maximum(0.0, dates - last_s) * slope_per_s
 
 
-BLAS_SEQUENTIAL_DOT_MAX = 15
-"""OpenBLAS's ``ddot`` adds products one after the other (no FMA) for up to 15 pairs, then uses
-blocked SIMD kernels: the compiled momentum fits its slope only over that many samples."""
+COMPILED_MOMENTUM_MAX_SAMPLES = 7
+"""The compiled momentum fits its slope over at most this many samples (Loop's 15 min of 5-min
+CGM are at most 4): below 8 values ``np.sum`` adds them one after the other from 0, and so does
+OpenBLAS's ``ddot`` below 16 (without FMA; blocked SIMD kernels above)."""
 
 
 def recent_momentum_effect(dates_s, values_mgdl, now_s: float, *, data_interval_min: float,
@@ -143,7 +143,7 @@ def recent_momentum_effect(dates_s, values_mgdl, now_s: float, *, data_interval_
     dates_s, values_mgdl : arrays
         As :func:`momentum_effect`. With numba in use, one compiled pass
         (:func:`_momentum_compiled`) bit-identical to the array path, except over more than
-        :data:`BLAS_SEQUENTIAL_DOT_MAX` samples, where the array path runs.
+        :data:`COMPILED_MOMENTUM_MAX_SAMPLES` samples, where the array path runs.
     """
     since_s = now_s - data_interval_min * 60.0
     if HAVE_NUMBA:
@@ -166,11 +166,11 @@ def _momentum_compiled(dates_s, values_mgdl, since_s, gradual, gradual_threshold
                        capped, velocity_max_mgdl_per_min, square):
     """Compiled :func:`recent_momentum_effect` (the window, the gradual-transition check,
     :func:`momentum_effect`'s checks, :func:`linear_regression_slope`, the cap and the grid) with
-    the array path's arithmetic: sums in ``np.sum``'s order, dot products added one after the other
-    as OpenBLAS does for up to :data:`BLAS_SEQUENTIAL_DOT_MAX` pairs, and the squared sum as libm's
-    ``pow(sum, square)`` like numpy's scalar power (``square`` is 2.0, passed at run time: a literal
-    exponent would be folded into a product, which differs from ``pow`` in the last bit on some
-    values). Returns ``(dates, values, covered)``; ``covered`` False: too many samples, run the
+    the array path's arithmetic: sums and dot products added one after the other, as ``np.sum``
+    and OpenBLAS do for up to :data:`COMPILED_MOMENTUM_MAX_SAMPLES` values, and the squared sum
+    as libm's ``pow(sum, square)`` like numpy's scalar power (``square`` is 2.0, passed at run
+    time: a literal exponent would be folded into a product, which differs from ``pow`` in the
+    last bit on some values). Returns ``(dates, values, covered)``; ``covered`` False: too many samples, run the
     array path."""
     empty = np.empty(0)
     keep = dates_s >= since_s
@@ -184,18 +184,19 @@ def _momentum_compiled(dates_s, values_mgdl, since_s, gradual, gradual_threshold
                 return empty, empty, True
     if n < 3 or not abs(d[-1] - d[0]) < CONTINUITY_INTERVAL_S * n:
         return empty, empty, True
-    if n > BLAS_SEQUENTIAL_DOT_MAX:
+    if n > COMPILED_MOMENTUM_MAX_SAMPLES:
         return empty, empty, False
     x = d - d[0]
-    xy, xx = 0.0, 0.0
+    xy, xx, sum_x, sum_v = 0.0, 0.0, 0.0, 0.0
     for k in range(n):
         xy += x[k] * v[k]
         xx += x[k] * x[k]
-    sum_x = numpy_sum(x)
+        sum_x += x[k]
+        sum_v += v[k]
     denominator = n * xx - sum_x ** square
     if denominator == 0.0:
         return empty, empty, True
-    slope_per_s = (n * xy - sum_x * numpy_sum(v)) / denominator
+    slope_per_s = (n * xy - sum_x * sum_v) / denominator
     if not np.isfinite(slope_per_s):
         return empty, empty, True
     if capped and velocity_max_mgdl_per_min / 60.0 < slope_per_s:

@@ -295,36 +295,6 @@ def decay_effect_continuous(start_date_s: float, start_mgdl: float, velocity_mgd
     return dates, float(start_mgdl) + np.concatenate(([0.0], a * t * t + b * t))
 
 
-@jit
-def decay_kernel(start_date_s, start_mgdl, velocity_mgdl_per_min, duration_min, delta_min, continuous):
-    """Compiled :func:`decay_effect` (``continuous`` False) or :func:`decay_effect_continuous` after
-    their checks: the same grid and the same arithmetic element by element (the running sum
-    starts from the first step, as ``np.cumsum`` does)."""
-    delta_s = delta_min * 60.0
-    duration_s = duration_min * 60.0
-    first = np.floor(start_date_s / delta_s) * delta_s
-    end = np.ceil((start_date_s + duration_s) / delta_s) * delta_s
-    steps = max(1, int(np.rint((end - first) / delta_s)) - 1)
-    dates = np.empty(steps + 1)
-    values = np.empty(steps + 1)
-    dates[0], values[0] = first, start_mgdl + 0.0
-    decay_span_min = duration_min - delta_min
-    v_per_s = velocity_mgdl_per_min / 60.0
-    a = -v_per_s / (2.0 * (duration_s - delta_s))
-    b = v_per_s * (1.0 + delta_s / (2.0 * (duration_s - delta_s)))
-    total = 0.0
-    for j in range(steps):
-        dates[j + 1] = first + delta_s * (j + 1)
-        if continuous:
-            t = min(duration_s, dates[j + 1] - start_date_s)
-            values[j + 1] = start_mgdl + (a * t * t + b * t)
-        else:
-            step = velocity_mgdl_per_min * delta_min * (decay_span_min - j * delta_min) / decay_span_min
-            total = step if j == 0 else total + step
-            values[j + 1] = start_mgdl + total
-    return dates, values
-
-
 def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_s, effect_values_mgdl,
                 effect_interval_s: float = GRID_S, validate: bool = True) -> Effect:
     """Counteraction effects minus a uniform effect timeline (LoopKit ``subtracting(_:withUniformInterval:)``).
@@ -422,74 +392,6 @@ def combined_sums(dates_s, values_mgdl, duration_s: float,
     first = np.searchsorted(d, d - duration_s, side="left")
     total = np.concatenate(([0.0], np.cumsum(v)))
     return d[first], d.copy(), total[1:] - total[first]
-
-
-@jit
-def subtracting_kernel(ice_end_s, ice_velocity, effect_dates_s, effect_values, effect_interval_s):
-    """Compiled :func:`subtracting` after its checks, for an effect with sorted dates: the same
-    trims, and each ICE interval takes ``max(first step at or after its end, previous step + 1)``
-    (the array path's running maximum) element by element."""
-    o_d, o_v = effect_dates_s, effect_values
-    ends, vel = ice_end_s, ice_velocity
-    if ends.size:
-        keep = o_d >= ends[0]
-        o_d, o_v = o_d[keep], o_v[keep]
-    if o_d.size:
-        keep = ends >= o_d[0]
-        ends, vel = ends[keep], vel[keep]
-    values = vel * (effect_interval_s / 60.0)
-    if o_d.size > 1:
-        taken = 0
-        for i in range(ends.size):
-            step = 1 + np.searchsorted(o_d[1:], ends[i])
-            taken = step if i == 0 else max(step, taken + 1)
-            if taken <= o_d.size - 1:
-                values[i] -= o_v[taken] - o_v[taken - 1]
-    return ends, values
-
-
-@jit
-def combined_sums_kernel(dates_s, values_mgdl, duration_s):
-    """Compiled :func:`combined_sums` after its checks: the same window starts and the same
-    difference of running sums (the running sum starts from the first value, as ``np.cumsum``)."""
-    n = dates_s.size
-    total = np.empty(n + 1)
-    total[0] = 0.0
-    for k in range(n):
-        total[k + 1] = values_mgdl[0] if k == 0 else total[k] + values_mgdl[k]
-    first = np.searchsorted(dates_s, dates_s - duration_s)
-    sums = np.empty(n)
-    for k in range(n):
-        sums[k] = total[k + 1] - total[first[k]]
-    return dates_s[first], dates_s.copy(), sums
-
-
-@jit
-def numpy_sum(values):
-    """Compiled ``np.sum`` of a 1-D float array, in numpy's order: a plain loop under 8 values, else eight
-    interleaved partial sums combined pairwise plus the remainder (numpy's pairwise sum; blocks
-    over 128 values recurse on halves)."""
-    n = values.size
-    if n < 8:
-        total = 0.0
-        for i in range(n):
-            total += values[i]
-        return total
-    if n > 128:
-        half = (n // 2) - (n // 2) % 8
-        return numpy_sum(values[:half]) + numpy_sum(values[half:])
-    partial = values[:8].copy()
-    i = 8
-    while i < n - n % 8:
-        for j in range(8):
-            partial[j] += values[i + j]
-        i += 8
-    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5])
-                                                                       + (partial[6] + partial[7]))
-    while i < n:
-        total += values[i]
-        i += 1
-    return total
 
 
 def sum_effects(effects: Sequence[Effect]) -> Effect:

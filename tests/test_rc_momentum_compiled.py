@@ -4,7 +4,7 @@ for bit (issue 9: speed without changing a single number).
 - ``correction_from_effects(validate=False)`` (the core's call): standard and integral RC, stepwise
   and continuous decay, on random ICE and carb effects, every result field identical;
 - ``recent_momentum_effect``: random glucose windows, gradual-transition threshold, slope cap;
-- ``numpy_sum`` equals ``np.sum`` (numpy's pairwise order) for 0..300 values;
+- the compiled ``np.sum`` equals numpy's (pairwise order) for 0..300 values;
 - the edge cases: no glucose, no ICE, one ICE, a stale discrepancy, refused decay inputs, too few,
   discontinuous or too many (array path) momentum samples;
 - ``core()`` on closed-loop inputs with LoopAlgorithm's settings (integral RC, gradual-transition
@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pyloopkit import glucose_math, loop_math
+from pyloopkit import glucose_math
 from pyloopkit import retrospective_correction as rc
 from pyloopkit.control import LoopController
 from pyloopkit.control.trial import run_trial
@@ -32,12 +32,23 @@ METHODS = [("standard", False), ("standard", True), ("integral", True), ("integr
 FIELDS = ("total_mgdl", "proportional_mgdl", "integral_mgdl", "differential_mgdl", "effect_duration_min")
 
 
-def _both(module, monkeypatch, call):
-    """``call()`` with the module's compiled pass, then with its array path."""
+ARRAY_ENTRY = {rc: "discrepancies", glucose_math: "momentum_effect"}
+"""The array path's first step in each module: called by the compiled run only where it falls back."""
+
+
+def _both(module, monkeypatch, call, fallbacks: list | None = None):
+    """``call()`` with the module's compiled pass, then with its array path; appends to
+    ``fallbacks`` whether the compiled run fell back to the array path."""
     results = []
     for compiled in (True, False):
         monkeypatch.setattr(module, "HAVE_NUMBA", compiled)
+        entry = getattr(module, ARRAY_ENTRY[module])
+        used = []
+        monkeypatch.setattr(module, ARRAY_ENTRY[module], lambda *a, **k: used.append(1) or entry(*a, **k))
         results.append(call())
+        monkeypatch.setattr(module, ARRAY_ENTRY[module], entry)
+        if compiled and fallbacks is not None:
+            fallbacks.append(bool(used))
     return results
 
 
@@ -80,18 +91,19 @@ def _random_rc_case(rng: np.random.Generator):
 @pytest.mark.parametrize("seed", range(3))
 def test_compiled_correction_equals_the_array_path(seed, monkeypatch):
     rng = np.random.default_rng(seed)
-    found, runs = 0, []
+    found, runs, fallbacks = 0, [], []
     for _ in range(400):
         glucose_s, glucose_mgdl, ice, carb, now_s = _random_rc_case(rng)
         for method, continuous in METHODS:
             a, b = _both(rc, monkeypatch, lambda: rc.correction_from_effects(
                 glucose_s, glucose_mgdl, ice, carb, now_s=now_s, method=method, continuous_decay=continuous,
-                validate=False))
+                validate=False), fallbacks)
             _assert_same_correction(a, b)
             found += a.total_mgdl is not None
             if method == "integral":
                 runs.append(a.recent_discrepancies_mgdl.size)
     assert found > 600 and max(runs) >= 9 and 0 in runs  # pairwise-summed runs and empty runs met
+    assert not any(fallbacks)
 
 
 @pytest.mark.parametrize("method,continuous", METHODS)
@@ -108,11 +120,17 @@ def test_compiled_correction_edge_cases(method, continuous, monkeypatch):
         (np.array([1250.0]), np.array([110.0]), one, carb, 1250.0),  # stale: 950 s > 15 min
         (np.array([1200.0]), np.array([110.0]), one, carb, 1200.0),  # exactly 15 min: still recent
     ]
-    for glucose_s, glucose_mgdl, ice, effect, now_s in cases:
+    fallbacks = []
+    for glucose_s, glucose_mgdl, ice, effect, now_s in cases[1:]:
         a, b = _both(rc, monkeypatch, lambda: rc.correction_from_effects(
             glucose_s, glucose_mgdl, ice, effect, now_s=now_s, method=method, continuous_decay=continuous,
-            validate=False))
+            validate=False), fallbacks)
         _assert_same_correction(a, b)
+    assert not any(fallbacks)
+    for compiled in (True, False):
+        monkeypatch.setattr(rc, "HAVE_NUMBA", compiled)
+        empty = rc.correction_from_effects(*cases[0][:4], now_s=300.0, method=method, validate=False)
+        assert empty.dates_s.size == 0 and empty.total_mgdl is None
     assert a.total_mgdl == 1.5 * 5.0 - (3.0 - 2.0)  # the last case: velocity x 5 min minus the carb step after it
     # a decay the array path refuses (duration not above 5 min; non-finite velocity) raises either way
     for duration_min, velocity in ((5.0, 1.5), (60.0, 1e308)):
@@ -132,7 +150,7 @@ def test_numpy_sum_follows_numpys_order():
     for n in range(301):
         for _ in range(20):
             values = rng.normal(0.0, 10.0, n) * 10.0 ** rng.integers(-6, 7, n)
-            assert loop_math.numpy_sum(values) == np.sum(values)
+            assert rc._numpy_sum(values) == np.sum(values)
 
 
 def _random_glucose(rng: np.random.Generator):
@@ -150,18 +168,18 @@ def _random_glucose(rng: np.random.Generator):
 @pytest.mark.parametrize("seed", range(3))
 def test_compiled_momentum_equals_the_array_path(seed, monkeypatch):
     rng = np.random.default_rng(seed)
-    effects = 0
+    effects, fallbacks = 0, []
     for k in range(2000):
         dates, values, now_s = _random_glucose(rng)
         options = dict(data_interval_min=float(rng.choice([10.0, 15.0, 30.0, 60.0])),
                        velocity_max_mgdl_per_min=[None, 4.0, 0.5, -1.0][k % 4],
                        gradual_threshold_mgdl=[None, 40.0, 5.0][k % 3])
         a, b = _both(glucose_math, monkeypatch,
-                     lambda: glucose_math.recent_momentum_effect(dates, values, now_s, **options))
+                     lambda: glucose_math.recent_momentum_effect(dates, values, now_s, **options), fallbacks)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
         effects += a[0].size > 0
-    assert effects > 500
+    assert effects > 500 and 200 < fallbacks.count(True) < 1000
 
 
 def test_compiled_momentum_edge_cases(monkeypatch):
@@ -176,16 +194,19 @@ def test_compiled_momentum_edge_cases(monkeypatch):
         (grid[:4], rising[:4], grid[3], {"velocity_max_mgdl_per_min": 0.1}),  # capped at 0.1 mg/dL/min
         (grid, rising, grid[-1], {"data_interval_min": 100.0}),  # 20 samples: the array path
         (grid[0] + 60.0 * np.arange(20), rising, grid[0] + 60.0 * 19, {}),  # 1-min CGM: 16 samples, array path
+        (grid[0] + 120.0 * np.arange(8), rising[:8], grid[0] + 840.0, {}),  # 8 samples: the array path
+        (grid[0] + 150.0 * np.arange(7), rising[:7], grid[0] + 900.0, {}),  # 7 samples: compiled
     ]
-    results = []
+    results, fallbacks = [], []
     for dates, values, now_s, options in cases:
         options = {"data_interval_min": 15.0} | options
         a, b = _both(glucose_math, monkeypatch,
-                     lambda: glucose_math.recent_momentum_effect(dates, values, now_s, **options))
+                     lambda: glucose_math.recent_momentum_effect(dates, values, now_s, **options), fallbacks)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
         results.append(a)
-    assert [r[0].size for r in results] == [0, 4, 0, 0, 4, 4, 21, 5]
+    assert [r[0].size for r in results] == [0, 4, 0, 0, 4, 4, 21, 5, 5, 4]
+    assert fallbacks == [False] * 6 + [True] * 3 + [False]
     np.testing.assert_allclose(results[1][1], [0.0, 3.0, 6.0, 9.0], rtol=1e-12)
     np.testing.assert_allclose(results[5][1], [0.0, 0.5, 1.0, 1.5], rtol=1e-12)
 
