@@ -52,16 +52,23 @@ def _both(module, monkeypatch, call, fallbacks: list | None = None):
     return results
 
 
+def _assert_bits(x, y) -> None:
+    """Bit for bit: same dtype, shape and bytes (so -0.0 differs from 0.0); no tolerance."""
+    x, y = np.asarray(x), np.asarray(y)
+    assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (x, y)
+
+
 def _assert_same_correction(a, b) -> None:
     assert type(a) is type(b)
-    np.testing.assert_array_equal(a.dates_s, b.dates_s)
-    np.testing.assert_array_equal(a.values_mgdl, b.values_mgdl)
+    _assert_bits(a.dates_s, b.dates_s)
+    _assert_bits(a.values_mgdl, b.values_mgdl)
     for name in FIELDS:
         x, y = getattr(a, name, None), getattr(b, name, None)
-        assert (x is None and y is None) or (x == y and type(x) is type(y)), name  # no tolerance
+        assert (x is None and y is None) or type(x) is type(y), name
+        if x is not None:
+            _assert_bits(x, y)
     if isinstance(a, rc.IntegralCorrectionResult):
-        np.testing.assert_array_equal(a.recent_discrepancies_mgdl, b.recent_discrepancies_mgdl)
-        assert np.array_equal(np.signbit(a.recent_discrepancies_mgdl), np.signbit(b.recent_discrepancies_mgdl))
+        _assert_bits(a.recent_discrepancies_mgdl, b.recent_discrepancies_mgdl)
 
 
 def _random_rc_case(rng: np.random.Generator):
@@ -118,6 +125,7 @@ def test_compiled_correction_edge_cases(method, continuous, monkeypatch):
         (np.array([300.0]), np.array([110.0]), one, carb, 300.0),  # one ICE minus a carb step
         (np.array([300.0]), np.array([110.0]), one, carb, 299.0),  # the ICE is not known yet
         (np.array([1250.0]), np.array([110.0]), one, carb, 1250.0),  # stale: 950 s > 15 min
+        (np.array([300.0]), np.array([110.0]), (*one[:2], np.array([-0.0])), none[:2], 300.0),  # total -0.0
         (np.array([1200.0]), np.array([110.0]), one, carb, 1200.0),  # exactly 15 min: still recent
     ]
     fallbacks = []
@@ -176,8 +184,8 @@ def test_compiled_momentum_equals_the_array_path(seed, monkeypatch):
                        gradual_threshold_mgdl=[None, 40.0, 5.0][k % 3])
         a, b = _both(glucose_math, monkeypatch,
                      lambda: glucose_math.recent_momentum_effect(dates, values, now_s, **options), fallbacks)
-        np.testing.assert_array_equal(a[0], b[0])
-        np.testing.assert_array_equal(a[1], b[1])
+        _assert_bits(a[0], b[0])
+        _assert_bits(a[1], b[1])
         effects += a[0].size > 0
     assert effects > 500 and 200 < fallbacks.count(True) < 1000
 
@@ -191,6 +199,8 @@ def test_compiled_momentum_edge_cases(monkeypatch):
         (grid[[0, 1, 5]], rising[:3], grid[5], {"data_interval_min": 30.0}),  # not continuous
         (grid[:4], np.array([100.0, 150.0, 151.0, 152.0]), grid[3], {"gradual_threshold_mgdl": 40.0}),
         (grid[:4], rising[:4], grid[3], {"gradual_threshold_mgdl": 40.0}),
+        (grid[:4], rising[:4], grid[3], {"gradual_threshold_mgdl": 3.0}),  # steps equal to it: gradual
+        (grid[0] + np.array([0.0, 450.0, 900.0]), rising[:3], grid[3], {}),  # 900 s = 300 s x 3: not continuous
         (grid[:4], rising[:4], grid[3], {"velocity_max_mgdl_per_min": 0.1}),  # capped at 0.1 mg/dL/min
         (grid, rising, grid[-1], {"data_interval_min": 100.0}),  # 20 samples: the array path
         (grid[0] + 60.0 * np.arange(20), rising, grid[0] + 60.0 * 19, {}),  # 1-min CGM: 16 samples, array path
@@ -202,13 +212,13 @@ def test_compiled_momentum_edge_cases(monkeypatch):
         options = {"data_interval_min": 15.0} | options
         a, b = _both(glucose_math, monkeypatch,
                      lambda: glucose_math.recent_momentum_effect(dates, values, now_s, **options), fallbacks)
-        np.testing.assert_array_equal(a[0], b[0])
-        np.testing.assert_array_equal(a[1], b[1])
+        _assert_bits(a[0], b[0])
+        _assert_bits(a[1], b[1])
         results.append(a)
-    assert [r[0].size for r in results] == [0, 4, 0, 0, 4, 4, 21, 5, 5, 4]
-    assert fallbacks == [False] * 6 + [True] * 3 + [False]
+    assert [r[0].size for r in results] == [0, 4, 0, 0, 4, 4, 0, 4, 21, 5, 5, 4]
+    assert fallbacks == [False] * 8 + [True] * 3 + [False]
     np.testing.assert_allclose(results[1][1], [0.0, 3.0, 6.0, 9.0], rtol=1e-12)
-    np.testing.assert_allclose(results[5][1], [0.0, 0.5, 1.0, 1.5], rtol=1e-12)
+    np.testing.assert_allclose(results[7][1], [0.0, 0.5, 1.0, 1.5], rtol=1e-12)
 
 
 @pytest.mark.parametrize("strategy", ["temp_basal", "automatic_bolus"])
