@@ -284,8 +284,9 @@ def integral_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
 @jit
 def _decay_compiled(start_date_s, start_mgdl, velocity_mgdl_per_min, duration_min, delta_min, continuous):
     """Compiled :func:`~pyloopkit.loop_math.decay_effect` (``continuous`` False) or
-    :func:`~pyloopkit.loop_math.decay_effect_continuous` after their checks: the same grid and the same arithmetic element by element (the running sum
-    starts from the first step, as ``np.cumsum`` does)."""
+    :func:`~pyloopkit.loop_math.decay_effect_continuous` after their checks: the same grid and
+    the same arithmetic element by element (the running sum starts from the first step, as
+    ``np.cumsum`` does)."""
     delta_s = delta_min * 60.0
     duration_s = duration_min * 60.0
     first = np.floor(start_date_s / delta_s) * delta_s
@@ -313,9 +314,9 @@ def _decay_compiled(start_date_s, start_mgdl, velocity_mgdl_per_min, duration_mi
 
 @jit
 def _subtracting_compiled(ice_end_s, ice_velocity, effect_dates_s, effect_values, effect_interval_s):
-    """Compiled :func:`~pyloopkit.loop_math.subtracting` after its checks, for an effect with sorted dates: the same
-    trims, and each ICE interval takes ``max(first step at or after its end, previous step + 1)``
-    (the array path's running maximum) element by element."""
+    """Compiled :func:`~pyloopkit.loop_math.subtracting` after its checks, for an effect with
+    sorted dates: the same trims, and each ICE interval takes ``max(first step at or after its
+    end, previous step + 1)`` (the array path's running maximum) element by element."""
     o_d, o_v = effect_dates_s, effect_values
     ends, vel = ice_end_s, ice_velocity
     if ends.size:
@@ -337,8 +338,9 @@ def _subtracting_compiled(ice_end_s, ice_velocity, effect_dates_s, effect_values
 
 @jit
 def _combined_sums_compiled(dates_s, values_mgdl, duration_s):
-    """Compiled :func:`~pyloopkit.loop_math.combined_sums` after its checks: the same window starts and the same
-    difference of running sums (the running sum starts from the first value, as ``np.cumsum``)."""
+    """Compiled :func:`~pyloopkit.loop_math.combined_sums` after its checks: the same window
+    starts and the same difference of running sums (the running sum starts from the first value,
+    as ``np.cumsum``)."""
     n = dates_s.size
     total = np.empty(n + 1)
     total[0] = 0.0
