@@ -108,6 +108,111 @@ def momentum_effect(glucose, *, duration_min: float = MOMENTUM_DURATION_MIN, del
     return dates, np.maximum(0.0, dates - last_s) * slope_per_s
 
 
+COMPILED_MOMENTUM_MAX_SAMPLES = 7
+"""The compiled momentum fits its slope over at most this many samples (Loop's 15 min of 5-min
+CGM are at most 4): below 8 values ``np.sum`` adds them one after the other from 0, and so does
+OpenBLAS's ``ddot`` below 16 (without FMA; blocked SIMD kernels above)."""
+
+
+def recent_momentum_effect(dates_s, values_mgdl, now_s: float, *, data_interval_min: float,
+                           velocity_max_mgdl_per_min: float | None = None,
+                           gradual_threshold_mgdl: float | None = None,
+                           delta_min: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """The Loop core's momentum effect: :func:`momentum_effect` of the samples dated at or after
+    ``now_s - data_interval_min``, running ``data_interval_min`` past the last one.
+
+    Parameters
+    ----------
+    dates_s, values_mgdl : float arrays
+        The core's glucose history (s, mg/dL), already validated: finite, strictly increasing
+        dates, one source, none display-only.
+    now_s : float
+        Calculation time (s).
+    data_interval_min : float
+        How far back samples are used, and how long the effect runs (min).
+    velocity_max_mgdl_per_min : float or None
+        Slope cap (see :func:`momentum_effect`).
+    gradual_threshold_mgdl : float or None
+        When set, no effect unless those samples are at least two with no step between consecutive
+        ones larger than it (mg/dL; LoopAlgorithm's ``hasGradualTransitions``).
+    delta_min : float
+        Grid interval of the output (min).
+
+    Returns
+    -------
+    dates_s, values_mgdl : arrays
+        As :func:`momentum_effect`. With numba in use, one compiled pass
+        (:func:`_momentum_compiled`) bit-identical to the array path, except over more than
+        :data:`COMPILED_MOMENTUM_MAX_SAMPLES` samples, where the array path runs.
+    """
+    since_s = now_s - data_interval_min * 60.0
+    if HAVE_NUMBA:
+        dates, values, covered = _momentum_compiled(
+            dates_s, values_mgdl, since_s, gradual_threshold_mgdl is not None,
+            np.nan if gradual_threshold_mgdl is None else float(gradual_threshold_mgdl), data_interval_min, delta_min,
+            velocity_max_mgdl_per_min is not None,
+            np.nan if velocity_max_mgdl_per_min is None else float(velocity_max_mgdl_per_min), 2.0)
+        if covered:
+            return dates, values
+    keep = dates_s >= since_s
+    if gradual_threshold_mgdl is not None and not has_gradual_transitions(values_mgdl[keep], gradual_threshold_mgdl):
+        return np.empty(0), np.empty(0)
+    return momentum_effect(GlucoseArrays.of_validated(dates_s[keep], values_mgdl[keep]), duration_min=data_interval_min,
+                           delta_min=delta_min, velocity_max_mgdl_per_min=velocity_max_mgdl_per_min)
+
+
+@jit
+def _momentum_compiled(dates_s, values_mgdl, since_s, gradual, gradual_threshold_mgdl, duration_min, delta_min,
+                       capped, velocity_max_mgdl_per_min, square):
+    """Compiled :func:`recent_momentum_effect` (the window, the gradual-transition check,
+    :func:`momentum_effect`'s checks, :func:`linear_regression_slope`, the cap and the grid) with
+    the array path's arithmetic: sums and dot products added one after the other, as ``np.sum``
+    and OpenBLAS do for up to :data:`COMPILED_MOMENTUM_MAX_SAMPLES` values, and the squared sum
+    as libm's ``pow(sum, square)`` like numpy's scalar power (``square`` is 2.0, passed at run
+    time: a literal exponent would be folded into a product, which differs from ``pow`` in the
+    last bit on some values). Returns ``(dates, values, covered)``; ``covered`` False: too many samples, run the
+    array path."""
+    empty = np.empty(0)
+    keep = dates_s >= since_s
+    d, v = dates_s[keep], values_mgdl[keep]
+    n = d.size
+    if gradual:
+        if n < 2:
+            return empty, empty, True
+        for k in range(n - 1):
+            if not abs(v[k + 1] - v[k]) <= gradual_threshold_mgdl:
+                return empty, empty, True
+    if n < 3 or not abs(d[-1] - d[0]) < CONTINUITY_INTERVAL_S * n:
+        return empty, empty, True
+    if n > COMPILED_MOMENTUM_MAX_SAMPLES:
+        return empty, empty, False
+    x = d - d[0]
+    xy, xx, sum_x, sum_v = 0.0, 0.0, 0.0, 0.0
+    for k in range(n):
+        xy += x[k] * v[k]
+        xx += x[k] * x[k]
+        sum_x += x[k]
+        sum_v += v[k]
+    denominator = n * xx - sum_x ** square
+    if denominator == 0.0:
+        return empty, empty, True
+    slope_per_s = (n * xy - sum_x * sum_v) / denominator
+    if not np.isfinite(slope_per_s):
+        return empty, empty, True
+    if capped and velocity_max_mgdl_per_min / 60.0 < slope_per_s:
+        slope_per_s = velocity_max_mgdl_per_min / 60.0
+    delta_s = delta_min * 60.0
+    last_s = d[-1]
+    start = np.floor(last_s / delta_s) * delta_s
+    end = np.ceil((last_s + duration_min * 60.0) / delta_s) * delta_s
+    dates = start + delta_s * np.arange(int(np.floor((end - start) / delta_s + 1e-9)) + 1)
+    values = np.empty(dates.size)
+    for k in range(dates.size):
+        since_last = dates[k] - last_s
+        values[k] = (since_last if since_last > 0.0 else 0.0) * slope_per_s
+    return dates, values, True
+
+
 @jit
 def _counteraction_pairs(dates_s, first, min_interval_s):
     """Walk LoopKit's glucose pairs: from ``first``, each pair ends at the first later sample

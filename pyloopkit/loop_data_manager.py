@@ -312,14 +312,10 @@ def _gradual(inp: LoopInput, window_min: float) -> bool:
 
 
 def _momentum(inp: LoopInput, now_s: float):
-    window_s = inp.settings.momentum_data_interval * 60.0
-    if not _gradual(inp, inp.settings.momentum_data_interval):
-        return EMPTY
-    keep = inp.glucose_s >= now_s - window_s
-    return glucose_math.momentum_effect(
-        GlucoseArrays.of_validated(inp.glucose_s[keep], inp.glucose_mgdl[keep]),
-        duration_min=inp.settings.momentum_data_interval,
-        velocity_max_mgdl_per_min=inp.settings.max_physiologic_slope)
+    s = inp.settings
+    return glucose_math.recent_momentum_effect(
+        inp.glucose_s, inp.glucose_mgdl, now_s, data_interval_min=s.momentum_data_interval,
+        velocity_max_mgdl_per_min=s.max_physiologic_slope, gradual_threshold_mgdl=s.gradual_transitions_threshold)
 
 
 def _counteraction(inp: LoopInput, start_s: float, insulin_history):

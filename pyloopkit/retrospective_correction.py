@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .date import GRID_S
 from .errors import Problem, raise_if
+from .jit import HAVE_NUMBA, jit
 from .loop_math import Effect, combined_sums, decay_effect, decay_effect_continuous, series_problems, subtracting
 
 GROUPING_INTERVAL_MIN = 30.0
@@ -110,7 +112,7 @@ class IntegralCorrectionResult(CorrectionResult):
 
 def discrepancies(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, carb_dates_s=(), carb_values_mgdl=(),
                   grouping_interval_min: float = GROUPING_INTERVAL_MIN,
-                  effect_interval_s: float = 300.0, validate: bool = True) -> Discrepancies:
+                  effect_interval_s: float = GRID_S, validate: bool = True) -> Discrepancies:
     """Summed retrospective discrepancies from ICE and a (possibly empty) carb effect.
 
     Parameters
@@ -132,13 +134,17 @@ def discrepancies(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, carb_dates_
     -------
     Discrepancies
     """
-    if not (np.isfinite(grouping_interval_min) and grouping_interval_min > 0):
-        raise_if([Problem("grouping_interval_min", None, grouping_interval_min, "must be a finite number > 0")])
+    _check_grouping(grouping_interval_min)
     dates, values = subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, carb_dates_s, carb_values_mgdl,
                                 effect_interval_s, validate=validate)
     start, end, total = combined_sums(dates, values, GROUPING_MULTIPLIER * grouping_interval_min * 60.0,
                                       validate=validate)
     return Discrepancies(start, end, total)
+
+
+def _check_grouping(grouping_interval_min: float) -> None:
+    if not (np.isfinite(grouping_interval_min) and grouping_interval_min > 0):
+        raise_if([Problem("grouping_interval_min", None, grouping_interval_min, "must be a finite number > 0")])
 
 
 def _check(glucose_date_s, glucose_mgdl, summed: Discrepancies, **minutes) -> None:
@@ -275,6 +281,175 @@ def integral_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
     return IntegralCorrectionResult(dates, values, total, proportional, integral, differential, duration_min, recent)
 
 
+@jit
+def _decay_compiled(start_date_s, start_mgdl, velocity_mgdl_per_min, duration_min, delta_min, continuous):
+    """Compiled :func:`~pyloopkit.loop_math.decay_effect` (``continuous`` False) or
+    :func:`~pyloopkit.loop_math.decay_effect_continuous` after their checks: the same grid and
+    the same arithmetic element by element (the running sum starts from the first step, as
+    ``np.cumsum`` does)."""
+    delta_s = delta_min * 60.0
+    duration_s = duration_min * 60.0
+    first = np.floor(start_date_s / delta_s) * delta_s
+    end = np.ceil((start_date_s + duration_s) / delta_s) * delta_s
+    steps = max(1, int(np.rint((end - first) / delta_s)) - 1)
+    dates = np.empty(steps + 1)
+    values = np.empty(steps + 1)
+    dates[0], values[0] = first, start_mgdl + 0.0
+    decay_span_min = duration_min - delta_min
+    v_per_s = velocity_mgdl_per_min / 60.0
+    a = -v_per_s / (2.0 * (duration_s - delta_s))
+    b = v_per_s * (1.0 + delta_s / (2.0 * (duration_s - delta_s)))
+    total = 0.0
+    for j in range(steps):
+        dates[j + 1] = first + delta_s * (j + 1)
+        if continuous:
+            t = min(duration_s, dates[j + 1] - start_date_s)
+            values[j + 1] = start_mgdl + (a * t * t + b * t)
+        else:
+            step = velocity_mgdl_per_min * delta_min * (decay_span_min - j * delta_min) / decay_span_min
+            total = step if j == 0 else total + step
+            values[j + 1] = start_mgdl + total
+    return dates, values
+
+
+@jit
+def _subtracting_compiled(ice_end_s, ice_velocity, effect_dates_s, effect_values, effect_interval_s):
+    """Compiled :func:`~pyloopkit.loop_math.subtracting` after its checks, for an effect with
+    sorted dates: the same trims, and each ICE interval takes ``max(first step at or after its
+    end, previous step + 1)`` (the array path's running maximum) element by element."""
+    o_d, o_v = effect_dates_s, effect_values
+    ends, vel = ice_end_s, ice_velocity
+    if ends.size:
+        keep = o_d >= ends[0]
+        o_d, o_v = o_d[keep], o_v[keep]
+    if o_d.size:
+        keep = ends >= o_d[0]
+        ends, vel = ends[keep], vel[keep]
+    values = vel * (effect_interval_s / 60.0)
+    if o_d.size > 1:
+        taken = 0
+        for i in range(ends.size):
+            step = 1 + np.searchsorted(o_d[1:], ends[i])
+            taken = step if i == 0 else max(step, taken + 1)
+            if taken <= o_d.size - 1:
+                values[i] -= o_v[taken] - o_v[taken - 1]
+    return ends, values
+
+
+@jit
+def _combined_sums_compiled(dates_s, values_mgdl, duration_s):
+    """Compiled :func:`~pyloopkit.loop_math.combined_sums` after its checks: the same window
+    starts and the same difference of running sums (the running sum starts from the first value,
+    as ``np.cumsum``)."""
+    n = dates_s.size
+    total = np.empty(n + 1)
+    total[0] = 0.0
+    for k in range(n):
+        total[k + 1] = values_mgdl[0] if k == 0 else total[k] + values_mgdl[k]
+    first = np.searchsorted(dates_s, dates_s - duration_s)
+    sums = np.empty(n)
+    for k in range(n):
+        sums[k] = total[k + 1] - total[first[k]]
+    return dates_s[first], dates_s.copy(), sums
+
+
+@jit
+def _numpy_sum(values):
+    """Compiled ``np.sum`` of a 1-D float array in numpy's order: a plain loop under 8 values,
+    else eight interleaved partial sums combined pairwise plus the remainder (numpy's pairwise
+    sum; over 128 values it recurses on halves rounded down to a multiple of 8)."""
+    n = values.size
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += values[i]
+        return total
+    if n > 128:
+        half = (n // 2) - (n // 2) % 8
+        return _numpy_sum(values[:half]) + _numpy_sum(values[half:])
+    partial = values[:8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            partial[j] += values[i + j]
+        i += 8
+    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5])
+                                                                       + (partial[6] + partial[7]))
+    while i < n:
+        total += values[i]
+        i += 1
+    return total
+
+
+@jit
+def _recent_run_compiled(glucose_date_s, start_s, end_s, values, i, recency_interval_min):
+    """Compiled :func:`_recent_run`: walk back from the newest windowed discrepancy while it has
+    the current one's sign, at least the minimum size and ends within the recency interval of the
+    next one; oldest first."""
+    window = np.flatnonzero((end_s >= glucose_date_s - RETROSPECTION_INTERVAL_MIN * 60.0)
+                            & (start_s <= glucose_date_s))[::-1]
+    next_end = end_s[i]
+    run = 0
+    for k in window:
+        if (np.signbit(values[k]) != np.signbit(values[i]) or next_end - end_s[k] > recency_interval_min * 60.0
+                or not abs(values[k]) >= MINIMUM_DISCREPANCY_MGDL):
+            break
+        next_end = end_s[k]
+        run += 1
+    return values[window[:run][::-1]]
+
+
+@jit
+def _correction_compiled(glucose_date_s, glucose_mgdl, ice_start_s, ice_end_s, ice_velocity, now_s, carb_dates_s,
+                         carb_values, window_s, recency_interval_min, grouping_interval_min, effect_duration_min,
+                         integral, continuous_decay, effect_interval_s):
+    """Compiled :func:`correction_from_effects` for the Loop core's own series (the known ICE,
+    :func:`discrepancies`, then :func:`standard_correction` or, with ``integral``,
+    :func:`integral_correction`), with the same arithmetic in the same order.
+
+    Returns ``(dates, values, found, total, proportional, integral, differential, duration, recent,
+    valid)``; ``found`` False: no recent discrepancy; ``valid`` False: the decay's inputs would be
+    refused (a non-finite velocity or a duration not above 5 min), so the caller runs the array path.
+    The compiled helpers live in this module: numba's disk cache of this function is renewed only
+    when this file changes, not when a helper in another module does.
+    """
+    known = ice_end_s <= now_s
+    ends, velocity = _subtracting_compiled(ice_end_s[known], ice_velocity[known], carb_dates_s, carb_values,
+                                           effect_interval_s)
+    start_s, end_s, summed = _combined_sums_compiled(ends, velocity, window_s)
+    empty = np.empty(0)
+    if end_s.size == 0 or glucose_date_s - end_s[-1] > recency_interval_min * 60.0:
+        return empty, empty, False, 0.0, 0.0, 0.0, 0.0, 0.0, empty, True
+    i = end_s.size - 1
+    current = summed[i]
+    total, proportional, integral_term, differential, duration_min = current, 0.0, 0.0, 0.0, effect_duration_min
+    recent = empty
+    scaled = current
+    if integral:
+        recent = _recent_run_compiled(glucose_date_s, start_s, end_s, summed, i, recency_interval_min)
+        n = recent.size
+        powers = np.empty(n)
+        for k in range(n):
+            powers[k] = INTEGRAL_FORGET ** float(n - 1 - k)
+        integral_term = INTEGRAL_GAIN * _numpy_sum(powers * recent)
+        duration_min = min(effect_duration_min - 2.0 * DELTA_MIN + 2.0 * DELTA_MIN * n,
+                           MAXIMUM_CORRECTION_EFFECT_DURATION_MIN)
+        change = current - recent[n - 2] if n > 1 else 0.0
+        differential = DIFFERENTIAL_GAIN * change if change < 0.0 else 0.0
+        proportional = PROPORTIONAL_GAIN * current
+        total = proportional + integral_term + differential
+    if not duration_min > DELTA_MIN:
+        return empty, empty, True, total, proportional, integral_term, differential, duration_min, recent, False
+    if integral:
+        scaled = total * effect_duration_min / duration_min
+    span_min = (end_s[i] - start_s[i]) / 60.0
+    rate = scaled / (grouping_interval_min if grouping_interval_min > span_min else span_min)
+    if not np.isfinite(rate):
+        return empty, empty, True, total, proportional, integral_term, differential, duration_min, recent, False
+    dates, values = _decay_compiled(glucose_date_s, glucose_mgdl, rate, duration_min, DELTA_MIN, continuous_decay)
+    return dates, values, True, total, proportional, integral_term, differential, duration_min, recent, True
+
+
 def correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, *, now_s: float | None = None,
                             method: str = "standard", recency_interval_min: float = RECENCY_INTERVAL_MIN,
                             grouping_interval_min: float = GROUPING_INTERVAL_MIN,
@@ -294,7 +469,9 @@ def correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, *, now
         Calculation time: ICE ending after it are ignored (not yet known then).
     method : {"standard", "integral"}
     validate : bool
-        False skips the checks of the series (the Loop core: inputs validated at the boundary).
+        False skips the checks of the series (the Loop core: inputs validated at the boundary);
+        with numba in use, ``now_s`` given and index-matched ICE arrays, the whole correction is
+        then one compiled pass (:func:`_correction_compiled`), bit-identical to the array path.
     Other parameters as :func:`standard_correction`.
 
     Returns
@@ -313,6 +490,12 @@ def correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, *, now
         empty = IntegralCorrectionResult if method == "integral" else CorrectionResult
         return empty(np.empty(0), np.empty(0), None)
     ice_start, ice_end, ice_v = (np.asarray(a, dtype=float).ravel() for a in counteraction)
+    if HAVE_NUMBA and not validate and now_s is not None and ice_end.size == ice_start.size == ice_v.size:
+        compiled = _compiled_correction(float(g_d[-1]), float(g_v[-1]), ice_start, ice_end, ice_v, carb, now_s,
+                                        method, recency_interval_min, grouping_interval_min, effect_duration_min,
+                                        continuous_decay)
+        if compiled is not None:
+            return compiled
     if now_s is not None and ice_end.size == ice_start.size == ice_v.size:
         known = ice_end <= now_s
         ice_start, ice_end, ice_v = ice_start[known], ice_end[known], ice_v[known]
@@ -321,3 +504,24 @@ def correction_from_effects(glucose_s, glucose_mgdl, counteraction, carb, *, now
     return corrections[method](float(g_d[-1]), float(g_v[-1]), summed, recency_interval_min=recency_interval_min,
                                grouping_interval_min=grouping_interval_min, effect_duration_min=effect_duration_min,
                                continuous_decay=continuous_decay, validate=validate)
+
+
+def _compiled_correction(glucose_date_s, glucose_mgdl, ice_start, ice_end, ice_v, carb, now_s, method,
+                         recency_interval_min, grouping_interval_min, effect_duration_min, continuous_decay):
+    """:func:`correction_from_effects`' result from :func:`_correction_compiled`, or None when the
+    decay would refuse its inputs (the array path then raises the error)."""
+    _check_grouping(grouping_interval_min)
+    carb_d, carb_v = (np.asarray(a, dtype=float).ravel() for a in carb) if len(carb) else (np.empty(0), np.empty(0))
+    integral = method == "integral"
+    (dates, values, found, total, proportional, integral_term, differential, duration_min, recent,
+     valid) = _correction_compiled(glucose_date_s, glucose_mgdl, ice_start, ice_end, ice_v, float(now_s), carb_d,
+                                   carb_v, GROUPING_MULTIPLIER * grouping_interval_min * 60.0, recency_interval_min,
+                                   grouping_interval_min, effect_duration_min, integral, continuous_decay, GRID_S)
+    if not valid:
+        return None
+    if not integral:
+        return CorrectionResult(dates, values, total if found else None)
+    if not found:
+        return IntegralCorrectionResult(dates, values, None)
+    return IntegralCorrectionResult(dates, values, total, proportional, integral_term, differential, duration_min,
+                                    recent)

@@ -139,7 +139,8 @@ def test_fast_path_equals_update_with_hourly_schedules_changing_during_the_episo
     assert scheduled > 0
 
 
-_COMPILED_MODULES = ("insulin_math", "dose_store", "carb_math", "loop_math", "glucose_math")
+_COMPILED_MODULES = ("insulin_math", "dose_store", "carb_math", "loop_math", "glucose_math",
+                     "retrospective_correction")
 
 
 def _effects_and_prediction(result) -> list[np.ndarray]:
@@ -155,7 +156,8 @@ def _effects_and_prediction(result) -> list[np.ndarray]:
 def test_compiled_kernels_equal_the_array_paths_at_every_decision(seed, meal_plan, strategy, hourly):
     """A random closed loop (Dexcom noise, announced meals, either dosing strategy, flat or hourly
     schedules): at every decision the core with the compiled kernels (dose preparation, insulin
-    slices and sums, dynamic carbs, prediction) and with the numpy array paths
+    slices and sums, dynamic carbs, prediction, counteraction, momentum, retrospective
+    correction) and with the numpy array paths
     (``PYLOOPKIT_JIT=never``'s) gives bit-identical effects, prediction and recommendations."""
     import importlib
     modules = [importlib.import_module(f"pyloopkit.{name}") for name in _COMPILED_MODULES]
