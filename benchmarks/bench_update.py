@@ -1,6 +1,6 @@
 """Speed and memory of update() and replay(), cold and warm.
 
-    python benchmarks/bench_update.py [--days 90] [--cold-only]
+    python benchmarks/bench_update.py [--days 90] [--cold-only] [--pyloopkit PATH [--pyloopkit-runs 5]]
 
 Prints first the cold-process figures: a new Python process timing ``import pyloopkit`` and its
 first ``update()`` on the dense synthetic day, with ``PYLOOPKIT_JIT=auto`` (numba, compiled code
@@ -10,12 +10,23 @@ numba). Then medians of repeated (warm) runs for: update() on the four reference
 basals, 4 boluses, 4 meals, 289 CGM values); a 24 h replay at 5-min steps; and a long replay
 (default 90 days) with its peak resident memory next to a 10-day replay's, to show that memory
 follows the input size, not the number of steps.
+
+With ``--pyloopkit PATH`` (a checkout of Tidepool's PyLoopKit, whose package has the same import name
+as ours), the dense synthetic day is first pickled to a subprocess that imports Tidepool's
+``update()`` from PATH and times it (its first call, then the median of ``--pyloopkit-runs`` warm
+calls); ours is timed the same way in this process, and the ratio is printed. As a cross-check the
+two predictions and recommendations on that input are compared, and again with every dose cut at
+``time_to_calculate_at``, since the deviations in ``docs/update.md`` begin with that step: the
+prediction ends the running temp basal at now. Tidepool's PyLoopKit imports
+``backports.datetime_fromisoformat`` (not needed on Python >= 3.11); the subprocess provides a
+no-op stand-in for it.
 """
 import argparse
 import datetime as dt
 import gc
 import resource
 import os
+import pickle
 import statistics
 import subprocess
 import sys
@@ -23,11 +34,14 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from pyloopkit import replay, update
 from pyloopkit.input_validation import convert_glucose_units, validate_input
 from pyloopkit.loop_data_manager import core
 from pyloopkit.loop_input import parse_input
 from pyloopkit.pyloop_parser import parse_report
+from pyloopkit.date import to_seconds
 from pyloopkit.synthetic import dense_history
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "issue_reports"
@@ -70,6 +84,7 @@ import warnings
 import pyloopkit
 from pyloopkit import update
 t1 = time.perf_counter()
+from pyloopkit.date import to_seconds
 from pyloopkit.synthetic import dense_history
 d = dense_history(days=1.0, seed=0)
 warnings.simplefilter("ignore")
@@ -78,6 +93,102 @@ update(d)
 t3 = time.perf_counter()
 print(t1 - t0, t3 - t2)
 """
+
+
+PYLOOPKIT_PROCESS = """
+import pickle, statistics, sys, time, types
+stub = types.ModuleType("backports.datetime_fromisoformat")
+stub.MonkeyPatch = type("MonkeyPatch", (), {"patch_fromisoformat": staticmethod(lambda: None)})
+sys.modules.setdefault("backports", types.ModuleType("backports"))
+sys.modules["backports.datetime_fromisoformat"] = stub
+from pyloopkit.dose import DoseType
+from pyloopkit.loop_data_manager import update
+job = pickle.load(sys.stdin.buffer)
+KEYS = ("predicted_glucose_dates", "predicted_glucose_values", "recommended_temp_basal", "recommended_bolus")
+results = []
+for d, runs in job:
+    d["dose_types"] = [DoseType(code) for code in d["dose_types"]]
+    d["last_temporary_basal"] = [DoseType(d["last_temporary_basal"][0])] + d["last_temporary_basal"][1:]
+    start = time.perf_counter()
+    out = update(d)
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        update(d)
+        times.append(time.perf_counter() - start)
+    results.append((first, statistics.median(times) if times else None, {k: out[k] for k in KEYS}))
+pickle.dump(results, sys.stdout.buffer)
+"""
+
+
+def plain(d: dict) -> dict:
+    """The input dictionary with dose types as PyLoopKit's integer codes (ours are an IntEnum of the
+    same numbers, which the other package cannot unpickle)."""
+    out = dict(d)
+    out["dose_types"] = [int(t) for t in d["dose_types"]]
+    out["last_temporary_basal"] = [int(d["last_temporary_basal"][0])] + list(d["last_temporary_basal"][1:])
+    return out
+
+
+def cut_at_now(d: dict) -> dict:
+    """``d`` with every dose ending at ``time_to_calculate_at`` at the latest."""
+    now = d["time_to_calculate_at"]
+    return {**d, "dose_end_times": [min(end, now) for end in d["dose_end_times"]]}
+
+
+def pyloopkit_update(path: str, job: list) -> list | str:
+    """Tidepool's ``update()`` from the checkout ``path`` in a subprocess: for each ``(input, warm runs)``
+    of ``job``, (first call s, median warm s, outputs); a string saying why when it cannot run."""
+    env = {**os.environ, "PYTHONPATH": str(Path(path).resolve())}
+    try:
+        out = subprocess.run([sys.executable, "-c", PYLOOPKIT_PROCESS], input=pickle.dumps(job), env=env,
+                             capture_output=True, cwd=Path(path).resolve(), timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if out.returncode != 0:
+        lines = out.stderr.decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"exit status {out.returncode}"
+    return pickle.loads(out.stdout)
+
+
+def prediction_difference(ours: dict, theirs: dict) -> tuple[float, int, int, int]:
+    """(max |difference| mg/dL on the dates both predictions have, common dates, our points, theirs)."""
+    ours_s, theirs_s = to_seconds(ours["predicted_glucose_dates"]), to_seconds(theirs["predicted_glucose_dates"])
+    common, i, j = np.intersect1d(ours_s, theirs_s, return_indices=True)
+    a = [float(ours["predicted_glucose_values"][k]) for k in i]
+    b = [float(theirs["predicted_glucose_values"][k]) for k in j]
+    return max((abs(x - y) for x, y in zip(a, b)), default=float("nan")), len(common), len(ours_s), len(theirs_s)
+
+
+def print_pyloopkit_comparison(path: str | None, runs: int) -> None:
+    """Tidepool's PyLoopKit and ours on the dense synthetic day, timed in the same run, and their outputs."""
+    if path is None:
+        print("PyLoopKit comparison skipped: pass --pyloopkit PATH (a checkout of Tidepool's PyLoopKit)")
+        return
+    day = dense_history(days=1.0, seed=0)
+    theirs = pyloopkit_update(path, [(plain(day), runs), (plain(cut_at_now(day)), 0)])
+    if isinstance(theirs, str):
+        print(f"PyLoopKit comparison skipped: Tidepool's update() from {path} did not run ({theirs})")
+        return
+    start = time.perf_counter()
+    ours = update(day)
+    first_s = time.perf_counter() - start
+    ours_ms = median_ms(lambda: update(day), runs)
+    (their_first_s, their_s, their_out), (_, _, their_cut) = theirs
+    print(f"dense synthetic day, same run: PyLoopKit ({path}) first update() {their_first_s:.3f} s, "
+          f"median of {runs} warm {1e3 * their_s:.1f} ms; ours first {1e3 * first_s:.1f} ms, median of {runs} "
+          f"warm {ours_ms:.2f} ms; ratio {1e3 * their_s / ours_ms:.0f}x")
+    for label, other, mine in (("as given", their_out, ours), ("doses cut at now", their_cut, update(cut_at_now(day)))):
+        diff, common, n_ours, n_theirs = prediction_difference(mine, other)
+        print(f"  cross-check ({label}): prediction max |ours - PyLoopKit| {diff:.3f} mg/dL over {common} common "
+              f"dates ({n_ours} vs {n_theirs} points); temp basal {_rounded(mine['recommended_temp_basal'])} vs "
+              f"{_rounded(other['recommended_temp_basal'])}, bolus {_rounded(mine['recommended_bolus'])} vs "
+              f"{_rounded(other['recommended_bolus'])}")
+
+
+def _rounded(recommendation) -> list | None:
+    return None if recommendation is None else [round(float(x), 3) if x is not None else None for x in recommendation]
 
 
 def cold_process_s(mode: str) -> tuple[float, float]:
@@ -103,8 +214,11 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=90.0, help="length of the long replay (days)")
     parser.add_argument("--runs", type=int, default=50, help="runs per update() median")
     parser.add_argument("--cold-only", action="store_true", help="print only the cold-process figures")
+    parser.add_argument("--pyloopkit", metavar="PATH", help="a checkout of Tidepool's PyLoopKit to time against")
+    parser.add_argument("--pyloopkit-runs", type=int, default=5, help="warm runs of each update() in that comparison")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    print_pyloopkit_comparison(args.pyloopkit, args.pyloopkit_runs)
     print_cold()
     if args.cold_only:
         return
