@@ -80,16 +80,28 @@ def common_zone(items: list):
     return tz if all(type(d) is _dt.datetime and d.tzinfo is tz for d in items) else MIXED_ZONES
 
 
+_EXACT_FLOAT_OFFSET_S = 2.0 ** 50 / 1e6
+"""Below this many seconds (35.7 years), ``round(timedelta.total_seconds() * 1e6)`` is the timedelta's
+exact number of microseconds (the two roundings err by at most 2**-52 of it, under 0.25 us)."""
+
+
 def same_zone_seconds(items: list, tz) -> np.ndarray:
-    """:func:`to_seconds` for datetimes that all carry the tzinfo ``tz`` (see :func:`common_zone`)."""
-    if tz is None:
-        return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(np.int64) / 1e6
-    if isinstance(tz, _dt.timezone):
-        # One fixed offset: differences of same-zone datetimes ignore the zone (fast, exact).
-        first = items[0]
-        offsets_us = np.round(np.array([(d - first).total_seconds() for d in items]) * 1e6).astype(np.int64)
-        return (offsets_us + _micros(first)) / 1e6
-    return np.array([_seconds(d) for d in items], dtype=float)
+    """:func:`to_seconds` for datetimes that all carry the tzinfo ``tz`` (see :func:`common_zone`).
+
+    Naive datetimes and one fixed offset (``datetime.timezone``): whole microseconds from the first
+    item, from the differences of the datetimes (within one zone, Python subtracts them without
+    consulting the zone; about 5x faster than numpy's conversion of datetime objects); exact."""
+    if tz is not None and not isinstance(tz, _dt.timezone):
+        return np.array([_seconds(d) for d in items], dtype=float)
+    if not items:
+        return np.empty(0)
+    first = items[0]
+    offsets_s = np.array([(d - first).total_seconds() for d in items])
+    if np.all(np.abs(offsets_s) < _EXACT_FLOAT_OFFSET_S):
+        offsets_us = np.round(offsets_s * 1e6).astype(np.int64)
+    else:
+        offsets_us = np.array([(d - first) // _US for d in items], dtype=np.int64)
+    return (offsets_us + _micros(first)) / 1e6
 
 
 def to_seconds(dates: Iterable) -> np.ndarray:
