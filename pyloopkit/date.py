@@ -85,6 +85,12 @@ _EXACT_FLOAT_OFFSET_S = 2.0 ** 50 / 1e6
 exact number of microseconds (the two roundings err by at most 2**-52 of it, under 0.25 us)."""
 
 
+def zone_key(key: str) -> str:
+    """The key under which a dictionary of converted date lists (``validate_input``'s ``seconds_out``)
+    holds the :func:`common_zone` of the list ``key``."""
+    return f"{key}:zone"
+
+
 def same_zone_seconds(items: list, tz) -> np.ndarray:
     """:func:`to_seconds` for datetimes that all carry the tzinfo ``tz`` (see :func:`common_zone`).
 

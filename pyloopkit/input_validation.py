@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .date import (MIXED_ZONES, SECONDS_PER_DAY, common_zone, parse_datetime, parse_time_of_day, same_zone_seconds,
-                   to_second, to_seconds)
+                   to_second, to_seconds, zone_key)
 from .dose import DoseType, type_codes
 from .errors import Problem, raise_if
 from .pump_rounding import PUMP_ROUNDING
@@ -248,6 +248,7 @@ class _DateCollector:
     def many(self, d: dict, key: str) -> np.ndarray:
         values = _list(d, key)
         tz = common_zone(values)
+        self.seconds[zone_key(key)] = tz
         if tz is not MIXED_ZONES:
             self._note(key, 0, values[0], tz is not None and values[0].utcoffset() is not None)
             out = same_zone_seconds(values, tz)
@@ -308,6 +309,7 @@ def _check_glucose(d: dict, dates: _DateCollector, factor: float, problems: list
     if _present(d, "glucose_values") and _is_list(d["glucose_values"]) and len(d["glucose_values"]) == 0:
         problems.append(Problem("glucose_values", None, [], "no glucose: at least one reading is needed"))
     mgdl = values * factor
+    dates.seconds["glucose_values"] = mgdl
     lo, hi = GLUCOSE_LIMITS_MGDL
     raw = _list(d, "glucose_values")
     unit = "" if factor == 1.0 else f" ({d.get('glucose_units')} x {factor:g})"
@@ -343,6 +345,12 @@ def _cached_dose_type(kind: type, value) -> bool:
     return _is_dose_type(value)
 
 
+def _shared(dates: _DateCollector, key: str, values: np.ndarray) -> np.ndarray:
+    """``values`` (the float array of the list ``key``, NaN for None), also put in ``seconds_out``."""
+    dates.seconds[key] = values
+    return values
+
+
 def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     types = _list(d, "dose_types")
     try:
@@ -362,14 +370,18 @@ def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> Non
     ends = _list(d, "dose_end_times")
     for i in np.flatnonzero(end[:n] < start[:n]):
         problems.append(Problem("dose_end_times", int(i), ends[i], "ends before the dose starts"))
-    _bounded("dose_values", _numbers(d, "dose_values", problems), problems)
-    _bounded("dose_delivered_units", _numbers(d, "dose_delivered_units", problems, allow_none=True), problems)
+    _bounded("dose_values", _shared(dates, "dose_values", _numbers(d, "dose_values", problems)), problems)
+    delivered = _numbers(d, "dose_delivered_units", problems, allow_none=True)
+    _bounded("dose_delivered_units", _shared(dates, "dose_delivered_units", delivered) if _present(
+        d, "dose_delivered_units") else delivered, problems)
 
 
 def _check_carbs(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     dates.many(d, "carb_dates")
-    _bounded("carb_values", _numbers(d, "carb_values", problems), problems)
+    _bounded("carb_values", _shared(dates, "carb_values", _numbers(d, "carb_values", problems)), problems)
     absorption = _numbers(d, "carb_absorption_times", problems, allow_none=True)
+    if _present(d, "carb_absorption_times"):
+        _shared(dates, "carb_absorption_times", absorption)
     _bounded("carb_absorption_times", absorption, problems, strict=True)
     for i in np.flatnonzero(absorption > MAX_ABSORPTION_TIME_MIN):
         problems.append(Problem("carb_absorption_times", int(i), float(absorption[i]),
@@ -407,7 +419,9 @@ def _times_of_day(d: dict, key: str, problems: list[Problem]) -> np.ndarray:
 
 def _check_schedule(d: dict, start_key: str, value_keys: tuple, end_key: str | None,
                     problems: list[Problem]) -> dict:
-    """Start times increasing from the day's start, values finite, and (with end times) no gap or overlap."""
+    """Start times increasing from the day's start, values finite, and (with end times) no gap or overlap.
+
+    Returns the start times (s after midnight) and the values as float arrays, keyed by input key."""
     if not _present(d, start_key):
         return {}
     starts = _times_of_day(d, start_key, problems)
@@ -421,7 +435,7 @@ def _check_schedule(d: dict, start_key: str, value_keys: tuple, end_key: str | N
         ends = _times_of_day(d, end_key, problems)
         if ends.size == starts.size and np.all(np.isfinite(ends)):
             _check_coverage(end_key, starts, ends, _list(d, end_key), problems)
-    return values
+    return {start_key: starts, **values}
 
 
 def _check_coverage(end_key: str, starts: np.ndarray, ends: np.ndarray, raw_ends: list,
@@ -649,6 +663,14 @@ def _max_basal_warnings(settings: dict, basal, cr, warnings: list[str]) -> None:
                             f"({low:g}-{high:g} U/h, 2.1 to 6.4 x the highest scheduled basal rate)")
 
 
+def _schedules_in_mgdl(schedules: dict, factors: dict) -> dict:
+    """The validated schedule arrays with sensitivities and targets in mg/dL (as ``convert_glucose_units``
+    makes them: each value times the unit's factor)."""
+    scaled = {"sensitivity_ratio_values": factors["isf"], "target_range_minimum_values": factors["target"],
+              "target_range_maximum_values": factors["target"]}
+    return {k: v * scaled[k] if k in scaled else v for k, v in schedules.items()}
+
+
 # ------------------------------------------------------------------ public API
 
 def glucose_is_stale(last_glucose_s: float, at_s: float, max_age_min: float = STALE_GLUCOSE_MIN) -> bool:
@@ -702,9 +724,12 @@ def convert_glucose_units(input_dict: dict) -> dict:
 def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[str]:
     """Check a PyLoopKit input dictionary.
 
-    ``seconds_out``, when given, receives each date list converted to seconds since the
-    reference date (keyed by input key), and ``dose_types`` as type codes, so the caller need not
-    convert them again.
+    ``seconds_out``, when given, receives what validation converted, so that
+    :func:`~pyloopkit.loop_input.parse_input` need not convert it again: each date list as seconds
+    since the reference date and its :func:`~pyloopkit.date.common_zone` (under :func:`~pyloopkit.date.zone_key`),
+    ``dose_types`` as type codes, the glucose, dose and carb lists as float arrays (NaN for None;
+    ``glucose_values`` in mg/dL) and, for valid input, each schedule's start times (s after
+    midnight) and values (sensitivities and targets in mg/dL), all keyed by input key.
 
     Returns
     -------
@@ -765,6 +790,8 @@ def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[st
         problems.append(Problem("time_to_calculate_at", None, d["time_to_calculate_at"],
                                 "before the last glucose date"))
     raise_if(problems)
+    if seconds_out is not None:
+        seconds_out.update(_schedules_in_mgdl(schedules, factors))
 
     warnings = _guardrail_warnings(settings, schedules, factors) + _glucose_edge_warnings(glucose_mgdl)
     if finite_glucose.size and now_s is not None and glucose_is_stale(float(finite_glucose.max()), now_s):
