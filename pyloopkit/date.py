@@ -13,6 +13,8 @@ The 5-minute grid is anchored like LoopKit's ``dateFlooredToTimeInterval`` /
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
+import operator
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -69,6 +71,7 @@ def _seconds(d: _dt.datetime) -> float:
 
 
 MIXED_ZONES = object()
+_TZINFO = operator.attrgetter("tzinfo")
 
 
 def common_zone(items: list):
@@ -76,13 +79,14 @@ def common_zone(items: list):
     item is not a datetime or the zones differ (one pass)."""
     if not items or type(items[0]) is not _dt.datetime:
         return MIXED_ZONES
-    tz = items[0].tzinfo
-    return tz if all(type(d) is _dt.datetime and d.tzinfo is tz for d in items) else MIXED_ZONES
+    tz, n = items[0].tzinfo, len(items)
+    # Two passes in C: every type is datetime, and every tzinfo is the first one (by identity).
+    same = list(map(type, items)).count(_dt.datetime) == n and list(map(id, map(_TZINFO, items))).count(id(tz)) == n
+    return tz if same else MIXED_ZONES
 
 
-_EXACT_FLOAT_OFFSET_S = 2.0 ** 50 / 1e6
-"""Below this many seconds (35.7 years), ``round(timedelta.total_seconds() * 1e6)`` is the timedelta's
-exact number of microseconds (the two roundings err by at most 2**-52 of it, under 0.25 us)."""
+_EXACT_FLOAT_US = 2.0 ** 53
+"""Below this many microseconds (285 years), ``timedelta / timedelta(microseconds=1)`` is exact."""
 
 
 def zone_key(key: str) -> str:
@@ -102,9 +106,10 @@ def same_zone_seconds(items: list, tz) -> np.ndarray:
     if not items:
         return np.empty(0)
     first = items[0]
-    offsets_s = np.array([(d - first).total_seconds() for d in items])
-    if np.all(np.abs(offsets_s) < _EXACT_FLOAT_OFFSET_S):
-        offsets_us = np.round(offsets_s * 1e6).astype(np.int64)
+    offsets = map(operator.sub, items, itertools.repeat(first))
+    offsets_us = np.fromiter(map(operator.truediv, offsets, itertools.repeat(_US)), float, len(items))
+    if np.all(np.abs(offsets_us) < _EXACT_FLOAT_US):
+        offsets_us = offsets_us.astype(np.int64)
     else:
         offsets_us = np.array([(d - first) // _US for d in items], dtype=np.int64)
     return (offsets_us + _micros(first)) / 1e6

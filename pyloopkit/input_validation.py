@@ -141,6 +141,11 @@ UNIT_SETTINGS = ("suspend_threshold_units",)
 
 # ------------------------------------------------------------------ small helpers
 
+def _indices(mask: np.ndarray) -> np.ndarray:
+    """Indices where the 1-D ``mask`` is true (``np.flatnonzero`` without its two wrapper calls)."""
+    return mask.nonzero()[0]
+
+
 def _is_number(v) -> bool:
     """A real number (not a bool) that converts to a float (huge ints do not)."""
     if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, (bool, np.bool_)):
@@ -187,7 +192,7 @@ def _numbers(d: dict, key: str, problems: list[Problem], *, allow_none: bool = F
         missing = np.array([v is None for v in values], dtype=bool) if numbers != kinds else None
         out = np.array(values if missing is None else [0.0 if v is None else v for v in values], dtype=float)
         bad = ~np.isfinite(out)
-        for i in np.flatnonzero(bad):
+        for i in _indices(bad):
             problems.append(Problem(key, int(i), values[i], "not finite"))
         out[bad] = np.nan
         if missing is not None:
@@ -212,7 +217,7 @@ def _bounded(key: str, values: np.ndarray, problems: list[Problem], *, low: floa
              strict: bool = False) -> None:
     """Problems for finite values below ``low`` (or equal when ``strict``)."""
     bad = values <= low if strict else values < low
-    for i in np.flatnonzero(bad & np.isfinite(values)):
+    for i in _indices(bad & np.isfinite(values)):
         problems.append(Problem(key, int(i), float(values[i]), f"must be {'>' if strict else '>='} {low:g}"))
 
 
@@ -272,10 +277,10 @@ class _DateCollector:
 def _increasing(key: str, seconds: np.ndarray, raw: list, problems: list[Problem], *, strict: bool = True) -> None:
     """Problems where a date is before its predecessor (or equal to it when ``strict``)."""
     step = np.diff(seconds)
-    for i in np.flatnonzero(step < 0):
+    for i in _indices(step < 0):
         problems.append(Problem(key, int(i) + 1, raw[i + 1], "dates not in increasing order"))
     if strict:
-        for i in np.flatnonzero(step == 0):
+        for i in _indices(step == 0):
             problems.append(Problem(key, int(i) + 1, raw[i + 1], "duplicate timestamp"))
 
 
@@ -313,7 +318,7 @@ def _check_glucose(d: dict, dates: _DateCollector, factor: float, problems: list
     lo, hi = GLUCOSE_LIMITS_MGDL
     raw = _list(d, "glucose_values")
     unit = "" if factor == 1.0 else f" ({d.get('glucose_units')} x {factor:g})"
-    for i in np.flatnonzero(np.isfinite(mgdl) & ((mgdl < lo) | (mgdl > hi))):
+    for i in _indices(np.isfinite(mgdl) & ((mgdl < lo) | (mgdl > hi))):
         problems.append(Problem("glucose_values", int(i), raw[i],
                                 f"{mgdl[i]:g} mg/dL{unit} is not a possible glucose (plausible {lo:g}-{hi:g} "
                                 "mg/dL; check glucose_units)"))
@@ -323,7 +328,7 @@ def _check_glucose(d: dict, dates: _DateCollector, factor: float, problems: list
 def _glucose_edge_warnings(mgdl: np.ndarray) -> list[str]:
     """One warning when readings lie outside the range CGMs report (:data:`CGM_RANGE_MGDL`)."""
     lo, hi = CGM_RANGE_MGDL
-    outside = np.flatnonzero((mgdl < lo) | (mgdl > hi))
+    outside = _indices((mgdl < lo) | (mgdl > hi))
     if outside.size == 0:
         return []
     i = int(outside[0])
@@ -361,14 +366,14 @@ def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> Non
             if not (_cached_dose_type(type(t), t) if isinstance(t, (str, int)) else _is_dose_type(t)):
                 problems.append(Problem("dose_types", i, t, "unknown dose type"))
     else:
-        for i in np.flatnonzero(codes == int(DoseType.MEAL)):
+        for i in _indices(codes == int(DoseType.MEAL)):
             problems.append(Problem("dose_types", int(i), types[i],
                                     "a meal is not an insulin dose: pass it in carb_dates/carb_values"))
     start = dates.many(d, "dose_start_times")
     end = dates.many(d, "dose_end_times")
     n = min(start.size, end.size)
     ends = _list(d, "dose_end_times")
-    for i in np.flatnonzero(end[:n] < start[:n]):
+    for i in _indices(end[:n] < start[:n]):
         problems.append(Problem("dose_end_times", int(i), ends[i], "ends before the dose starts"))
     _bounded("dose_values", _shared(dates, "dose_values", _numbers(d, "dose_values", problems)), problems)
     delivered = _numbers(d, "dose_delivered_units", problems, allow_none=True)
@@ -383,7 +388,7 @@ def _check_carbs(d: dict, dates: _DateCollector, problems: list[Problem]) -> Non
     if _present(d, "carb_absorption_times"):
         _shared(dates, "carb_absorption_times", absorption)
     _bounded("carb_absorption_times", absorption, problems, strict=True)
-    for i in np.flatnonzero(absorption > MAX_ABSORPTION_TIME_MIN):
+    for i in _indices(absorption > MAX_ABSORPTION_TIME_MIN):
         problems.append(Problem("carb_absorption_times", int(i), float(absorption[i]),
                                 f"must be <= {MAX_ABSORPTION_TIME_MIN:g} min"))
 
@@ -397,7 +402,7 @@ def _check_effects(d: dict, dates: _DateCollector, problems: list[Problem]) -> N
     _increasing("counteraction_starts", starts, _list(d, "counteraction_starts"), problems, strict=False)
     n = min(starts.size, ends.size)
     raw = _list(d, "counteraction_ends")
-    for i in np.flatnonzero(ends[:n] < starts[:n]):
+    for i in _indices(ends[:n] < starts[:n]):
         problems.append(Problem("counteraction_ends", int(i), raw[i], "ends before it starts"))
     _numbers(d, "counteraction_values", problems)
 
@@ -428,7 +433,7 @@ def _check_schedule(d: dict, start_key: str, value_keys: tuple, end_key: str | N
     raw_starts = _list(d, start_key)
     if starts.size == 0:
         problems.append(Problem(start_key, None, raw_starts, "a schedule needs at least one item"))
-    for i in np.flatnonzero(np.diff(starts) <= 0):
+    for i in _indices(np.diff(starts) <= 0):
         problems.append(Problem(start_key, int(i) + 1, raw_starts[i + 1], "start times must increase"))
     values = {k: _numbers(d, k, problems) for k in value_keys if _present(d, k)}
     if end_key and _present(d, end_key) and starts.size and np.all(np.isfinite(starts)):
@@ -779,7 +784,7 @@ def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[st
     lows, highs = schedules.get("target_range_minimum_values"), schedules.get("target_range_maximum_values")
     if lows is not None and highs is not None and lows.size == highs.size:
         raw = _list(d, "target_range_maximum_values")
-        for i in np.flatnonzero(highs < lows):
+        for i in _indices(highs < lows):
             problems.append(Problem("target_range_maximum_values", int(i), raw[i], "below the range minimum"))
 
     settings = _check_settings(d.get("settings_dictionary"), problems)

@@ -59,13 +59,16 @@ class LoopSettings:
         (PyLoopKit passes extra keys through), missing or ``None`` keys take the default."""
         settings = settings or {}
         values = {}
-        for f in fields(cls):
-            if settings.get(f.name) is not None:
-                v = settings[f.name]
-                values[f.name] = tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
+        for name in _SETTING_NAMES:
+            if settings.get(name) is not None:
+                v = settings[name]
+                values[name] = tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
         if settings.get("retrospective_correction_enabled") is None and settings.get("retrospective_correction"):
             values["retrospective_correction_enabled"] = True
         return cls(**values)
+
+
+_SETTING_NAMES = tuple(f.name for f in fields(LoopSettings))
 
 
 @dataclass
