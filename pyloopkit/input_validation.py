@@ -394,9 +394,14 @@ def _check_carbs(d: dict, dates: _DateCollector, problems: list[Problem]) -> Non
 
 
 def _check_effects(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
+    """Precomputed effects (PyLoopKit's test hook): increasing dates, finite values (absent lists are skipped)."""
     for kd, kv in EFFECT_LISTS:
-        _increasing(kd, dates.many(d, kd), _list(d, kd), problems)
-        _numbers(d, kv, problems)
+        if _present(d, kd):
+            _increasing(kd, dates.many(d, kd), _list(d, kd), problems)
+        if _present(d, kv):
+            _numbers(d, kv, problems)
+    if not any(_present(d, k) for k in ("counteraction_starts", "counteraction_ends", "counteraction_values")):
+        return
     starts = dates.many(d, "counteraction_starts")
     ends = dates.many(d, "counteraction_ends")
     _increasing("counteraction_starts", starts, _list(d, "counteraction_starts"), problems, strict=False)
@@ -415,7 +420,7 @@ def _times_of_day(d: dict, key: str, problems: list[Problem]) -> np.ndarray:
         except (TypeError, ValueError, OverflowError) as exc:
             problems.append(Problem(key, i, v, f"not a time of day ({exc})"))
             s = np.nan
-        if np.isfinite(s) and not 0.0 <= s < SECONDS_PER_DAY:
+        if math.isfinite(s) and not 0.0 <= s < SECONDS_PER_DAY:
             problems.append(Problem(key, i, v, "time of day outside 00:00-24:00"))
             s = np.nan
         out.append(s)
@@ -446,9 +451,9 @@ def _check_schedule(d: dict, start_key: str, value_keys: tuple, end_key: str | N
 def _check_coverage(end_key: str, starts: np.ndarray, ends: np.ndarray, raw_ends: list,
                     problems: list[Problem]) -> None:
     """Each item must end where the next starts (the last where the first starts, a day later)."""
-    following = np.append(starts[1:], starts[0] + SECONDS_PER_DAY)
-    end = np.where(ends <= starts, ends + SECONDS_PER_DAY, ends)
-    for i in range(starts.size):
+    following = np.append(starts[1:], starts[0] + SECONDS_PER_DAY).tolist()
+    end = np.where(ends <= starts, ends + SECONDS_PER_DAY, ends).tolist()
+    for i in range(len(end)):
         gap = following[i] - end[i]
         at_midnight = following[i] == SECONDS_PER_DAY
         if gap == 0 or (at_midnight and 0 < gap <= END_OF_DAY_TOLERANCE_S):
@@ -601,10 +606,11 @@ def _check_last_temp_basal(d: dict, dates: _DateCollector, problems: list[Proble
 
 def _guardrail(name: str, field: str, values: np.ndarray, warnings: list[str]) -> None:
     lo, hi, rec_lo, rec_hi, unit = GUARDRAILS[name]
-    for i, v in enumerate(np.atleast_1d(values)):
-        if not np.isfinite(v):
+    scalar = np.ndim(values) == 0
+    for i, v in enumerate(np.atleast_1d(values).tolist()):
+        if not math.isfinite(v):
             continue
-        where = field if np.ndim(values) == 0 else f"{field}[{i}]"
+        where = field if scalar else f"{field}[{i}]"
         if v < lo or v > hi:
             warnings.append(f"{where} = {v:g} {unit}: outside the range Loop allows ({lo:g}-{hi:g} {unit})")
         elif v < rec_lo or v > rec_hi:
