@@ -2,7 +2,7 @@
 
     python benchmarks/bench_update.py [--days 90] [--cold-only] [--pyloopkit PATH [--pyloopkit-runs 5]]
 
-Prints first the cold-process figures: a new Python process timing ``import pyloopkit`` and its
+Prints (after the PyLoopKit comparison below, when asked for) the cold-process figures: a new Python process timing ``import pyloopkit`` and its
 first ``update()`` on the dense synthetic day, with ``PYLOOPKIT_JIT=auto`` (numba, compiled code
 loaded from the on-disk cache; the first run after an install also compiles) and ``never`` (no
 numba). Then medians of repeated (warm) runs for: update() on the four reference issue reports (when
@@ -14,7 +14,8 @@ follows the input size, not the number of steps.
 With ``--pyloopkit PATH`` (a checkout of Tidepool's PyLoopKit, whose package has the same import name
 as ours), the dense synthetic day is first pickled to a subprocess that imports Tidepool's
 ``update()`` from PATH and times it (its first call, then the median of ``--pyloopkit-runs`` warm
-calls); ours is timed the same way in this process, and the ratio is printed. As a cross-check the
+calls); ours is timed the same way in this process (its first call is this process's first
+``update()``, numba loading its compiled code included), and the ratio is printed. As a cross-check the
 two predictions and recommendations on that input are compared, and again with every dose cut at
 ``time_to_calculate_at``, since the deviations in ``docs/update.md`` begin with that step: the
 prediction ends the running temp basal at now. Tidepool's PyLoopKit imports
@@ -37,11 +38,11 @@ from pathlib import Path
 import numpy as np
 
 from pyloopkit import replay, update
+from pyloopkit.date import to_seconds
 from pyloopkit.input_validation import convert_glucose_units, validate_input
 from pyloopkit.loop_data_manager import core
 from pyloopkit.loop_input import parse_input
 from pyloopkit.pyloop_parser import parse_report
-from pyloopkit.date import to_seconds
 from pyloopkit.synthetic import dense_history
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "issue_reports"
@@ -84,7 +85,6 @@ import warnings
 import pyloopkit
 from pyloopkit import update
 t1 = time.perf_counter()
-from pyloopkit.date import to_seconds
 from pyloopkit.synthetic import dense_history
 d = dense_history(days=1.0, seed=0)
 warnings.simplefilter("ignore")
@@ -217,6 +217,8 @@ def main() -> None:
     parser.add_argument("--pyloopkit", metavar="PATH", help="a checkout of Tidepool's PyLoopKit to time against")
     parser.add_argument("--pyloopkit-runs", type=int, default=5, help="warm runs of each update() in that comparison")
     args = parser.parse_args()
+    if args.pyloopkit_runs < 1:
+        parser.error(f"--pyloopkit-runs must be at least 1, got {args.pyloopkit_runs}")
     warnings.simplefilter("ignore")
     print_pyloopkit_comparison(args.pyloopkit, args.pyloopkit_runs)
     print_cold()
