@@ -5,9 +5,9 @@
 Prints (after the PyLoopKit comparison below, when asked for) the cold-process figures: a new
 Python process timing ``import pyloopkit`` and its first ``update()`` on the dense synthetic day,
 with ``PYLOOPKIT_JIT=auto`` (numba, compiled code loaded from the on-disk cache; the first run after
-an install also compiles) and ``never`` (no numba). Then medians of repeated (warm) runs for: update() on the four reference issue reports (when
-../shared/reference is present); update() on a dense synthetic day (288 five-minute temp
-basals, 4 boluses, 4 meals, 289 CGM values); a 24 h replay at 5-min steps; and a long replay
+an install also compiles) and ``never`` (no numba). Then medians of repeated (warm) runs for:
+update() on the four reference issue reports (when ../shared/reference is present); update() on a
+dense synthetic day (288 five-minute temp basals, 4 boluses, 4 meals, 289 CGM values); a 24 h replay at 5-min steps; and a long replay
 (default 90 days) with its peak resident memory next to a 10-day replay's, to show that memory
 follows the input size, not the number of steps.
 
