@@ -7,9 +7,9 @@ Python process timing ``import pyloopkit`` and its first ``update()`` on the den
 with ``PYLOOPKIT_JIT=auto`` (numba, compiled code loaded from the on-disk cache; the first run after
 an install also compiles) and ``never`` (no numba). Then medians of repeated (warm) runs for:
 update() on the four reference issue reports (when ../shared/reference is present); update() on a
-dense synthetic day (288 five-minute temp basals, 4 boluses, 4 meals, 289 CGM values); a 24 h replay at 5-min steps; and a long replay
-(default 90 days) with its peak resident memory next to a 10-day replay's, to show that memory
-follows the input size, not the number of steps.
+dense synthetic day (288 five-minute temp basals, 4 boluses, 4 meals, 289 CGM values); a 24 h
+replay at 5-min steps; and a long replay (default 90 days) with its peak resident memory next to a
+10-day replay's, to show that memory follows the input size, not the number of steps.
 
 With ``--pyloopkit PATH`` (a checkout of Tidepool's PyLoopKit, whose package has the same import name
 as ours), the dense synthetic day is first pickled to a subprocess that imports Tidepool's
