@@ -15,7 +15,8 @@ With ``--pyloopkit PATH`` (a checkout of Tidepool's PyLoopKit, whose package has
 as ours), the dense synthetic day is first pickled to a subprocess that imports Tidepool's
 ``update()`` from PATH and times it (its first call, then the median of ``--pyloopkit-runs`` warm
 calls); ours is timed the same way in this process (its first call is this process's first
-``update()``, numba loading its compiled code included), and the ratio is printed. As a cross-check the
+``update()``, numba loading its compiled code included; then the median of ``--runs`` warm calls, as
+cheap as a few of PyLoopKit's and steadier on a shared machine), and the ratio is printed. As a cross-check the
 two predictions and recommendations on that input are compared, and again with every dose cut at
 ``time_to_calculate_at``, since the deviations in ``docs/update.md`` begin with that step: the
 prediction ends the running temp basal at now. Tidepool's PyLoopKit imports
@@ -49,13 +50,8 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 
 
 def median_ms(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    """Median wall-clock ms of ``runs`` calls after a first one (:func:`warm_times`)."""
+    return 1e3 * warm_times(fn, runs)[1]
 
 
 def validate_and_parse(d: dict):
@@ -95,6 +91,22 @@ print(t1 - t0, t3 - t2)
 """
 
 
+WARM_TIMES = '''
+def warm_times(fn, runs):
+    """(first call s, median wall-clock s and median process CPU s of ``runs`` further calls, first result)."""
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    wall, cpu = [], []
+    for _ in range(runs):
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append(time.process_time() - cpu_start)
+        wall.append(time.perf_counter() - wall_start)
+    return first, statistics.median(wall) if wall else None, statistics.median(cpu) if cpu else None, result
+'''
+exec(WARM_TIMES)  # defines warm_times() here; the PyLoopKit subprocess runs the same source
+
 PYLOOPKIT_PROCESS = """
 import pickle, statistics, sys, time, types
 stub = types.ModuleType("backports.datetime_fromisoformat")
@@ -103,21 +115,15 @@ sys.modules.setdefault("backports", types.ModuleType("backports"))
 sys.modules["backports.datetime_fromisoformat"] = stub
 from pyloopkit.dose import DoseType
 from pyloopkit.loop_data_manager import update
+""" + WARM_TIMES + """
 job = pickle.load(sys.stdin.buffer)
 KEYS = ("predicted_glucose_dates", "predicted_glucose_values", "recommended_temp_basal", "recommended_bolus")
 results = []
 for d, runs in job:
     d["dose_types"] = [DoseType(code) for code in d["dose_types"]]
     d["last_temporary_basal"] = [DoseType(d["last_temporary_basal"][0])] + d["last_temporary_basal"][1:]
-    start = time.perf_counter()
-    out = update(d)
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        update(d)
-        times.append(time.perf_counter() - start)
-    results.append((first, statistics.median(times) if times else None, {k: out[k] for k in KEYS}))
+    first, wall, cpu, out = warm_times(lambda: update(d), runs)
+    results.append((first, wall, cpu, {k: out[k] for k in KEYS}))
 pickle.dump(results, sys.stdout.buffer)
 """
 
@@ -161,8 +167,9 @@ def prediction_difference(ours: dict, theirs: dict) -> tuple[float, int, int, in
     return max((abs(x - y) for x, y in zip(a, b)), default=float("nan")), len(common), len(ours_s), len(theirs_s)
 
 
-def print_pyloopkit_comparison(path: str | None, runs: int) -> None:
-    """Tidepool's PyLoopKit and ours on the dense synthetic day, timed in the same run, and their outputs."""
+def print_pyloopkit_comparison(path: str | None, runs: int, our_runs: int) -> None:
+    """Tidepool's PyLoopKit (median of ``runs`` warm calls) and ours (median of ``our_runs``) on the dense
+    synthetic day, timed in the same run, and their outputs."""
     if path is None:
         print("PyLoopKit comparison skipped: pass --pyloopkit PATH (a checkout of Tidepool's PyLoopKit)")
         return
@@ -171,14 +178,12 @@ def print_pyloopkit_comparison(path: str | None, runs: int) -> None:
     if isinstance(theirs, str):
         print(f"PyLoopKit comparison skipped: Tidepool's update() from {path} did not run ({theirs})")
         return
-    start = time.perf_counter()
-    ours = update(day)
-    first_s = time.perf_counter() - start
-    ours_ms = median_ms(lambda: update(day), runs)
-    (their_first_s, their_s, their_out), (_, _, their_cut) = theirs
-    print(f"dense synthetic day, same run: PyLoopKit ({path}) first update() {their_first_s:.3f} s, "
-          f"median of {runs} warm {1e3 * their_s:.1f} ms; ours first {1e3 * first_s:.1f} ms, median of {runs} "
-          f"warm {ours_ms:.2f} ms; ratio {1e3 * their_s / ours_ms:.0f}x")
+    first_s, wall_s, cpu_s, ours = warm_times(lambda: update(day), our_runs)
+    (their_first_s, their_wall_s, their_cpu_s, their_out), (*_, their_cut) = theirs
+    print(f"dense synthetic day, same run: PyLoopKit ({path}) first update() {their_first_s:.3f} s, median of "
+          f"{runs} warm {1e3 * their_wall_s:.1f} ms (CPU {1e3 * their_cpu_s:.1f} ms); ours first {1e3 * first_s:.1f} "
+          f"ms, median of {our_runs} warm {1e3 * wall_s:.2f} ms (CPU {1e3 * cpu_s:.2f} ms); ratio "
+          f"{their_wall_s / wall_s:.0f}x (CPU {their_cpu_s / cpu_s:.0f}x)")
     for label, other, mine in (("as given", their_out, ours), ("doses cut at now", their_cut, update(cut_at_now(day)))):
         diff, common, n_ours, n_theirs = prediction_difference(mine, other)
         print(f"  cross-check ({label}): prediction max |ours - PyLoopKit| {diff:.3f} mg/dL over {common} common "
@@ -220,7 +225,7 @@ def main() -> None:
     if args.pyloopkit_runs < 1:
         parser.error(f"--pyloopkit-runs must be at least 1, got {args.pyloopkit_runs}")
     warnings.simplefilter("ignore")
-    print_pyloopkit_comparison(args.pyloopkit, args.pyloopkit_runs)
+    print_pyloopkit_comparison(args.pyloopkit, args.pyloopkit_runs, args.runs)
     print_cold()
     if args.cold_only:
         return
