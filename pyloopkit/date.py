@@ -76,7 +76,7 @@ _TZINFO = operator.attrgetter("tzinfo")
 
 def common_zone(items: list):
     """The tzinfo shared by a list of datetime objects (None for naive), or ``MIXED_ZONES`` when an
-    item is not a datetime or the zones differ (one pass)."""
+    item is not a datetime or the zones differ (tzinfo objects compared by identity)."""
     if not items or type(items[0]) is not _dt.datetime:
         return MIXED_ZONES
     tz, n = items[0].tzinfo, len(items)

@@ -377,8 +377,9 @@ def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> Non
         problems.append(Problem("dose_end_times", int(i), ends[i], "ends before the dose starts"))
     _bounded("dose_values", _shared(dates, "dose_values", _numbers(d, "dose_values", problems)), problems)
     delivered = _numbers(d, "dose_delivered_units", problems, allow_none=True)
-    _bounded("dose_delivered_units", _shared(dates, "dose_delivered_units", delivered) if _present(
-        d, "dose_delivered_units") else delivered, problems)
+    if _present(d, "dose_delivered_units"):
+        _shared(dates, "dose_delivered_units", delivered)
+    _bounded("dose_delivered_units", delivered, problems)
 
 
 def _check_carbs(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
