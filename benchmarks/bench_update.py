@@ -113,6 +113,11 @@ stub = types.ModuleType("backports.datetime_fromisoformat")
 stub.MonkeyPatch = type("MonkeyPatch", (), {"patch_fromisoformat": staticmethod(lambda: None)})
 sys.modules.setdefault("backports", types.ModuleType("backports"))
 sys.modules["backports.datetime_fromisoformat"] = stub
+import os
+import pyloopkit
+root = os.path.realpath(sys.argv[1])
+if not os.path.realpath(pyloopkit.__file__).startswith(root + os.sep):
+    sys.exit(f"no PyLoopKit package under {root}: pyloopkit was imported from {pyloopkit.__file__}")
 from pyloopkit.dose import DoseType
 from pyloopkit.loop_data_manager import update
 """ + WARM_TIMES + """
@@ -145,11 +150,14 @@ def cut_at_now(d: dict) -> dict:
 
 def pyloopkit_update(path: str, job: list) -> list | str:
     """Tidepool's ``update()`` from the checkout ``path`` in a subprocess: for each ``(input, warm runs)``
-    of ``job``, (first call s, median warm s, outputs); a string saying why when it cannot run."""
-    env = {**os.environ, "PYTHONPATH": str(Path(path).resolve())}
+    of ``job``, (first call s, median warm wall-clock s, median warm CPU s, outputs); a string saying why
+    when it cannot run, also when the ``pyloopkit`` imported is not the one under ``path`` (ours, when
+    installed, would be found instead)."""
+    root = str(Path(path).resolve())
+    env = {**os.environ, "PYTHONPATH": root}
     try:
-        out = subprocess.run([sys.executable, "-c", PYLOOPKIT_PROCESS], input=pickle.dumps(job), env=env,
-                             capture_output=True, cwd=Path(path).resolve(), timeout=1800)
+        out = subprocess.run([sys.executable, "-c", PYLOOPKIT_PROCESS, root], input=pickle.dumps(job), env=env,
+                             capture_output=True, cwd=root, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{type(exc).__name__}: {exc}"
     if out.returncode != 0:
