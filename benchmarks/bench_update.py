@@ -1,21 +1,34 @@
 """Speed and memory of update() and replay(), cold and warm.
 
-    python benchmarks/bench_update.py [--days 90] [--cold-only]
+    python benchmarks/bench_update.py [--days 90] [--cold-only] [--pyloopkit PATH [--pyloopkit-runs 5]]
 
-Prints first the cold-process figures: a new Python process timing ``import pyloopkit`` and its
-first ``update()`` on the dense synthetic day, with ``PYLOOPKIT_JIT=auto`` (numba, compiled code
-loaded from the on-disk cache; the first run after an install also compiles) and ``never`` (no
-numba). Then medians of repeated (warm) runs for: update() on the four reference issue reports (when
-../shared/reference is present); update() on a dense synthetic day (288 five-minute temp
-basals, 4 boluses, 4 meals, 289 CGM values); a 24 h replay at 5-min steps; and a long replay
-(default 90 days) with its peak resident memory next to a 10-day replay's, to show that memory
-follows the input size, not the number of steps.
+Prints (after the PyLoopKit comparison below, when asked for) the cold-process figures: a new
+Python process timing ``import pyloopkit`` and its first ``update()`` on the dense synthetic day,
+with ``PYLOOPKIT_JIT=auto`` (numba, compiled code loaded from the on-disk cache; the first run after
+an install also compiles) and ``never`` (no numba). Then medians of repeated (warm) runs for:
+update() on the four reference issue reports (when ../shared/reference is present); update() on a
+dense synthetic day (288 five-minute temp basals, 4 boluses, 4 meals, 289 CGM values); a 24 h
+replay at 5-min steps; and a long replay (default 90 days) with its peak resident memory next to a
+10-day replay's, to show that memory follows the input size, not the number of steps.
+
+With ``--pyloopkit PATH`` (a checkout of Tidepool's PyLoopKit, whose package has the same import name
+as ours), the dense synthetic day is first pickled to a subprocess that imports Tidepool's
+``update()`` from PATH and times it (its first call, then the median of ``--pyloopkit-runs`` warm
+calls); ours is timed the same way in this process (its first call is this process's first
+``update()``, numba loading its compiled code included; then the median of ``--runs`` warm calls, as
+cheap as a few of PyLoopKit's and steadier on a shared machine), and the ratio is printed. As a cross-check the
+two predictions and recommendations on that input are compared, and again with every dose cut at
+``time_to_calculate_at``, since the deviations in ``docs/update.md`` begin with that step: the
+prediction ends the running temp basal at now. Tidepool's PyLoopKit imports
+``backports.datetime_fromisoformat`` (not needed on Python >= 3.11); the subprocess provides a
+no-op stand-in for it.
 """
 import argparse
 import datetime as dt
 import gc
 import resource
 import os
+import pickle
 import statistics
 import subprocess
 import sys
@@ -23,7 +36,10 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from pyloopkit import replay, update
+from pyloopkit.date import to_seconds
 from pyloopkit.input_validation import convert_glucose_units, validate_input
 from pyloopkit.loop_data_manager import core
 from pyloopkit.loop_input import parse_input
@@ -34,13 +50,8 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 
 
 def median_ms(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    """Median wall-clock ms of ``runs`` calls after a first one (:func:`warm_times`)."""
+    return 1e3 * warm_times(fn, runs)[1]
 
 
 def validate_and_parse(d: dict):
@@ -80,6 +91,119 @@ print(t1 - t0, t3 - t2)
 """
 
 
+WARM_TIMES = '''
+def warm_times(fn, runs):
+    """(first call s, median wall-clock s and median process CPU s of ``runs`` further calls, first result)."""
+    start = time.perf_counter()
+    result = fn()
+    first = time.perf_counter() - start
+    wall, cpu = [], []
+    for _ in range(runs):
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append(time.process_time() - cpu_start)
+        wall.append(time.perf_counter() - wall_start)
+    return first, statistics.median(wall) if wall else None, statistics.median(cpu) if cpu else None, result
+'''
+exec(WARM_TIMES)  # defines warm_times() here; the PyLoopKit subprocess runs the same source
+
+PYLOOPKIT_PROCESS = """
+import pickle, statistics, sys, time, types
+stub = types.ModuleType("backports.datetime_fromisoformat")
+stub.MonkeyPatch = type("MonkeyPatch", (), {"patch_fromisoformat": staticmethod(lambda: None)})
+sys.modules.setdefault("backports", types.ModuleType("backports"))
+sys.modules["backports.datetime_fromisoformat"] = stub
+import os
+import pyloopkit
+root = os.path.realpath(sys.argv[1])
+if not os.path.realpath(pyloopkit.__file__).startswith(root + os.sep):
+    sys.exit(f"no PyLoopKit package under {root}: pyloopkit was imported from {pyloopkit.__file__}")
+from pyloopkit.dose import DoseType
+from pyloopkit.loop_data_manager import update
+""" + WARM_TIMES + """
+job = pickle.load(sys.stdin.buffer)
+KEYS = ("predicted_glucose_dates", "predicted_glucose_values", "recommended_temp_basal", "recommended_bolus")
+results = []
+for d, runs in job:
+    d["dose_types"] = [DoseType(code) for code in d["dose_types"]]
+    d["last_temporary_basal"] = [DoseType(d["last_temporary_basal"][0])] + d["last_temporary_basal"][1:]
+    first, wall, cpu, out = warm_times(lambda: update(d), runs)
+    results.append((first, wall, cpu, {k: out[k] for k in KEYS}))
+pickle.dump(results, sys.stdout.buffer)
+"""
+
+
+def plain(d: dict) -> dict:
+    """The input dictionary with dose types as PyLoopKit's integer codes (ours are an IntEnum of the
+    same numbers, which the other package cannot unpickle)."""
+    out = dict(d)
+    out["dose_types"] = [int(t) for t in d["dose_types"]]
+    out["last_temporary_basal"] = [int(d["last_temporary_basal"][0])] + list(d["last_temporary_basal"][1:])
+    return out
+
+
+def cut_at_now(d: dict) -> dict:
+    """``d`` with every dose ending at ``time_to_calculate_at`` at the latest."""
+    now = d["time_to_calculate_at"]
+    return {**d, "dose_end_times": [min(end, now) for end in d["dose_end_times"]]}
+
+
+def pyloopkit_update(path: str, job: list) -> list | str:
+    """Tidepool's ``update()`` from the checkout ``path`` in a subprocess: for each ``(input, warm runs)``
+    of ``job``, (first call s, median warm wall-clock s, median warm CPU s, outputs); a string saying why
+    when it cannot run, also when the ``pyloopkit`` imported is not the one under ``path`` (ours, when
+    installed, would be found instead)."""
+    root = str(Path(path).resolve())
+    env = {**os.environ, "PYTHONPATH": root}
+    try:
+        out = subprocess.run([sys.executable, "-c", PYLOOPKIT_PROCESS, root], input=pickle.dumps(job), env=env,
+                             capture_output=True, cwd=root, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if out.returncode != 0:
+        lines = out.stderr.decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"exit status {out.returncode}"
+    return pickle.loads(out.stdout)
+
+
+def prediction_difference(ours: dict, theirs: dict) -> tuple[float, int, int, int]:
+    """(max |difference| mg/dL on the dates both predictions have, common dates, our points, theirs)."""
+    ours_s, theirs_s = to_seconds(ours["predicted_glucose_dates"]), to_seconds(theirs["predicted_glucose_dates"])
+    common, i, j = np.intersect1d(ours_s, theirs_s, return_indices=True)
+    a = [float(ours["predicted_glucose_values"][k]) for k in i]
+    b = [float(theirs["predicted_glucose_values"][k]) for k in j]
+    return max((abs(x - y) for x, y in zip(a, b)), default=float("nan")), len(common), len(ours_s), len(theirs_s)
+
+
+def print_pyloopkit_comparison(path: str | None, runs: int, our_runs: int) -> None:
+    """Tidepool's PyLoopKit (median of ``runs`` warm calls) and ours (median of ``our_runs``) on the dense
+    synthetic day, timed in the same run, and their outputs."""
+    if path is None:
+        print("PyLoopKit comparison skipped: pass --pyloopkit PATH (a checkout of Tidepool's PyLoopKit)")
+        return
+    day = dense_history(days=1.0, seed=0)
+    theirs = pyloopkit_update(path, [(plain(day), runs), (plain(cut_at_now(day)), 0)])
+    if isinstance(theirs, str):
+        print(f"PyLoopKit comparison skipped: Tidepool's update() from {path} did not run ({theirs})")
+        return
+    first_s, wall_s, cpu_s, ours = warm_times(lambda: update(day), our_runs)
+    (their_first_s, their_wall_s, their_cpu_s, their_out), (*_, their_cut) = theirs
+    print(f"dense synthetic day, same run: PyLoopKit ({path}) first update() {their_first_s:.3f} s, median of "
+          f"{runs} warm {1e3 * their_wall_s:.1f} ms (CPU {1e3 * their_cpu_s:.1f} ms); ours first {1e3 * first_s:.1f} "
+          f"ms, median of {our_runs} warm {1e3 * wall_s:.2f} ms (CPU {1e3 * cpu_s:.2f} ms); ratio "
+          f"{their_wall_s / wall_s:.0f}x (CPU {their_cpu_s / cpu_s:.0f}x)")
+    for label, other, mine in (("as given", their_out, ours), ("doses cut at now", their_cut, update(cut_at_now(day)))):
+        diff, common, n_ours, n_theirs = prediction_difference(mine, other)
+        print(f"  cross-check ({label}): prediction max |ours - PyLoopKit| {diff:.3f} mg/dL over {common} common "
+              f"dates ({n_ours} vs {n_theirs} points); temp basal {_rounded(mine['recommended_temp_basal'])} vs "
+              f"{_rounded(other['recommended_temp_basal'])}, bolus {_rounded(mine['recommended_bolus'])} vs "
+              f"{_rounded(other['recommended_bolus'])}")
+
+
+def _rounded(recommendation) -> list | None:
+    return None if recommendation is None else [round(float(x), 3) if x is not None else None for x in recommendation]
+
+
 def cold_process_s(mode: str) -> tuple[float, float]:
     """(import s, first update() s) in a fresh interpreter with ``PYLOOPKIT_JIT=mode``."""
     env = {**os.environ, "PYLOOPKIT_JIT": mode}
@@ -103,8 +227,13 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=90.0, help="length of the long replay (days)")
     parser.add_argument("--runs", type=int, default=50, help="runs per update() median")
     parser.add_argument("--cold-only", action="store_true", help="print only the cold-process figures")
+    parser.add_argument("--pyloopkit", metavar="PATH", help="a checkout of Tidepool's PyLoopKit to time against")
+    parser.add_argument("--pyloopkit-runs", type=int, default=5, help="warm runs of each update() in that comparison")
     args = parser.parse_args()
+    if args.pyloopkit_runs < 1:
+        parser.error(f"--pyloopkit-runs must be at least 1, got {args.pyloopkit_runs}")
     warnings.simplefilter("ignore")
+    print_pyloopkit_comparison(args.pyloopkit, args.pyloopkit_runs, args.runs)
     print_cold()
     if args.cold_only:
         return

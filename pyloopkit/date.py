@@ -13,6 +13,8 @@ The 5-minute grid is anchored like LoopKit's ``dateFlooredToTimeInterval`` /
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
+import operator
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -69,27 +71,48 @@ def _seconds(d: _dt.datetime) -> float:
 
 
 MIXED_ZONES = object()
+_TZINFO = operator.attrgetter("tzinfo")
 
 
 def common_zone(items: list):
     """The tzinfo shared by a list of datetime objects (None for naive), or ``MIXED_ZONES`` when an
-    item is not a datetime or the zones differ (one pass)."""
+    item is not a datetime or the zones differ (tzinfo objects compared by identity)."""
     if not items or type(items[0]) is not _dt.datetime:
         return MIXED_ZONES
-    tz = items[0].tzinfo
-    return tz if all(type(d) is _dt.datetime and d.tzinfo is tz for d in items) else MIXED_ZONES
+    tz, n = items[0].tzinfo, len(items)
+    # Two passes in C: every type is datetime, and every tzinfo is the first one (by identity).
+    same = list(map(type, items)).count(_dt.datetime) == n and list(map(id, map(_TZINFO, items))).count(id(tz)) == n
+    return tz if same else MIXED_ZONES
+
+
+_EXACT_FLOAT_US = 2.0 ** 53
+"""Below this many microseconds (285 years), ``timedelta / timedelta(microseconds=1)`` is exact."""
+
+
+def zone_key(key: str) -> str:
+    """The key under which a dictionary of converted date lists (``validate_input``'s ``seconds_out``)
+    holds the :func:`common_zone` of the list ``key``."""
+    return f"{key}:zone"
 
 
 def same_zone_seconds(items: list, tz) -> np.ndarray:
-    """:func:`to_seconds` for datetimes that all carry the tzinfo ``tz`` (see :func:`common_zone`)."""
-    if tz is None:
-        return (np.array(items, dtype="datetime64[us]") - _REFERENCE_64).astype(np.int64) / 1e6
-    if isinstance(tz, _dt.timezone):
-        # One fixed offset: differences of same-zone datetimes ignore the zone (fast, exact).
-        first = items[0]
-        offsets_us = np.round(np.array([(d - first).total_seconds() for d in items]) * 1e6).astype(np.int64)
-        return (offsets_us + _micros(first)) / 1e6
-    return np.array([_seconds(d) for d in items], dtype=float)
+    """:func:`to_seconds` for datetimes that all carry the tzinfo ``tz`` (see :func:`common_zone`).
+
+    Naive datetimes and one fixed offset (``datetime.timezone``): whole microseconds from the first
+    item, from the differences of the datetimes (within one zone, Python subtracts them without
+    consulting the zone; about 5x faster than numpy's conversion of datetime objects); exact."""
+    if tz is not None and not isinstance(tz, _dt.timezone):
+        return np.array([_seconds(d) for d in items], dtype=float)
+    if not items:
+        return np.empty(0)
+    first = items[0]
+    offsets = map(operator.sub, items, itertools.repeat(first))
+    offsets_us = np.fromiter(map(operator.truediv, offsets, itertools.repeat(_US)), float, len(items))
+    if np.all(np.abs(offsets_us) < _EXACT_FLOAT_US):
+        offsets_us = offsets_us.astype(np.int64)
+    else:
+        offsets_us = np.array([(d - first) // _US for d in items], dtype=np.int64)
+    return (offsets_us + _micros(first)) / 1e6
 
 
 def to_seconds(dates: Iterable) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .date import (MIXED_ZONES, SECONDS_PER_DAY, common_zone, parse_datetime, parse_time_of_day, same_zone_seconds,
-                   to_second, to_seconds)
+                   to_second, to_seconds, zone_key)
 from .dose import DoseType, type_codes
 from .errors import Problem, raise_if
 from .pump_rounding import PUMP_ROUNDING
@@ -141,6 +141,11 @@ UNIT_SETTINGS = ("suspend_threshold_units",)
 
 # ------------------------------------------------------------------ small helpers
 
+def _indices(mask: np.ndarray) -> np.ndarray:
+    """Indices where the 1-D ``mask`` is true (``np.flatnonzero`` without its two wrapper calls)."""
+    return mask.nonzero()[0]
+
+
 def _is_number(v) -> bool:
     """A real number (not a bool) that converts to a float (huge ints do not)."""
     if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, (bool, np.bool_)):
@@ -187,7 +192,7 @@ def _numbers(d: dict, key: str, problems: list[Problem], *, allow_none: bool = F
         missing = np.array([v is None for v in values], dtype=bool) if numbers != kinds else None
         out = np.array(values if missing is None else [0.0 if v is None else v for v in values], dtype=float)
         bad = ~np.isfinite(out)
-        for i in np.flatnonzero(bad):
+        for i in _indices(bad):
             problems.append(Problem(key, int(i), values[i], "not finite"))
         out[bad] = np.nan
         if missing is not None:
@@ -212,7 +217,7 @@ def _bounded(key: str, values: np.ndarray, problems: list[Problem], *, low: floa
              strict: bool = False) -> None:
     """Problems for finite values below ``low`` (or equal when ``strict``)."""
     bad = values <= low if strict else values < low
-    for i in np.flatnonzero(bad & np.isfinite(values)):
+    for i in _indices(bad & np.isfinite(values)):
         problems.append(Problem(key, int(i), float(values[i]), f"must be {'>' if strict else '>='} {low:g}"))
 
 
@@ -248,6 +253,7 @@ class _DateCollector:
     def many(self, d: dict, key: str) -> np.ndarray:
         values = _list(d, key)
         tz = common_zone(values)
+        self.seconds[zone_key(key)] = tz
         if tz is not MIXED_ZONES:
             self._note(key, 0, values[0], tz is not None and values[0].utcoffset() is not None)
             out = same_zone_seconds(values, tz)
@@ -271,10 +277,10 @@ class _DateCollector:
 def _increasing(key: str, seconds: np.ndarray, raw: list, problems: list[Problem], *, strict: bool = True) -> None:
     """Problems where a date is before its predecessor (or equal to it when ``strict``)."""
     step = np.diff(seconds)
-    for i in np.flatnonzero(step < 0):
+    for i in _indices(step < 0):
         problems.append(Problem(key, int(i) + 1, raw[i + 1], "dates not in increasing order"))
     if strict:
-        for i in np.flatnonzero(step == 0):
+        for i in _indices(step == 0):
             problems.append(Problem(key, int(i) + 1, raw[i + 1], "duplicate timestamp"))
 
 
@@ -308,10 +314,11 @@ def _check_glucose(d: dict, dates: _DateCollector, factor: float, problems: list
     if _present(d, "glucose_values") and _is_list(d["glucose_values"]) and len(d["glucose_values"]) == 0:
         problems.append(Problem("glucose_values", None, [], "no glucose: at least one reading is needed"))
     mgdl = values * factor
+    dates.seconds["glucose_values"] = mgdl
     lo, hi = GLUCOSE_LIMITS_MGDL
     raw = _list(d, "glucose_values")
     unit = "" if factor == 1.0 else f" ({d.get('glucose_units')} x {factor:g})"
-    for i in np.flatnonzero(np.isfinite(mgdl) & ((mgdl < lo) | (mgdl > hi))):
+    for i in _indices(np.isfinite(mgdl) & ((mgdl < lo) | (mgdl > hi))):
         problems.append(Problem("glucose_values", int(i), raw[i],
                                 f"{mgdl[i]:g} mg/dL{unit} is not a possible glucose (plausible {lo:g}-{hi:g} "
                                 "mg/dL; check glucose_units)"))
@@ -321,7 +328,7 @@ def _check_glucose(d: dict, dates: _DateCollector, factor: float, problems: list
 def _glucose_edge_warnings(mgdl: np.ndarray) -> list[str]:
     """One warning when readings lie outside the range CGMs report (:data:`CGM_RANGE_MGDL`)."""
     lo, hi = CGM_RANGE_MGDL
-    outside = np.flatnonzero((mgdl < lo) | (mgdl > hi))
+    outside = _indices((mgdl < lo) | (mgdl > hi))
     if outside.size == 0:
         return []
     i = int(outside[0])
@@ -343,6 +350,12 @@ def _cached_dose_type(kind: type, value) -> bool:
     return _is_dose_type(value)
 
 
+def _shared(dates: _DateCollector, key: str, values: np.ndarray) -> np.ndarray:
+    """``values`` (the float array of the list ``key``, NaN for None), also put in ``seconds_out``."""
+    dates.seconds[key] = values
+    return values
+
+
 def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     types = _list(d, "dose_types")
     try:
@@ -353,39 +366,49 @@ def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> Non
             if not (_cached_dose_type(type(t), t) if isinstance(t, (str, int)) else _is_dose_type(t)):
                 problems.append(Problem("dose_types", i, t, "unknown dose type"))
     else:
-        for i in np.flatnonzero(codes == int(DoseType.MEAL)):
+        for i in _indices(codes == int(DoseType.MEAL)):
             problems.append(Problem("dose_types", int(i), types[i],
                                     "a meal is not an insulin dose: pass it in carb_dates/carb_values"))
     start = dates.many(d, "dose_start_times")
     end = dates.many(d, "dose_end_times")
     n = min(start.size, end.size)
     ends = _list(d, "dose_end_times")
-    for i in np.flatnonzero(end[:n] < start[:n]):
+    for i in _indices(end[:n] < start[:n]):
         problems.append(Problem("dose_end_times", int(i), ends[i], "ends before the dose starts"))
-    _bounded("dose_values", _numbers(d, "dose_values", problems), problems)
-    _bounded("dose_delivered_units", _numbers(d, "dose_delivered_units", problems, allow_none=True), problems)
+    _bounded("dose_values", _shared(dates, "dose_values", _numbers(d, "dose_values", problems)), problems)
+    delivered = _numbers(d, "dose_delivered_units", problems, allow_none=True)
+    if _present(d, "dose_delivered_units"):
+        _shared(dates, "dose_delivered_units", delivered)
+    _bounded("dose_delivered_units", delivered, problems)
 
 
 def _check_carbs(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     dates.many(d, "carb_dates")
-    _bounded("carb_values", _numbers(d, "carb_values", problems), problems)
+    _bounded("carb_values", _shared(dates, "carb_values", _numbers(d, "carb_values", problems)), problems)
     absorption = _numbers(d, "carb_absorption_times", problems, allow_none=True)
+    if _present(d, "carb_absorption_times"):
+        _shared(dates, "carb_absorption_times", absorption)
     _bounded("carb_absorption_times", absorption, problems, strict=True)
-    for i in np.flatnonzero(absorption > MAX_ABSORPTION_TIME_MIN):
+    for i in _indices(absorption > MAX_ABSORPTION_TIME_MIN):
         problems.append(Problem("carb_absorption_times", int(i), float(absorption[i]),
                                 f"must be <= {MAX_ABSORPTION_TIME_MIN:g} min"))
 
 
 def _check_effects(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
+    """Precomputed effects (PyLoopKit's test hook): increasing dates, finite values (absent lists are skipped)."""
     for kd, kv in EFFECT_LISTS:
-        _increasing(kd, dates.many(d, kd), _list(d, kd), problems)
-        _numbers(d, kv, problems)
+        if _present(d, kd):
+            _increasing(kd, dates.many(d, kd), _list(d, kd), problems)
+        if _present(d, kv):
+            _numbers(d, kv, problems)
+    if not any(_present(d, k) for k in ("counteraction_starts", "counteraction_ends", "counteraction_values")):
+        return
     starts = dates.many(d, "counteraction_starts")
     ends = dates.many(d, "counteraction_ends")
     _increasing("counteraction_starts", starts, _list(d, "counteraction_starts"), problems, strict=False)
     n = min(starts.size, ends.size)
     raw = _list(d, "counteraction_ends")
-    for i in np.flatnonzero(ends[:n] < starts[:n]):
+    for i in _indices(ends[:n] < starts[:n]):
         problems.append(Problem("counteraction_ends", int(i), raw[i], "ends before it starts"))
     _numbers(d, "counteraction_values", problems)
 
@@ -398,7 +421,7 @@ def _times_of_day(d: dict, key: str, problems: list[Problem]) -> np.ndarray:
         except (TypeError, ValueError, OverflowError) as exc:
             problems.append(Problem(key, i, v, f"not a time of day ({exc})"))
             s = np.nan
-        if np.isfinite(s) and not 0.0 <= s < SECONDS_PER_DAY:
+        if math.isfinite(s) and not 0.0 <= s < SECONDS_PER_DAY:
             problems.append(Problem(key, i, v, "time of day outside 00:00-24:00"))
             s = np.nan
         out.append(s)
@@ -407,29 +430,31 @@ def _times_of_day(d: dict, key: str, problems: list[Problem]) -> np.ndarray:
 
 def _check_schedule(d: dict, start_key: str, value_keys: tuple, end_key: str | None,
                     problems: list[Problem]) -> dict:
-    """Start times increasing from the day's start, values finite, and (with end times) no gap or overlap."""
+    """Start times increasing from the day's start, values finite, and (with end times) no gap or overlap.
+
+    Returns the start times (s after midnight) and the values as float arrays, keyed by input key."""
     if not _present(d, start_key):
         return {}
     starts = _times_of_day(d, start_key, problems)
     raw_starts = _list(d, start_key)
     if starts.size == 0:
         problems.append(Problem(start_key, None, raw_starts, "a schedule needs at least one item"))
-    for i in np.flatnonzero(np.diff(starts) <= 0):
+    for i in _indices(np.diff(starts) <= 0):
         problems.append(Problem(start_key, int(i) + 1, raw_starts[i + 1], "start times must increase"))
     values = {k: _numbers(d, k, problems) for k in value_keys if _present(d, k)}
     if end_key and _present(d, end_key) and starts.size and np.all(np.isfinite(starts)):
         ends = _times_of_day(d, end_key, problems)
         if ends.size == starts.size and np.all(np.isfinite(ends)):
             _check_coverage(end_key, starts, ends, _list(d, end_key), problems)
-    return values
+    return {start_key: starts, **values}
 
 
 def _check_coverage(end_key: str, starts: np.ndarray, ends: np.ndarray, raw_ends: list,
                     problems: list[Problem]) -> None:
     """Each item must end where the next starts (the last where the first starts, a day later)."""
-    following = np.append(starts[1:], starts[0] + SECONDS_PER_DAY)
-    end = np.where(ends <= starts, ends + SECONDS_PER_DAY, ends)
-    for i in range(starts.size):
+    following = np.append(starts[1:], starts[0] + SECONDS_PER_DAY).tolist()
+    end = np.where(ends <= starts, ends + SECONDS_PER_DAY, ends).tolist()
+    for i in range(len(end)):
         gap = following[i] - end[i]
         at_midnight = following[i] == SECONDS_PER_DAY
         if gap == 0 or (at_midnight and 0 < gap <= END_OF_DAY_TOLERANCE_S):
@@ -582,10 +607,11 @@ def _check_last_temp_basal(d: dict, dates: _DateCollector, problems: list[Proble
 
 def _guardrail(name: str, field: str, values: np.ndarray, warnings: list[str]) -> None:
     lo, hi, rec_lo, rec_hi, unit = GUARDRAILS[name]
-    for i, v in enumerate(np.atleast_1d(values)):
-        if not np.isfinite(v):
+    scalar = np.ndim(values) == 0
+    for i, v in enumerate(np.atleast_1d(values).tolist()):
+        if not math.isfinite(v):
             continue
-        where = field if np.ndim(values) == 0 else f"{field}[{i}]"
+        where = field if scalar else f"{field}[{i}]"
         if v < lo or v > hi:
             warnings.append(f"{where} = {v:g} {unit}: outside the range Loop allows ({lo:g}-{hi:g} {unit})")
         elif v < rec_lo or v > rec_hi:
@@ -649,6 +675,14 @@ def _max_basal_warnings(settings: dict, basal, cr, warnings: list[str]) -> None:
                             f"({low:g}-{high:g} U/h, 2.1 to 6.4 x the highest scheduled basal rate)")
 
 
+def _schedules_in_mgdl(schedules: dict, factors: dict) -> dict:
+    """The validated schedule arrays with sensitivities and targets in mg/dL (as ``convert_glucose_units``
+    makes them: each value times the unit's factor)."""
+    scaled = {"sensitivity_ratio_values": factors["isf"], "target_range_minimum_values": factors["target"],
+              "target_range_maximum_values": factors["target"]}
+    return {k: v * scaled[k] if k in scaled else v for k, v in schedules.items()}
+
+
 # ------------------------------------------------------------------ public API
 
 def glucose_is_stale(last_glucose_s: float, at_s: float, max_age_min: float = STALE_GLUCOSE_MIN) -> bool:
@@ -702,9 +736,12 @@ def convert_glucose_units(input_dict: dict) -> dict:
 def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[str]:
     """Check a PyLoopKit input dictionary.
 
-    ``seconds_out``, when given, receives each date list converted to seconds since the
-    reference date (keyed by input key), and ``dose_types`` as type codes, so the caller need not
-    convert them again.
+    ``seconds_out``, when given, receives what validation converted, so that
+    :func:`~pyloopkit.loop_input.parse_input` need not convert it again: each date list as seconds
+    since the reference date and its :func:`~pyloopkit.date.common_zone` (under :func:`~pyloopkit.date.zone_key`),
+    ``dose_types`` as type codes, the glucose, dose and carb lists as float arrays (NaN for None;
+    ``glucose_values`` in mg/dL) and, for valid input, each schedule's start times (s after
+    midnight) and values (sensitivities and targets in mg/dL), all keyed by input key.
 
     Returns
     -------
@@ -754,7 +791,7 @@ def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[st
     lows, highs = schedules.get("target_range_minimum_values"), schedules.get("target_range_maximum_values")
     if lows is not None and highs is not None and lows.size == highs.size:
         raw = _list(d, "target_range_maximum_values")
-        for i in np.flatnonzero(highs < lows):
+        for i in _indices(highs < lows):
             problems.append(Problem("target_range_maximum_values", int(i), raw[i], "below the range minimum"))
 
     settings = _check_settings(d.get("settings_dictionary"), problems)
@@ -765,6 +802,8 @@ def validate_input(input_dict: dict, seconds_out: dict | None = None) -> list[st
         problems.append(Problem("time_to_calculate_at", None, d["time_to_calculate_at"],
                                 "before the last glucose date"))
     raise_if(problems)
+    if seconds_out is not None:
+        seconds_out.update(_schedules_in_mgdl(schedules, factors))
 
     warnings = _guardrail_warnings(settings, schedules, factors) + _glucose_edge_warnings(glucose_mgdl)
     if finite_glucose.size and now_s is not None and glucose_is_stale(float(finite_glucose.max()), now_s):

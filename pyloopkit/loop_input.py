@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .date import MIXED_ZONES, common_zone, to_second, to_seconds, tzinfo_of, utc_offset_s
+from .date import MIXED_ZONES, common_zone, to_second, to_seconds, tzinfo_of, utc_offset_s, zone_key
 from .dose import DoseArrays, DoseType
 from .schedule import DailySchedule
 
@@ -59,13 +59,16 @@ class LoopSettings:
         (PyLoopKit passes extra keys through), missing or ``None`` keys take the default."""
         settings = settings or {}
         values = {}
-        for f in fields(cls):
-            if settings.get(f.name) is not None:
-                v = settings[f.name]
-                values[f.name] = tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
+        for name in _SETTING_NAMES:
+            if settings.get(name) is not None:
+                v = settings[name]
+                values[name] = tuple(float(x) for x in v) if isinstance(v, (list, tuple, np.ndarray)) else v
         if settings.get("retrospective_correction_enabled") is None and settings.get("retrospective_correction"):
             values["retrospective_correction_enabled"] = True
         return cls(**values)
+
+
+_SETTING_NAMES = tuple(f.name for f in fields(LoopSettings))
 
 
 @dataclass
@@ -102,6 +105,11 @@ def _seconds(d: dict, key: str, known: dict) -> np.ndarray:
     return known[key] if key in known else to_seconds(_opt_list(d, key))
 
 
+def _floats(d: dict, key: str, known: dict) -> np.ndarray:
+    """``d[key]`` as a float array, from ``known`` when validation converted it."""
+    return known[key] if key in known else np.asarray(_opt_list(d, key), dtype=float)
+
+
 def _now(d: dict, glucose_s: np.ndarray):
     at = d.get("time_to_calculate_at")
     if at is None:
@@ -115,14 +123,19 @@ def _now(d: dict, glucose_s: np.ndarray):
 def _doses(d: dict, known: dict) -> DoseArrays:
     types = known["dose_types"] if "dose_types" in known else _opt_list(d, "dose_types")
     delivered = d.get("dose_delivered_units")
-    return DoseArrays.from_lists(
-        types, _seconds(d, "dose_start_times", known), _seconds(d, "dose_end_times", known),
-        [float(v) for v in _opt_list(d, "dose_values")],
-        None if delivered is None else list(delivered))
+    values = known["dose_values"] if "dose_values" in known else [float(v) for v in _opt_list(d, "dose_values")]
+    doses = DoseArrays.from_lists(types, _seconds(d, "dose_start_times", known),
+                                  _seconds(d, "dose_end_times", known), values,
+                                  None if delivered is None or "dose_delivered_units" in known else list(delivered))
+    return doses.with_(delivered_units=known["dose_delivered_units"]) if "dose_delivered_units" in known else doses
 
 
-def _carb_absorption(d: dict, settings: LoopSettings) -> np.ndarray:
+def _carb_absorption(d: dict, settings: LoopSettings, known: dict) -> np.ndarray:
+    """Absorption times (min), the medium default where an entry has None (NaN in ``known``)."""
     medium = settings.default_absorption_times[1]
+    if "carb_absorption_times" in known:
+        times = known["carb_absorption_times"]
+        return np.where(np.isnan(times), float(medium), times)
     times = _opt_list(d, "carb_absorption_times")
     return np.array([medium if t is None else float(t) for t in times], dtype=float)
 
@@ -135,15 +148,23 @@ def _last_temp_basal(d: dict):
     return (DoseType.parse(ltb[0]), to_second(ltb[1]), to_second(ltb[2]), rate)
 
 
-def parse_schedules(d: dict, offset_s: float):
-    """The sensitivity, carb ratio, basal and target schedules of an input dictionary."""
-    isf = DailySchedule.from_lists(d["sensitivity_ratio_start_times"], d["sensitivity_ratio_values"], offset_s)
-    cr = DailySchedule.from_lists(d["carb_ratio_start_times"], d["carb_ratio_values"], offset_s)
-    basal = DailySchedule.from_lists(d["basal_rate_start_times"], d["basal_rate_values"], offset_s)
-    target_values = np.column_stack([np.asarray(d["target_range_minimum_values"], float),
-                                     np.asarray(d["target_range_maximum_values"], float)])
-    target = DailySchedule.from_lists(d["target_range_start_times"], target_values, offset_s)
-    return isf, cr, basal, target
+def parse_schedules(d: dict, offset_s: float, known: dict | None = None):
+    """The sensitivity, carb ratio, basal and target schedules of an input dictionary (start times and
+    values from ``known`` where validation converted them)."""
+    known = known or {}
+
+    def listed(key: str):
+        return known[key] if key in known else d[key]
+
+    def schedule(start_key: str, values) -> DailySchedule:
+        return DailySchedule.from_lists(listed(start_key), values, offset_s)
+
+    isf = schedule("sensitivity_ratio_start_times", listed("sensitivity_ratio_values"))
+    cr = schedule("carb_ratio_start_times", listed("carb_ratio_values"))
+    basal = schedule("basal_rate_start_times", listed("basal_rate_values"))
+    target_values = np.column_stack([np.asarray(listed("target_range_minimum_values"), float),
+                                     np.asarray(listed("target_range_maximum_values"), float)])
+    return isf, cr, basal, schedule("target_range_start_times", target_values)
 
 
 _INJECTABLE = {
@@ -170,32 +191,34 @@ def _injected(d: dict, known: dict) -> dict:
 def parse_input(d: dict, known_seconds: dict | None = None) -> LoopInput:
     """Convert a validated PyLoopKit input dictionary, in mg/dL, into a :class:`LoopInput`.
 
-    ``known_seconds`` may hold date lists already converted and the dose type codes
-    (``validate_input``'s ``seconds_out``).
+    ``known_seconds`` may hold what validation already converted (``validate_input``'s
+    ``seconds_out``: date lists, their zones, dose type codes, numeric lists in mg/dL, schedules).
     """
     known = known_seconds or {}
     settings = LoopSettings.from_dict(d.get("settings_dictionary"))
     glucose_s = _seconds(d, "glucose_dates", known)
-    glucose = np.asarray(_opt_list(d, "glucose_values"), dtype=float)
+    glucose = _floats(d, "glucose_values", known)
     now_s, tz, offset_s = _now(d, glucose_s)
-    isf, cr, basal, target = parse_schedules(d, offset_s)
+    isf, cr, basal, target = parse_schedules(d, offset_s, known)
     return LoopInput(
         now_s=now_s, tz=tz, offset_s=offset_s,
         glucose_s=glucose_s, glucose_mgdl=glucose,
         doses=_doses(d, known),
         carb_s=_seconds(d, "carb_dates", known),
-        carb_g=np.asarray(_opt_list(d, "carb_values"), dtype=float),
-        carb_absorption_min=_carb_absorption(d, settings),
+        carb_g=_floats(d, "carb_values", known),
+        carb_absorption_min=_carb_absorption(d, settings, known),
         sensitivity=isf, carb_ratio=cr, basal=basal, target=target,
         settings=settings,
         last_temp_basal=_last_temp_basal(d),
         injected=_injected(d, known),
-        glucose_dates=_dates_in_zone(_opt_list(d, "glucose_dates"), tz),
+        glucose_dates=_dates_in_zone(d, "glucose_dates", tz, known),
     )
 
 
-def _dates_in_zone(dates: list, tz) -> list | None:
-    """``dates`` when all are datetimes in the zone ``tz`` (same tzinfo, or both naive), else None."""
-    zone = common_zone(dates)
+def _dates_in_zone(d: dict, key: str, tz, known: dict) -> list | None:
+    """The list ``d[key]`` when all are datetimes in the zone ``tz`` (same tzinfo, or both naive), else None
+    (their :func:`~pyloopkit.date.common_zone` from ``known`` when validation found it)."""
+    dates = _opt_list(d, key)
+    zone = known[zone_key(key)] if zone_key(key) in known else common_zone(dates)
     return dates if zone is not MIXED_ZONES and (zone is tz or zone == tz) else None
 
