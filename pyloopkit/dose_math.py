@@ -37,8 +37,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .date import SECONDS_PER_DAY
 from .dose import DoseType
+from .dose_store import _item_at
 from .errors import Problem, raise_if
+from .jit import HAVE_NUMBA, jit
 from .schedule import DailySchedule
 
 ULP_OF_ONE = float(np.finfo(float).eps)
@@ -91,28 +94,101 @@ def round_to_increment(value: float, increment: float | None, mode: str = "neare
     ``round(x * k) / k`` with Swift's half-away-from-zero ``round`` (``mode="nearest"``), or
     down to the supported increment (``mode="down"``, magnitude floored). ``None`` or 0 leaves
     the value unchanged."""
-    if mode not in ROUNDING_MODES:
-        raise ValueError(f"rounding mode must be one of {ROUNDING_MODES}, got {mode!r}")
+    _check_mode(mode)
     if not increment:
         return float(value)
+    return float(_rounded(float(value), float(increment), mode == "down"))
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"rounding mode must be one of {ROUNDING_MODES}, got {mode!r}")
+
+
+@jit
+def _rounded(value, increment, down):
+    """:func:`round_to_increment` of ``value`` to a nonzero ``increment`` (``down``: floored magnitude)."""
     k = 1.0 / increment
     x = value * k
-    whole = np.floor(abs(x) + 0.5) if mode == "nearest" else np.floor(abs(x) + _FLOOR_TOLERANCE)
-    return float(np.copysign(whole, x) / k)
+    whole = np.floor(abs(x) + (_FLOOR_TOLERANCE if down else 0.5))
+    return np.copysign(whole, x) / k
+
+
+SUPPORTED_TOLERANCE_U = 1e-9
+"""U (or U/h) by which a value may fall short of a supported value and still count as on it (float noise)."""
+
+
+@jit
+def supported_value(values, value, down):
+    """``value`` rounded to one of the sorted supported ``values`` (U or U/h): the largest not above
+    it, 0 below the smallest (``down``), or the nearest of 0 and ``values``, the lower on a tie."""
+    if down:
+        i = np.searchsorted(values, value + SUPPORTED_TOLERANCE_U, side="right") - 1
+        return values[i] if i >= 0 else 0.0
+    best, gap = 0.0, abs(0.0 - value)
+    for v in values:
+        if abs(v - value) < gap:
+            best, gap = v, abs(v - value)
+    return best
+
+
+_NONE, _STEP, _UNIFORM, _TABLE = 0, 1, 2, 3
+"""Rounder kinds: none, a float step (``mode``), a pump's uniform step, a pump's table of values."""
+_NO_TABLE = np.empty(0)
+
+
+def _rounder_spec(increment, mode: str) -> tuple:
+    """``(kind, step, down, table)`` of an increment (None, a step in U or U/h, or a pump's
+    :class:`~pyloopkit.pump_rounding.Increments`) for the compiled rounding helpers."""
+    if hasattr(increment, "at_most"):
+        table = increment.values
+        kind = _UNIFORM if table is None else _TABLE
+        return kind, float(increment.step), increment.mode == "down", _NO_TABLE if table is None else table
+    _check_mode(mode)
+    return (_NONE, 0.0, False, _NO_TABLE) if increment is None else (_STEP, float(increment), mode == "down", _NO_TABLE)
+
+
+@jit
+def _py_min(a, b):
+    """Python's ``min(a, b)``: ``b`` only when strictly smaller."""
+    return b if b < a else a
+
+
+@jit
+def _py_max(a, b):
+    """Python's ``max(a, b)``: ``b`` only when strictly larger."""
+    return b if b > a else a
+
+
+@jit
+def _round_once(value, rounder, down):
+    """``value`` rounded by a rounder spec (see :func:`_rounder_spec`) in direction ``down``."""
+    kind, step, _, table = rounder
+    if kind == _TABLE:
+        return supported_value(table, value, down)
+    return value if kind == _NONE or step == 0.0 else _rounded(value, step, down)
+
+
+@jit
+def _within(value, upper, rounder):
+    """:func:`_round_within` of a rounder spec: rounded, never above ``upper`` nor below 0."""
+    kind, step, down, _ = rounder
+    r = _round_once(value, rounder, down)
+    if r > upper:
+        if kind == _UNIFORM or kind == _TABLE:
+            r = _round_once(upper, rounder, True)
+        else:
+            k = 1.0 / step
+            r = _py_min(np.floor(upper * k) / k, upper)
+    return _py_max(r, 0.0)
 
 
 def _round_within(value: float, increment, upper: float, mode: str = "nearest") -> float:
     """Round ``value`` (already in ``[0, upper]``) to the increment without leaving ``[0, upper]``.
     ``increment`` is a step (U or U/h, rounded with ``mode``), None, or a pump's supported values
-    (:class:`pyloopkit.pump_rounding.Increments`, which carries its own direction)."""
-    if hasattr(increment, "at_most"):
-        r = increment.round(value)
-        return max(increment.at_most(upper) if r > upper else r, 0.0)
-    r = round_to_increment(value, increment, mode)
-    if r > upper:
-        k = 1.0 / increment
-        r = min(float(np.floor(upper * k) / k), upper)
-    return max(r, 0.0)
+    (:class:`pyloopkit.pump_rounding.Increments`, which carries its own direction and rounds down
+    to its largest value not above ``upper``)."""
+    return float(_within(float(value), float(upper), _rounder_spec(increment, mode)))
 
 
 def target_glucose_mgdl(fraction_of_effect, suspend_threshold_mgdl, eventual_target_mgdl):
@@ -314,15 +390,21 @@ def temp_basal_rate_for(correction: InsulinCorrection, scheduled_u_per_h: float,
     ``duration_min`` on top of the scheduled rate (without it for *suspend*), clamped to
     ``[0, max_u_per_h]`` and rounded to ``rate_rounder`` U/h (None: unrounded) without leaving that
     range (see :func:`round_to_increment` for ``rounding``)."""
-    rate = correction.units / (duration_min / 60.0)
-    if correction.kind != "suspend":
-        rate += scheduled_u_per_h
-    rate = min(max_u_per_h, max(0.0, rate))
-    return _round_within(rate, rate_rounder, max_u_per_h, rounding)
+    return float(_temp_rate(float(correction.units), correction.kind == "suspend", float(scheduled_u_per_h),
+                            float(max_u_per_h), float(duration_min), _rounder_spec(rate_rounder, rounding)))
 
 
-def _matches(a: float, b: float) -> bool:
-    return abs(a - b) < ULP_OF_ONE
+@jit
+def _temp_rate(units, suspend, scheduled, max_rate, duration_min, rounder):
+    """:func:`temp_basal_rate_for` of a correction's ``units`` (U; ``suspend``: its kind is suspend), U/h."""
+    rate = units / (duration_min / 60.0)
+    if not suspend:
+        rate += scheduled
+    return _within(_py_min(max_rate, _py_max(0.0, rate)), max_rate, rounder)
+
+
+_KEEP, _CANCEL, _SET = 0, 1, 2
+"""Decisions of :func:`if_necessary`: no change, cancel the running temp basal, set the new rate."""
 
 
 def if_necessary(rate_u_per_h: float, duration_min: float, *, at_s: float, scheduled_u_per_h: float,
@@ -337,27 +419,90 @@ def if_necessary(rate_u_per_h: float, duration_min: float, *, at_s: float, sched
     override is active) turns the two scheduled-rate rules off. The last temp basal may be typed
     ``BASAL``: Loop 1.x issue reports label temp basals so, and PyLoopKit accepts both.
     """
-    running = None
+    context = _basal_context(scheduled_u_per_h, duration_min, at_s, last_temp_basal, continuation_interval_min,
+                             scheduled_basal_matches_pump)
+    return _temp_basal_dict(_continuation(float(rate_u_per_h), context), rate_u_per_h, duration_min)
+
+
+def _basal_context(scheduled_u_per_h, duration_min, at_s, last_temp_basal, continuation_interval_min,
+                   scheduled_basal_matches_pump) -> tuple:
+    """What :func:`_continuation` reads: ``(scheduled U/h, duration min, at_s, (running, end_s,
+    rate U/h) of the running temp basal, continuation min, scheduled basal matches the pump)``."""
+    running = (False, np.nan, np.nan)
     if last_temp_basal is not None:
         kind, _start_s, end_s, last_rate = last_temp_basal
         if DoseType.parse(kind) in (DoseType.TEMP_BASAL, DoseType.BASAL) and end_s > at_s:
-            running = (float(end_s), float(last_rate))
-    if running is not None:
-        end_s, last_rate = running
-        if _matches(rate_u_per_h, last_rate) and end_s - at_s > continuation_interval_min * 60.0:
-            return None
-        if _matches(rate_u_per_h, scheduled_u_per_h) and scheduled_basal_matches_pump:
-            return {"rate": 0.0, "duration": 0.0}
-    elif _matches(rate_u_per_h, scheduled_u_per_h) and scheduled_basal_matches_pump:
+            running = (True, float(end_s), float(last_rate))
+    return (float(scheduled_u_per_h), float(duration_min), float(at_s), running, float(continuation_interval_min),
+            bool(scheduled_basal_matches_pump))
+
+
+@jit
+def _continuation(rate, context):
+    """:func:`if_necessary`'s decision for ``rate`` (U/h): ``_KEEP``, ``_CANCEL`` or ``_SET``."""
+    scheduled, _, at_s, running, continuation_min, matches_pump = context
+    is_running, end_s, last_rate = running
+    if is_running:
+        if abs(rate - last_rate) < ULP_OF_ONE and end_s - at_s > continuation_min * 60.0:
+            return _KEEP
+        if abs(rate - scheduled) < ULP_OF_ONE and matches_pump:
+            return _CANCEL
+    elif abs(rate - scheduled) < ULP_OF_ONE and matches_pump:
+        return _KEEP
+    return _SET
+
+
+def _temp_basal_dict(decision: int, rate_u_per_h: float, duration_min: float) -> dict | None:
+    """The recommendation of an :func:`if_necessary` decision."""
+    if decision == _KEEP:
         return None
+    if decision == _CANCEL:
+        return {"rate": 0.0, "duration": 0.0}
     return {"rate": float(rate_u_per_h), "duration": float(duration_min)}
 
 
-def _headroom_rate_limit(scheduled_u_per_h: float, max_iob_headroom_u: float | None, duration_min: float) -> float:
-    """Highest rate that adds at most the IOB headroom over the temp basal (never below the scheduled rate)."""
-    if max_iob_headroom_u is None:
+@jit
+def _headroom_rate_limit(scheduled, headroom, duration_min):
+    """Highest rate (U/h) that adds at most the IOB ``headroom`` (U, NaN: no limit) over the temp basal
+    (never below the ``scheduled`` rate)."""
+    if np.isnan(headroom):
         return np.inf
-    return max(0.0, max_iob_headroom_u) * (60.0 / duration_min) + scheduled_u_per_h
+    return _py_max(0.0, headroom) * (60.0 / duration_min) + scheduled
+
+
+_SUSPEND, _IN_RANGE, _ABOVE_RANGE, _BELOW_RANGE = range(4)
+_KINDS = ("suspend", "in_range", "above_range", "entirely_below_range")
+""":class:`InsulinCorrection` kinds by code."""
+
+
+def _correction_numbers(correction: InsulinCorrection) -> tuple:
+    """``(kind code, units, min mg/dL, min target mg/dL)`` of a correction for the compiled helpers."""
+    return (_KINDS.index(correction.kind), float(correction.units), float(correction.min_mgdl),
+            float(correction.min_target_mgdl))
+
+
+@jit
+def _min_below_target(correction):
+    """:attr:`InsulinCorrection.min_below_target` of :func:`_correction_numbers`."""
+    kind, _, min_mgdl, min_target = correction
+    return kind == _ABOVE_RANGE and min_mgdl < min_target
+
+
+@jit
+def _temp_basal(correction, max_rate, headroom, context, rounder):
+    """:func:`recommended_temp_basal` of a correction (see :func:`_correction_numbers`): the
+    :func:`_continuation` decision and the rate (U/h)."""
+    scheduled, duration_min = context[0], context[1]
+    limit = max_rate
+    if _min_below_target(correction):
+        limit = _py_min(limit, scheduled)
+    limit = _py_min(limit, _headroom_rate_limit(scheduled, headroom, duration_min))
+    rate = _temp_rate(correction[1], correction[0] == _SUSPEND, scheduled, limit, duration_min, rounder)
+    return _continuation(rate, context), rate
+
+
+def _nan_if_none(value) -> float:
+    return np.nan if value is None else float(value)
 
 
 def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule,
@@ -400,14 +545,12 @@ def recommended_temp_basal(pred_dates_s, pred_mgdl, *, at_s: float, target: Dail
     if corrected is None:
         return None
     correction, scheduled = corrected
-    limit = float(max_basal_rate_u_per_h)
-    if correction.min_below_target:
-        limit = min(limit, scheduled)
-    limit = min(limit, _headroom_rate_limit(scheduled, max_iob_headroom_u, duration_min))
-    rate = temp_basal_rate_for(correction, scheduled, limit, duration_min, rate_rounder, rounding)
-    return if_necessary(rate, duration_min, at_s=at_s, scheduled_u_per_h=scheduled,
-                        last_temp_basal=last_temp_basal, continuation_interval_min=continuation_interval_min,
-                        scheduled_basal_matches_pump=not basal_schedule_override_active)
+    rounder = _rounder_spec(rate_rounder, rounding)
+    context = _basal_context(scheduled, duration_min, at_s, last_temp_basal, continuation_interval_min,
+                             not basal_schedule_override_active)
+    decision, rate = _temp_basal(_correction_numbers(correction), float(max_basal_rate_u_per_h),
+                                 _nan_if_none(max_iob_headroom_u), context, rounder)
+    return _temp_basal_dict(decision, rate, duration_min)
 
 
 def _bolus_notice(correction: InsulinCorrection, first_s: float, first_mgdl: float, target: DailySchedule):
@@ -516,17 +659,33 @@ def recommended_automatic_bolus(pred_dates_s, pred_mgdl, *, at_s: float, target:
     if corrected is None:
         return None
     correction, scheduled = corrected
-    bolus_limit = 0.0 if correction.min_below_target else float(max_automatic_bolus_u)
-    if max_iob_headroom_u is not None:
-        bolus_limit = min(bolus_limit, partial_application_factor * max(0.0, max_iob_headroom_u))
-    bolus = min(bolus_limit, max(0.0, partial_application_factor * correction.units))
-    bolus = _round_within(bolus, volume_rounder, bolus_limit, rounding)
+    rounders = _rounder_spec(volume_rounder, rounding), _rounder_spec(rate_rounder, rounding)
+    context = _basal_context(scheduled, duration_min, at_s, last_temp_basal, continuation_interval_min,
+                             not basal_schedule_override_active)
+    bolus, decision, rate = _automatic(_correction_numbers(correction), float(max_automatic_bolus_u),
+                                       float(partial_application_factor), _nan_if_none(max_iob_headroom_u),
+                                       _nan_if_none(max_basal_rate_u_per_h), context, *rounders)
+    return _automatic_dict(bolus, decision, rate, duration_min)
 
-    rate_limit = scheduled if max_basal_rate_u_per_h is None else min(scheduled, float(max_basal_rate_u_per_h))
-    rate = temp_basal_rate_for(correction, scheduled, rate_limit, duration_min, rate_rounder, rounding)
-    temp = if_necessary(rate, duration_min, at_s=at_s, scheduled_u_per_h=scheduled,
-                        last_temp_basal=last_temp_basal, continuation_interval_min=continuation_interval_min,
-                        scheduled_basal_matches_pump=not basal_schedule_override_active)
-    if temp is None and bolus <= 0:
+
+@jit
+def _automatic(correction, max_bolus, factor, headroom, max_rate, context, volume_rounder, rate_rounder):
+    """:func:`recommended_automatic_bolus` of a correction (see :func:`_correction_numbers`; NaN
+    ``headroom`` or ``max_rate``: none): the bolus (U), the temp basal's :func:`_continuation`
+    decision and its rate (U/h)."""
+    scheduled, duration_min = context[0], context[1]
+    bolus_limit = 0.0 if _min_below_target(correction) else max_bolus
+    if not np.isnan(headroom):
+        bolus_limit = _py_min(bolus_limit, factor * _py_max(0.0, headroom))
+    bolus = _within(_py_min(bolus_limit, _py_max(0.0, factor * correction[1])), bolus_limit, volume_rounder)
+    rate_limit = scheduled if np.isnan(max_rate) else _py_min(scheduled, max_rate)
+    rate = _temp_rate(correction[1], correction[0] == _SUSPEND, scheduled, rate_limit, duration_min, rate_rounder)
+    return bolus, _continuation(rate, context), rate
+
+
+def _automatic_dict(bolus_u: float, decision: int, rate_u_per_h: float, duration_min: float) -> dict | None:
+    """:func:`recommended_automatic_bolus`'s result: None when neither a temp basal change nor a bolus."""
+    temp = _temp_basal_dict(decision, rate_u_per_h, duration_min)
+    if temp is None and bolus_u <= 0:
         return None
-    return {"basal_adjustment": temp, "bolus_units": bolus}
+    return {"basal_adjustment": temp, "bolus_units": float(bolus_u)}
