@@ -81,6 +81,11 @@ class InsulinCorrection:
         return self.kind == "above_range" and self.min_mgdl < self.min_target_mgdl
 
 
+_SUSPEND, _IN_RANGE, _ABOVE_RANGE, _BELOW_RANGE = range(4)
+_KINDS = ("suspend", "in_range", "above_range", "entirely_below_range")
+""":class:`InsulinCorrection` kinds by code."""
+
+
 ROUNDING_MODES = ("nearest", "down")
 """``nearest``: Swift's ``round`` (half away from zero), as Loop's test pump managers and PyLoopKit do;
 ``down``: the largest supported increment not above the value, as real pump managers do."""
@@ -341,6 +346,109 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     return InsulinCorrection("in_range", 0.0, float(d[i_min]), float(g[i_min]))
 
 
+def _schedule_spec(schedule, columns: int) -> tuple | None:
+    """``(start_s, values, offset_s)`` of a :class:`DailySchedule` of float values with ``columns``
+    values per item (0: scalar values) for the compiled pass, else None."""
+    if type(schedule) is not DailySchedule:
+        return None
+    values = schedule.values
+    shape_ok = values.ndim == 1 if columns == 0 else (values.ndim == 2 and values.shape[1] == columns)
+    if not shape_ok or values.dtype != np.float64 or schedule.start_s.dtype != np.float64:
+        return None
+    return schedule.start_s, values, float(schedule.offset_s)
+
+
+@jit
+def _schedule_value(schedule, at_s):
+    """``DailySchedule.at`` of one time (``schedule`` from :func:`_schedule_spec`)."""
+    start, values, offset_s = schedule
+    if start.size == 1:
+        return values[0]
+    return values[_item_at(start, np.mod(at_s + offset_s, SECONDS_PER_DAY), True)]
+
+
+_NOT_COVERED = (False, _IN_RANGE, 0.0, np.nan, np.nan, np.nan)
+
+
+@jit
+def _window(dates, glucose, at_s, duration_s):
+    """``[lo, hi)``: the predictions inside ``[at_s, at_s + duration_s]``; ``(-1, -1)`` when a value
+    is not finite or the dates decrease."""
+    lo, hi = dates.size, 0
+    for i in range(dates.size):
+        if not (np.isfinite(dates[i]) and np.isfinite(glucose[i])) or (i > 0 and dates[i] < dates[i - 1]):
+            return -1, -1
+        t = dates[i] - at_s
+        if t >= 0 and lo == dates.size:
+            lo = i
+        if t <= duration_s:
+            hi = i + 1
+    return lo, hi
+
+
+@jit
+def _correction_compiled(dates, glucose, remaining, at_s, duration_s, suspend, target, sensitivity):
+    """:func:`insulin_correction` (Loop 2019, one ISF, ``validate=False``) with ``remaining`` the
+    model's remaining fraction at ``min(dates - at_s, duration_s) / 60`` (computed by the model, in
+    numpy): ``(covered, kind code, units, min_s, min_mgdl, min_target_mgdl)``. Not covered: an empty
+    window, a value that is not finite, decreasing dates, a target range that is not a finite
+    ``(min, max)`` with ``min <= max``, an ISF that is not finite and positive, a suspend threshold
+    that is not finite."""
+    if np.isnan(suspend):  # None: the lower target bound at at_s
+        suspend = _schedule_value(target, at_s)[0]
+    lo, hi = _window(dates, glucose, at_s, duration_s)
+    if lo >= hi or not np.isfinite(suspend):
+        return _NOT_COVERED
+    if dates[0] < at_s and glucose[0] < suspend:
+        return True, _SUSPEND, 0.0, dates[0], glucose[0], np.nan
+    for i in range(lo, hi):
+        if glucose[i] < suspend:
+            return True, _SUSPEND, 0.0, dates[i], glucose[i], np.nan
+    isf = _schedule_value(sensitivity, at_s)
+    if not (np.isfinite(isf) and isf > 0):
+        return _NOT_COVERED
+    i_min, least = lo, np.inf
+    for i in range(lo, hi):
+        row = _schedule_value(target, dates[i])
+        low, high = row[0], row[1]
+        if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+            return _NOT_COVERED
+        effected = (1.0 - remaining[i]) * isf
+        if effected > 0:
+            units = (glucose[i] - _goal((dates[i] - at_s) / duration_s, suspend, (low + high) / 2.0)) / effected
+            if units > 0:
+                least = min(least, units)
+        if glucose[i] < glucose[i_min]:
+            i_min = i
+    return _classified(dates, glucose, remaining, i_min, hi - 1, least, isf, target)
+
+
+@jit
+def _goal(fraction, suspend, eventual):
+    """:func:`target_glucose_mgdl` of one fraction of the effect duration."""
+    if fraction <= USE_SUSPEND_TARGET_UNTIL_FRACTION:
+        return suspend
+    if fraction >= 1.0:
+        return eventual
+    slope = (eventual - suspend) / (1.0 - USE_SUSPEND_TARGET_UNTIL_FRACTION)
+    return suspend + slope * (fraction - USE_SUSPEND_TARGET_UNTIL_FRACTION)
+
+
+@jit
+def _classified(dates, glucose, remaining, i_min, i_end, least, isf, target):
+    """The last steps of :func:`insulin_correction` from the minimum and eventual predictions and the
+    least positive units (inf: none)."""
+    at_min, at_end = _schedule_value(target, dates[i_min]), _schedule_value(target, dates[i_end])
+    low_min, high_min, low_end, high_end = at_min[0], at_min[1], at_end[0], at_end[1]
+    if glucose[i_min] < low_min and glucose[i_end] < low_end:
+        effected = (1.0 - remaining[i_min]) * isf
+        units = (glucose[i_min] - (low_min + high_min) / 2.0) / _py_max(isf * ULP_OF_ONE, effected)
+        return True, _BELOW_RANGE, units, dates[i_min], glucose[i_min], low_min
+    if glucose[i_end] > high_end and least < np.inf:
+        return True, _ABOVE_RANGE, least, dates[i_min], glucose[i_min], low_end
+    return True, _IN_RANGE, 0.0, dates[i_min], glucose[i_min], np.nan
+
+
 def mid_absorption_effected_sensitivity(t_min, *, at_s: float, sensitivity, model) -> np.ndarray:
     """LoopAlgorithm's mid-absorption effected sensitivity (mg/dL/U) of insulin delivered at ``at_s``,
     ``t_min`` minutes later: the ISF in force while each part of it is absorbed,
@@ -426,15 +534,20 @@ def if_necessary(rate_u_per_h: float, duration_min: float, *, at_s: float, sched
 
 def _basal_context(scheduled_u_per_h, duration_min, at_s, last_temp_basal, continuation_interval_min,
                    scheduled_basal_matches_pump) -> tuple:
-    """What :func:`_continuation` reads: ``(scheduled U/h, duration min, at_s, (running, end_s,
-    rate U/h) of the running temp basal, continuation min, scheduled basal matches the pump)``."""
-    running = (False, np.nan, np.nan)
+    """What :func:`_continuation` reads: ``(scheduled U/h, duration min, at_s, running (see
+    :func:`_running_temp`), continuation min, scheduled basal matches the pump)``."""
+    return (float(scheduled_u_per_h), float(duration_min), float(at_s), _running_temp(last_temp_basal, at_s),
+            float(continuation_interval_min), bool(scheduled_basal_matches_pump))
+
+
+def _running_temp(last_temp_basal, at_s: float) -> tuple:
+    """``(True, end_s, rate U/h)`` of a temp basal (typed ``TEMP_BASAL`` or ``BASAL``) still running at
+    ``at_s``, else ``(False, nan, nan)``."""
     if last_temp_basal is not None:
         kind, _start_s, end_s, last_rate = last_temp_basal
         if DoseType.parse(kind) in (DoseType.TEMP_BASAL, DoseType.BASAL) and end_s > at_s:
-            running = (True, float(end_s), float(last_rate))
-    return (float(scheduled_u_per_h), float(duration_min), float(at_s), running, float(continuation_interval_min),
-            bool(scheduled_basal_matches_pump))
+            return True, float(end_s), float(last_rate)
+    return False, np.nan, np.nan
 
 
 @jit
@@ -468,11 +581,6 @@ def _headroom_rate_limit(scheduled, headroom, duration_min):
     if np.isnan(headroom):
         return np.inf
     return _py_max(0.0, headroom) * (60.0 / duration_min) + scheduled
-
-
-_SUSPEND, _IN_RANGE, _ABOVE_RANGE, _BELOW_RANGE = range(4)
-_KINDS = ("suspend", "in_range", "above_range", "entirely_below_range")
-""":class:`InsulinCorrection` kinds by code."""
 
 
 def _correction_numbers(correction: InsulinCorrection) -> tuple:
@@ -689,3 +797,114 @@ def _automatic_dict(bolus_u: float, decision: int, rate_u_per_h: float, duration
     if temp is None and bolus_u <= 0:
         return None
     return {"basal_adjustment": temp, "bolus_units": float(bolus_u)}
+
+
+def loop_doses(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule, suspend_threshold_mgdl: float | None,
+               sensitivity: DailySchedule, model, basal: DailySchedule, max_basal_rate_u_per_h: float | None,
+               last_temp_basal, rate_rounder, volume_rounder, max_iob_headroom_u: float | None, temp_basal: bool,
+               partial_application_factor: float | None, max_automatic_bolus_u: float | None,
+               effected_sensitivity=None, validate: bool = True) -> tuple:
+    """The dose math of one Loop cycle: the correction, the temp basal and the automatic bolus.
+
+    Parameters are those of :func:`insulin_correction`, :func:`recommended_temp_basal` and
+    :func:`recommended_automatic_bolus` (default durations, no basal schedule override, ``"nearest"``
+    for float rounders); ``temp_basal`` asks for the temp basal, ``partial_application_factor``
+    (None: not asked) for the automatic bolus.
+
+    Returns
+    -------
+    ``(correction, temp_basal, automatic)``: :func:`insulin_correction`,
+    :func:`recommended_temp_basal` (None unless asked) and :func:`recommended_automatic_bolus`
+    (None unless asked) of that correction.
+
+    One compiled pass (numba) gives the same three bit for bit when numba is in use, ``validate``
+    is False (the core's own prediction, float64 arrays), ``effected_sensitivity`` is None, the
+    three schedules are float :class:`DailySchedule` s and the values are valid (see
+    :func:`_correction_compiled`; settings finite and >= 0, a finite suspend threshold or None);
+    the model's remaining fraction stays the model's own (numpy). Otherwise the functions above run.
+    """
+    common = dict(at_s=at_s, target=target, suspend_threshold_mgdl=suspend_threshold_mgdl, sensitivity=sensitivity,
+                  model=model, effected_sensitivity=effected_sensitivity)
+    limits = dict(max_basal_rate_u_per_h=max_basal_rate_u_per_h, last_temp_basal=last_temp_basal,
+                  rate_rounder=rate_rounder, max_iob_headroom_u=max_iob_headroom_u)
+    if HAVE_NUMBA and not validate and effected_sensitivity is None:
+        compiled = _compiled_doses(pred_dates_s, pred_mgdl, basal=basal, volume_rounder=volume_rounder,
+                                   temp_basal=temp_basal, factor=partial_application_factor,
+                                   max_automatic_bolus_u=max_automatic_bolus_u, **common, **limits)
+        if compiled is not None:
+            return compiled
+    correction = insulin_correction(pred_dates_s, pred_mgdl, validate=validate, **common)
+    temp = recommended_temp_basal(pred_dates_s, pred_mgdl, basal=basal, correction=correction, **common,
+                                  **limits) if temp_basal else None
+    automatic = None if partial_application_factor is None else recommended_automatic_bolus(
+        pred_dates_s, pred_mgdl, basal=basal, max_automatic_bolus_u=max_automatic_bolus_u,
+        partial_application_factor=partial_application_factor, volume_rounder=volume_rounder,
+        correction=correction, **common, **limits)
+    return correction, temp, automatic
+
+
+def _compiled_doses(dates, glucose, *, at_s, target, suspend_threshold_mgdl, sensitivity, model, basal,
+                    max_basal_rate_u_per_h, last_temp_basal, rate_rounder, volume_rounder, max_iob_headroom_u,
+                    temp_basal, factor, max_automatic_bolus_u, effected_sensitivity) -> tuple | None:
+    """:func:`loop_doses` by :func:`_doses_compiled`; None when the pass does not cover the inputs."""
+    schedules = _schedule_spec(target, 2), _schedule_spec(sensitivity, 0), _schedule_spec(basal, 0)
+    suspend = _nan_if_none(suspend_threshold_mgdl)
+    if (any(x is None for x in schedules) or not (_is_series(dates) and _is_series(glucose))
+            or dates.size != glucose.size or (suspend_threshold_mgdl is not None and not np.isfinite(suspend))):
+        return None
+    duration_s = float(model.effect_duration_min) * 60.0
+    remaining = np.asarray(model.percent_effect_remaining(np.minimum(dates - at_s, duration_s) / 60.0), dtype=float)
+    limits = (bool(temp_basal), _nan_if_none(max_basal_rate_u_per_h), _nan_if_none(max_iob_headroom_u),
+              factor is not None, _nan_if_none(factor), _nan_if_none(max_automatic_bolus_u))
+    rounders = _rounder_spec(rate_rounder, "nearest"), _rounder_spec(volume_rounder, "nearest")
+    out = _doses_compiled(dates, glucose, remaining, float(at_s), duration_s, suspend, *schedules, limits,
+                          _running_temp(last_temp_basal, at_s), *rounders)
+    covered, kind, units, min_s, min_mgdl, min_target, temp_decision, temp_rate, bolus, auto_decision, auto_rate = out
+    if not covered:
+        return None
+    correction = InsulinCorrection(_KINDS[kind], units, min_s, min_mgdl, min_target)
+    temp = _temp_basal_dict(temp_decision, temp_rate, TEMP_BASAL_DURATION_MIN) if temp_basal else None
+    automatic = None if factor is None else _automatic_dict(bolus, auto_decision, auto_rate, TEMP_BASAL_DURATION_MIN)
+    return correction, temp, automatic
+
+
+def _is_series(values) -> bool:
+    return isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype == np.float64
+
+
+@jit
+def _doses_compiled(dates, glucose, remaining, at_s, duration_s, suspend, target, sensitivity, basal, limits, running,
+                    rate_rounder, volume_rounder):
+    """:func:`loop_doses` in one pass: ``(covered, kind code, units, min_s, min_mgdl, min_target_mgdl,
+    temp basal decision, its rate, automatic bolus U, its temp basal decision, its rate)``, see
+    :func:`_correction_compiled`, :func:`_temp_basal` and :func:`_automatic`. ``limits``: ``(temp basal
+    asked, max basal U/h, IOB headroom U, automatic bolus asked, application factor, max automatic
+    bolus U)``, NaN for None."""
+    covered, kind, units, min_s, min_mgdl, min_target = _correction_compiled(
+        dates, glucose, remaining, at_s, duration_s, suspend, target, sensitivity)
+    scheduled = _schedule_value(basal, at_s)
+    if not (covered and np.isfinite(scheduled) and scheduled >= 0 and _valid_limits(limits)):
+        return False, kind, units, min_s, min_mgdl, min_target, _KEEP, 0.0, 0.0, _KEEP, 0.0
+    temp_basal, max_rate, headroom, automatic, factor, max_bolus = limits
+    context = (scheduled, TEMP_BASAL_DURATION_MIN, at_s, running, CONTINUATION_INTERVAL_MIN, True)
+    correction = (kind, units, min_mgdl, min_target)
+    temp_decision, temp_rate = _KEEP, 0.0
+    if temp_basal:
+        temp_decision, temp_rate = _temp_basal(correction, max_rate, headroom, context, rate_rounder)
+    bolus, auto_decision, auto_rate = 0.0, _KEEP, 0.0
+    if automatic:
+        bolus, auto_decision, auto_rate = _automatic(correction, max_bolus, factor, headroom, max_rate, context,
+                                                     volume_rounder, rate_rounder)
+    return True, kind, units, min_s, min_mgdl, min_target, temp_decision, temp_rate, bolus, auto_decision, auto_rate
+
+
+@jit
+def _valid_limits(limits):
+    """The settings checks of :func:`recommended_temp_basal` / :func:`recommended_automatic_bolus` pass."""
+    temp_basal, max_rate, headroom, automatic, factor, max_bolus = limits
+    if not (np.isnan(headroom) or np.isfinite(headroom)):
+        return False
+    if temp_basal and not (np.isfinite(max_rate) and max_rate >= 0):
+        return False
+    return not automatic or (np.isfinite(factor) and factor >= 0 and np.isfinite(max_bolus) and max_bolus >= 0
+                             and (np.isnan(max_rate) or max_rate >= 0) and not np.isinf(max_rate))
