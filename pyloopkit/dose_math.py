@@ -33,6 +33,7 @@ settings Loop's guardrails forbid): a rounded value never exceeds its limit
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,11 +42,28 @@ from .date import SECONDS_PER_DAY
 from .dose import DoseType
 from .dose_store import _item_at
 from .errors import Problem, raise_if
+from .insulin_math import _EXPONENTIAL, _curve_spec, _remaining
 from .jit import HAVE_NUMBA, jit
 from .schedule import DailySchedule
 
 ULP_OF_ONE = float(np.finfo(float).eps)
 """Swift's ``Double.ulpOfOne``: the tolerance of ``matchesRate`` and the floor of the effected fraction."""
+
+
+
+def _numpy_exp_is_libm() -> bool:
+    """True when numpy's float64 ``exp`` calls the C library's ``exp`` (as compiled code does): numpy
+    runs its own SIMD ``exp`` (which may differ by an ulp) on CPUs with AVX512F."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__
+    return not any(enabled for name, enabled in __cpu_features__.items() if name.startswith("AVX512"))
+
+
+NUMPY_EXP_IS_LIBM = _numpy_exp_is_libm()
+"""Whether the compiled pass may evaluate the exponential insulin curve itself (bit for bit as numpy);
+else it reads the model's numpy values."""
 
 GBAF_MIN_FACTOR, GBAF_MAX_FACTOR = 0.2, 0.8
 GBAF_MIN_DELTA_MGDL, GBAF_MAX_GLUCOSE_MGDL = 10.0, 200.0
@@ -346,6 +364,9 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     return InsulinCorrection("in_range", 0.0, float(d[i_min]), float(g[i_min]))
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _schedule_spec(schedule, columns: int) -> tuple | None:
     """``(start_s, values, offset_s)`` of a :class:`DailySchedule` of float values with ``columns``
     values per item (0: scalar values) for the compiled pass, else None."""
@@ -353,7 +374,7 @@ def _schedule_spec(schedule, columns: int) -> tuple | None:
         return None
     values = schedule.values
     shape_ok = values.ndim == 1 if columns == 0 else (values.ndim == 2 and values.shape[1] == columns)
-    if not shape_ok or values.dtype != np.float64 or schedule.start_s.dtype != np.float64:
+    if not shape_ok or values.dtype is not _FLOAT64 or schedule.start_s.dtype is not _FLOAT64:
         return None
     return schedule.start_s, values, float(schedule.offset_s)
 
@@ -387,10 +408,10 @@ def _window(dates, glucose, at_s, duration_s):
 
 
 @jit
-def _correction_compiled(dates, glucose, remaining, at_s, duration_s, suspend, target, sensitivity):
-    """:func:`insulin_correction` (Loop 2019, one ISF, ``validate=False``) with ``remaining`` the
-    model's remaining fraction at ``min(dates - at_s, duration_s) / 60`` (computed by the model, in
-    numpy): ``(covered, kind code, units, min_s, min_mgdl, min_target_mgdl)``. Not covered: an empty
+def _correction_compiled(dates, glucose, curve, at_s, duration_s, suspend, target, sensitivity):
+    """:func:`insulin_correction` (Loop 2019, one ISF, ``validate=False``), ``curve`` the model's
+    remaining fraction (see :func:`_curve`): ``(covered, kind code, units, min_s, min_mgdl,
+    min_target_mgdl)``. Not covered: an empty
     window, a value that is not finite, decreasing dates, a target range that is not a finite
     ``(min, max)`` with ``min <= max``, an ISF that is not finite and positive, a suspend threshold
     that is not finite."""
@@ -413,14 +434,36 @@ def _correction_compiled(dates, glucose, remaining, at_s, duration_s, suspend, t
         low, high = row[0], row[1]
         if not (np.isfinite(low) and np.isfinite(high) and low <= high):
             return _NOT_COVERED
-        effected = (1.0 - remaining[i]) * isf
+        effected = (1.0 - _remaining_at(curve, i, dates[i] - at_s, duration_s)) * isf
         if effected > 0:
             units = (glucose[i] - _goal((dates[i] - at_s) / duration_s, suspend, (low + high) / 2.0)) / effected
             if units > 0:
                 least = min(least, units)
         if glucose[i] < glucose[i_min]:
             i_min = i
-    return _classified(dates, glucose, remaining, i_min, hi - 1, least, isf, target)
+    effected_min = (1.0 - _remaining_at(curve, i_min, dates[i_min] - at_s, duration_s)) * isf
+    return _classified(dates, glucose, i_min, hi - 1, least, effected_min, isf, target)
+
+
+def _curve(model, dates: np.ndarray, at_s: float, duration_s: float) -> tuple:
+    """The model's remaining fraction for the compiled pass: ``(kind, parameters)`` of the
+    closed-form curves compiled code evaluates exactly like the model (Walsh's polynomial; the
+    exponential curve when numpy's ``exp`` is libm's, see :data:`NUMPY_EXP_IS_LIBM`), else
+    ``(-1, remaining)`` with the model's own values at ``min(dates - at_s, duration_s) / 60``
+    (elementwise as in :func:`insulin_correction`)."""
+    spec = _curve_spec(model)
+    if spec is not None and (spec[0] != _EXPONENTIAL or NUMPY_EXP_IS_LIBM):
+        return spec
+    t_min = np.minimum(dates - at_s, duration_s) / 60.0
+    return -1, np.asarray(model.percent_effect_remaining(t_min), dtype=float)
+
+
+@jit
+def _remaining_at(curve, i, t_s, duration_s):
+    """The remaining fraction, at prediction ``i`` (``t_s`` seconds after the delivery), of the
+    effect of insulin delivered at ``at_s``."""
+    kind, values = curve
+    return values[i] if kind < 0 else _remaining(min(t_s, duration_s) / 60.0, kind, values)
 
 
 @jit
@@ -435,14 +478,13 @@ def _goal(fraction, suspend, eventual):
 
 
 @jit
-def _classified(dates, glucose, remaining, i_min, i_end, least, isf, target):
-    """The last steps of :func:`insulin_correction` from the minimum and eventual predictions and the
-    least positive units (inf: none)."""
+def _classified(dates, glucose, i_min, i_end, least, effected_min, isf, target):
+    """The last steps of :func:`insulin_correction` from the minimum and eventual predictions, the
+    least positive units (inf: none) and the effected sensitivity at the minimum (mg/dL/U)."""
     at_min, at_end = _schedule_value(target, dates[i_min]), _schedule_value(target, dates[i_end])
     low_min, high_min, low_end, high_end = at_min[0], at_min[1], at_end[0], at_end[1]
     if glucose[i_min] < low_min and glucose[i_end] < low_end:
-        effected = (1.0 - remaining[i_min]) * isf
-        units = (glucose[i_min] - (low_min + high_min) / 2.0) / _py_max(isf * ULP_OF_ONE, effected)
+        units = (glucose[i_min] - (low_min + high_min) / 2.0) / _py_max(isf * ULP_OF_ONE, effected_min)
         return True, _BELOW_RANGE, units, dates[i_min], glucose[i_min], low_min
     if glucose[i_end] > high_end and least < np.inf:
         return True, _ABOVE_RANGE, least, dates[i_min], glucose[i_min], low_end
@@ -821,7 +863,8 @@ def loop_doses(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySchedule, s
     is False (the core's own prediction, float64 arrays), ``effected_sensitivity`` is None, the
     three schedules are float :class:`DailySchedule` s and the values are valid (see
     :func:`_correction_compiled`; settings finite and >= 0, a finite suspend threshold or None);
-    the model's remaining fraction stays the model's own (numpy). Otherwise the functions above run.
+    the model's remaining fraction is compiled only where it is exact (see :func:`_curve`). Otherwise
+    the functions above run.
     """
     common = dict(at_s=at_s, target=target, suspend_threshold_mgdl=suspend_threshold_mgdl, sensitivity=sensitivity,
                   model=model, effected_sensitivity=effected_sensitivity)
@@ -849,15 +892,15 @@ def _compiled_doses(dates, glucose, *, at_s, target, suspend_threshold_mgdl, sen
     """:func:`loop_doses` by :func:`_doses_compiled`; None when the pass does not cover the inputs."""
     schedules = _schedule_spec(target, 2), _schedule_spec(sensitivity, 0), _schedule_spec(basal, 0)
     suspend = _nan_if_none(suspend_threshold_mgdl)
-    if (any(x is None for x in schedules) or not (_is_series(dates) and _is_series(glucose))
-            or dates.size != glucose.size or (suspend_threshold_mgdl is not None and not np.isfinite(suspend))):
+    if (None in schedules or not (_is_series(dates) and _is_series(glucose)) or dates.size != glucose.size
+            or (suspend_threshold_mgdl is not None and not math.isfinite(suspend))):
         return None
     duration_s = float(model.effect_duration_min) * 60.0
-    remaining = np.asarray(model.percent_effect_remaining(np.minimum(dates - at_s, duration_s) / 60.0), dtype=float)
     limits = (bool(temp_basal), _nan_if_none(max_basal_rate_u_per_h), _nan_if_none(max_iob_headroom_u),
               factor is not None, _nan_if_none(factor), _nan_if_none(max_automatic_bolus_u))
     rounders = _rounder_spec(rate_rounder, "nearest"), _rounder_spec(volume_rounder, "nearest")
-    out = _doses_compiled(dates, glucose, remaining, float(at_s), duration_s, suspend, *schedules, limits,
+    curve = _curve(model, dates, at_s, duration_s)
+    out = _doses_compiled(dates, glucose, curve, float(at_s), duration_s, suspend, *schedules, limits,
                           _running_temp(last_temp_basal, at_s), *rounders)
     covered, kind, units, min_s, min_mgdl, min_target, temp_decision, temp_rate, bolus, auto_decision, auto_rate = out
     if not covered:
@@ -869,11 +912,11 @@ def _compiled_doses(dates, glucose, *, at_s, target, suspend_threshold_mgdl, sen
 
 
 def _is_series(values) -> bool:
-    return isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype == np.float64
+    return isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype is _FLOAT64
 
 
 @jit
-def _doses_compiled(dates, glucose, remaining, at_s, duration_s, suspend, target, sensitivity, basal, limits, running,
+def _doses_compiled(dates, glucose, curve, at_s, duration_s, suspend, target, sensitivity, basal, limits, running,
                     rate_rounder, volume_rounder):
     """:func:`loop_doses` in one pass: ``(covered, kind code, units, min_s, min_mgdl, min_target_mgdl,
     temp basal decision, its rate, automatic bolus U, its temp basal decision, its rate)``, see
@@ -881,7 +924,7 @@ def _doses_compiled(dates, glucose, remaining, at_s, duration_s, suspend, target
     asked, max basal U/h, IOB headroom U, automatic bolus asked, application factor, max automatic
     bolus U)``, NaN for None."""
     covered, kind, units, min_s, min_mgdl, min_target = _correction_compiled(
-        dates, glucose, remaining, at_s, duration_s, suspend, target, sensitivity)
+        dates, glucose, curve, at_s, duration_s, suspend, target, sensitivity)
     scheduled = _schedule_value(basal, at_s)
     if not (covered and np.isfinite(scheduled) and scheduled >= 0 and _valid_limits(limits)):
         return False, kind, units, min_s, min_mgdl, min_target, _KEEP, 0.0, 0.0, _KEEP, 0.0

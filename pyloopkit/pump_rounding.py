@@ -20,6 +20,7 @@ and ``rounding``).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 
@@ -182,9 +183,11 @@ def rule_name(pump_manager: str | None, pump_model: str | None = None, version: 
     return name
 
 
+@functools.lru_cache(maxsize=256)
 def rounders(pump_rounding: str | None, rate_rounder: float | None, bolus_rounder: float | None,
              rounding: str | None) -> tuple[Increments | None, Increments | None]:
-    """The basal and bolus :class:`Increments` of :func:`pyloopkit.update`'s settings.
+    """The basal and bolus :class:`Increments` of :func:`pyloopkit.update`'s settings (cached: the
+    Loop core asks at every cycle; the frozen results are shared).
 
     ``pump_rounding`` (a :data:`PUMP_ROUNDING` name) gives both tables and directions; an explicit
     ``rate_rounder`` / ``bolus_rounder`` (U/h, U) replaces that kind's table by a uniform step, and an
