@@ -892,8 +892,9 @@ def _compiled_doses(dates, glucose, *, at_s, target, suspend_threshold_mgdl, sen
     """:func:`loop_doses` by :func:`_doses_compiled`; None when the pass does not cover the inputs."""
     schedules = _schedule_spec(target, 2), _schedule_spec(sensitivity, 0), _schedule_spec(basal, 0)
     suspend = _nan_if_none(suspend_threshold_mgdl)
+    optional = (suspend_threshold_mgdl, max_basal_rate_u_per_h, max_iob_headroom_u, factor, max_automatic_bolus_u)
     if (None in schedules or not (_is_series(dates) and _is_series(glucose)) or dates.size != glucose.size
-            or (suspend_threshold_mgdl is not None and not math.isfinite(suspend))):
+            or not all(v is None or math.isfinite(v) for v in optional)):  # NaN stands for None below
         return None
     duration_s = float(model.effect_duration_min) * 60.0
     limits = (bool(temp_basal), _nan_if_none(max_basal_rate_u_per_h), _nan_if_none(max_iob_headroom_u),
@@ -943,11 +944,9 @@ def _doses_compiled(dates, glucose, curve, at_s, duration_s, suspend, target, se
 
 @jit
 def _valid_limits(limits):
-    """The settings checks of :func:`recommended_temp_basal` / :func:`recommended_automatic_bolus` pass."""
-    temp_basal, max_rate, headroom, automatic, factor, max_bolus = limits
-    if not (np.isnan(headroom) or np.isfinite(headroom)):
+    """The settings checks of :func:`recommended_temp_basal` and :func:`recommended_automatic_bolus`
+    pass (the values are finite, NaN for None): the required ones given, all >= 0."""
+    temp_basal, max_rate, _, automatic, factor, max_bolus = limits
+    if temp_basal and not max_rate >= 0:
         return False
-    if temp_basal and not (np.isfinite(max_rate) and max_rate >= 0):
-        return False
-    return not automatic or (np.isfinite(factor) and factor >= 0 and np.isfinite(max_bolus) and max_bolus >= 0
-                             and (np.isnan(max_rate) or max_rate >= 0) and not np.isinf(max_rate))
+    return not automatic or (factor >= 0 and max_bolus >= 0 and not max_rate < 0)

@@ -138,7 +138,7 @@ def test_fast_path_equals_update_with_hourly_schedules_changing_during_the_episo
     assert scheduled > 0
 
 
-_COMPILED_MODULES = ("insulin_math", "dose_store", "carb_math", "loop_math", "glucose_math")
+_COMPILED_MODULES = ("insulin_math", "dose_store", "carb_math", "loop_math", "glucose_math", "dose_math")
 
 
 def _effects_and_prediction(result) -> list[np.ndarray]:
