@@ -154,7 +154,7 @@ def _random_case(rng) -> dict:
     model = _random_model(rng)
     dates, glucose = _random_prediction(rng, model)
     n_target = int(rng.integers(1, 4))
-    low = rng.choice([80.0, 90.0, 100.0, 110.0, 120.0], n_target)
+    low = rng.choice([80.0, 90.0, 100.0, 110.0, 120.0, 5.5 * 18.0182, 6.1 * 18.0182], n_target)
     target = _schedule(rng, np.stack([low, low + rng.choice([0.0, 10.0, 20.0, 40.0], n_target)], axis=1))
     scheduled = rng.choice([0.0, 0.35, 0.8, 1.0, 1.45, 2.3], int(rng.integers(1, 4)))
     basal = _schedule(rng, scheduled)
@@ -226,6 +226,19 @@ def test_entirely_below_range_lowers_the_rate(monkeypatch):
     correction, temp, _ = _both(_kwargs(_flat(90.0)), monkeypatch)
     assert correction.kind == "entirely_below_range" and correction.units < 0
     assert 0.0 <= temp["rate"] < 1.0
+
+
+@needs_numba
+def test_entirely_below_range_needs_the_minimum_below_its_own_range(monkeypatch):
+    """The minimum (100 at 08:20, range 90-130) is in range, the eventual glucose (105) below its range
+    (110-120 from 08:30): in range, not entirely below."""
+    target = DailySchedule(np.array([0.0, 8.5 * 3600.0]), np.array([[90.0, 130.0], [110.0, 120.0]]))
+    glucose = np.maximum(120.0 - 5.0 * np.arange(_flat(0.0).size), 105.0)
+    glucose[4] = 100.0
+    correction, temp, _ = _both(_kwargs(glucose, target=target), monkeypatch)
+    assert (correction.kind, correction.min_mgdl, temp) == ("in_range", 100.0, None)
+    correction, _, _ = _both(_kwargs(np.minimum(glucose, 89.0), target=target), monkeypatch)
+    assert correction.kind == "entirely_below_range" and correction.min_target_mgdl == 90.0
 
 
 @needs_numba
