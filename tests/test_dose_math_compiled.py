@@ -434,3 +434,12 @@ def _bits_all(value):
     if isinstance(value, tuple):
         return tuple(_bits_all(v) for v in value)
     return np.float64(value).tobytes() if isinstance(value, (float, np.floating)) else value
+
+
+@pytest.mark.parametrize("value, nearest, down", [(0.375, 0.25, 0.25), (0.125, 0.0, 0.0), (0.5, 0.5, 0.5),
+                                                  (0.49, 0.5, 0.25), (2.6, 2.0, 2.0)])
+def test_supported_values_nearest_takes_the_lower_on_a_tie(value, nearest, down):
+    """Swift's ``min(by:)`` keeps the first of equal distances: 0.375 -> 0.25, 0.125 -> 0 (exact binary ties)."""
+    table = Increments(0.25, mode="nearest", segments=((0.25, 2.0, 0.25),))
+    assert table.round(value) == nearest and dose_math.supported_value(table.values, value, False) == nearest
+    assert table.at_most(value) == down
