@@ -374,7 +374,7 @@ def _schedule_spec(schedule, columns: int) -> tuple | None:
         return None
     values = schedule.values
     shape_ok = values.ndim == 1 if columns == 0 else (values.ndim == 2 and values.shape[1] == columns)
-    if not shape_ok or values.dtype is not _FLOAT64 or schedule.start_s.dtype is not _FLOAT64:
+    if not shape_ok or values.dtype != _FLOAT64 or schedule.start_s.dtype != _FLOAT64:
         return None
     return schedule.start_s, values, float(schedule.offset_s)
 
@@ -913,7 +913,7 @@ def _compiled_doses(dates, glucose, *, at_s, target, suspend_threshold_mgdl, sen
 
 
 def _is_series(values) -> bool:
-    return isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype is _FLOAT64
+    return isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype == _FLOAT64
 
 
 @jit

@@ -443,3 +443,26 @@ def test_supported_values_nearest_takes_the_lower_on_a_tie(value, nearest, down)
     table = Increments(0.25, mode="nearest", segments=((0.25, 2.0, 0.25),))
     assert table.round(value) == nearest and dose_math.supported_value(table.values, value, False) == nearest
     assert table.at_most(value) == down
+
+
+@needs_numba
+@pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
+@pytest.mark.parametrize("strategy", ["temp_basal", "automatic_bolus"])
+def test_the_closed_loop_takes_the_compiled_pass_at_every_decision(strategy, monkeypatch):
+    """Loop on a simulated patient (fast engine, 2 h, either strategy): every recommendation's dose math
+    is the compiled pass (the prediction arrays, schedules and settings of the core are covered)."""
+    from pyloopkit.control import LoopController
+    from pyloopkit.control.trial import run_trial
+    from pyloopkit.simulation import Simulator
+
+    real, covered = dose_math._doses_compiled, []
+
+    def spy(*args):
+        out = real(*args)
+        covered.append(out[0])
+        return out
+
+    monkeypatch.setattr(dose_math, "_doses_compiled", spy)
+    sim = Simulator(["adult#001"], sensor="Dexcom", pump="Insulet", scenario="random", seed=4)
+    run_trial(sim, LoopController.for_simulator(sim, dosing_strategy=strategy), days=2 / 24, seed=4)
+    assert len(covered) == 24 and all(covered)
