@@ -293,7 +293,9 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
         Loop 2019 reads the range at each prediction's date). Only the goals change: the
         classification still reads the ranges at the minimum and eventual predictions.
     validate : False skips the checks of the prediction, the settings and the target ranges (the Loop
-        core's own prediction from inputs validated at the boundary)
+        core's own prediction from inputs validated at the boundary); then, with numba, one compiled
+        pass gives the same correction bit for bit when it covers the inputs (Loop 2019, no
+        ``effected_sensitivity``; see :func:`_correction_inputs` and :func:`_correction_compiled`)
 
     Returns
     -------
@@ -302,6 +304,11 @@ def insulin_correction(pred_dates_s, pred_mgdl, *, at_s: float, target: DailySch
     Deviation from Swift, for safety: a first prediction dated before ``at_s`` (the current
     glucose) below the suspend threshold also gives *suspend*.
     """
+    if HAVE_NUMBA and not validate and effected_sensitivity is None and not loop_algorithm:
+        inputs = _correction_inputs(pred_dates_s, pred_mgdl, at_s, target, suspend_threshold_mgdl, sensitivity, model)
+        out = (False,) if inputs is None else _correction_compiled(*inputs)
+        if out[0]:
+            return _correction_of(*out[1:])
     dates, glucose = _check_prediction(pred_dates_s, pred_mgdl, at_s) if validate else (pred_dates_s, pred_mgdl)
     if suspend_threshold_mgdl is None:
         suspend_threshold_mgdl = float(target.at(at_s)[0])
@@ -890,26 +897,39 @@ def _compiled_doses(dates, glucose, *, at_s, target, suspend_threshold_mgdl, sen
                     max_basal_rate_u_per_h, last_temp_basal, rate_rounder, volume_rounder, max_iob_headroom_u,
                     temp_basal, factor, max_automatic_bolus_u, effected_sensitivity) -> tuple | None:
     """:func:`loop_doses` by :func:`_doses_compiled`; None when the pass does not cover the inputs."""
-    schedules = _schedule_spec(target, 2), _schedule_spec(sensitivity, 0), _schedule_spec(basal, 0)
-    suspend = _nan_if_none(suspend_threshold_mgdl)
-    optional = (suspend_threshold_mgdl, max_basal_rate_u_per_h, max_iob_headroom_u, factor, max_automatic_bolus_u)
-    if (None in schedules or not (_is_series(dates) and _is_series(glucose)) or dates.size != glucose.size
-            or not all(v is None or math.isfinite(v) for v in optional)):  # NaN stands for None below
-        return None
-    duration_s = float(model.effect_duration_min) * 60.0
+    inputs = _correction_inputs(dates, glucose, at_s, target, suspend_threshold_mgdl, sensitivity, model)
+    basal_spec = _schedule_spec(basal, 0)
+    optional = (max_basal_rate_u_per_h, max_iob_headroom_u, factor, max_automatic_bolus_u)
+    if inputs is None or basal_spec is None or not all(v is None or math.isfinite(v) for v in optional):
+        return None  # (NaN stands for None below)
     limits = (bool(temp_basal), _nan_if_none(max_basal_rate_u_per_h), _nan_if_none(max_iob_headroom_u),
               factor is not None, _nan_if_none(factor), _nan_if_none(max_automatic_bolus_u))
     rounders = _rounder_spec(rate_rounder, "nearest"), _rounder_spec(volume_rounder, "nearest")
-    curve = _curve(model, dates, at_s, duration_s)
-    out = _doses_compiled(dates, glucose, curve, float(at_s), duration_s, suspend, *schedules, limits,
-                          _running_temp(last_temp_basal, at_s), *rounders)
-    covered, kind, units, min_s, min_mgdl, min_target, temp_decision, temp_rate, bolus, auto_decision, auto_rate = out
-    if not covered:
+    out = _doses_compiled(*inputs, basal_spec, limits, _running_temp(last_temp_basal, at_s), *rounders)
+    if not out[0]:
         return None
-    correction = InsulinCorrection(_KINDS[kind], units, min_s, min_mgdl, min_target)
+    correction = _correction_of(*out[1:6])
+    temp_decision, temp_rate, bolus, auto_decision, auto_rate = out[6:]
     temp = _temp_basal_dict(temp_decision, temp_rate, TEMP_BASAL_DURATION_MIN) if temp_basal else None
     automatic = None if factor is None else _automatic_dict(bolus, auto_decision, auto_rate, TEMP_BASAL_DURATION_MIN)
     return correction, temp, automatic
+
+
+def _correction_inputs(dates, glucose, at_s, target, suspend_threshold_mgdl, sensitivity, model) -> tuple | None:
+    """The arguments of :func:`_correction_compiled` (float64 prediction arrays of one length, float
+    :class:`DailySchedule` s, a finite suspend threshold or None), else None."""
+    target_spec, isf_spec = _schedule_spec(target, 2), _schedule_spec(sensitivity, 0)
+    suspend_ok = suspend_threshold_mgdl is None or math.isfinite(suspend_threshold_mgdl)
+    if (target_spec is None or isf_spec is None or not (_is_series(dates) and _is_series(glucose))
+            or dates.size != glucose.size or not suspend_ok):
+        return None
+    duration_s = float(model.effect_duration_min) * 60.0
+    return (dates, glucose, _curve(model, dates, at_s, duration_s), float(at_s), duration_s,
+            _nan_if_none(suspend_threshold_mgdl), target_spec, isf_spec)
+
+
+def _correction_of(kind: int, units: float, min_s: float, min_mgdl: float, min_target_mgdl: float) -> InsulinCorrection:
+    return InsulinCorrection(_KINDS[kind], units, min_s, min_mgdl, min_target_mgdl)
 
 
 def _is_series(values) -> bool:

@@ -428,9 +428,11 @@ def _manual_bolus(inp: LoopInput, effects: Effects, model, prediction, fixed_pre
     prediction (see :func:`predict`) unless it equals the main one or ``fixed_prediction``."""
     s = inp.settings
     same = fixed_prediction or _bolus_prediction_is_main(inp, effects)
-    bolus = dose_math.recommended_bolus(
-        *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending_u,
-        max_bolus_u=s.max_bolus, volume_rounder=bolus_rounder, correction=correction if same else None, **common)
+    own = prediction if same else predict(inp, effects, model, True)
+    # The bolus prediction is Loop's own (valid by construction) unless it is the caller's (same).
+    own_correction = correction if same else dose_math.insulin_correction(*own, validate=False, **common)
+    bolus = dose_math.recommended_bolus(*own, pending_insulin_u=pending_u, max_bolus_u=s.max_bolus,
+                                        volume_rounder=bolus_rounder, correction=own_correction, **common)
     if bolus["amount"] > 0 and correction is not None and correction.kind == "suspend":
         # Current Loop checks only the bolus's own prediction, which drops rising momentum and RC and can
         # stay above the threshold while the full prediction dips below it: zero the bolus (documented).

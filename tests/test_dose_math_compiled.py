@@ -6,6 +6,7 @@
 - each safety branch built by hand: suspend, entirely below range, in range, above range, the
   minimum below target, the max basal clamp, the IOB headroom, rounding to the increment (never
   above the limit), the ``ifNecessary`` continuation and cancel, the automatic bolus limits;
+- ``insulin_correction(validate=False)`` (the manual bolus's own prediction) by the same pass;
 - what the pass does not cover runs the numpy path (checked prediction, mid-absorption ISF,
   unsorted or non-finite values, invalid settings, which still raise);
 - the compiled insulin curve equals the model's numpy curve over the whole effect duration;
@@ -111,6 +112,27 @@ def _both(kw: dict, monkeypatch) -> tuple:
     return compiled
 
 
+def _correction_both(kw: dict, monkeypatch) -> dose_math.InsulinCorrection:
+    """``insulin_correction(validate=False)`` (the manual bolus's own correction): the compiled pass
+    covers the inputs and equals the numpy path."""
+    args = {k: kw[k] for k in ("at_s", "target", "suspend_threshold_mgdl", "sensitivity", "model")}
+    real, covered = dose_math._correction_compiled, []
+
+    def spy(*a):
+        out = real(*a)
+        covered.append(out[0])
+        return out
+
+    monkeypatch.setattr(dose_math, "_correction_compiled", spy)
+    compiled = dose_math.insulin_correction(kw["pred_dates_s"], kw["pred_mgdl"], validate=False, **args)
+    monkeypatch.setattr(dose_math, "_correction_compiled", real)
+    monkeypatch.setattr(dose_math, "HAVE_NUMBA", False)
+    plain = dose_math.insulin_correction(kw["pred_dates_s"], kw["pred_mgdl"], validate=False, **args)
+    monkeypatch.setattr(dose_math, "HAVE_NUMBA", HAVE_NUMBA)
+    assert covered == [True] and _bits(compiled) == _bits(plain)
+    return compiled
+
+
 # ---------------------------------------------------------------- random inputs
 
 
@@ -189,6 +211,7 @@ def test_compiled_doses_equal_the_numpy_path_on_random_inputs(exp_is_libm, monke
     for _ in range(600):
         kw = _random_case(rng)
         correction, temp, automatic = _both(kw, monkeypatch)
+        assert _bits(_correction_both(kw, monkeypatch)) == _bits(correction)
         kinds.add(correction.kind)
         if kw["temp_basal"]:
             temps.add(None if temp is None else ("cancel" if temp["duration"] == 0 else "set"))
