@@ -26,6 +26,11 @@ The algorithm, for a dose delivered at ``at_s``:
 
 Rounding is Swift's ``round``: half away from zero, not Python's half to even.
 
+With numba (:mod:`pyloopkit.jit`), the Loop core's dose math (:func:`loop_doses`: the correction,
+the temp basal and the automatic bolus; :func:`insulin_correction` with ``validate=False``) runs as
+one compiled pass that gives the numpy path's numbers bit for bit; the scalar steps (rounding,
+limits, ``ifNecessary``) are compiled helpers that both paths call.
+
 Safety beyond the Swift code (documented deviations, only reachable with
 settings Loop's guardrails forbid): a rounded value never exceeds its limit
 (it is rounded down to the increment instead), and the temp basal limit is
@@ -418,8 +423,8 @@ def _window(dates, glucose, at_s, duration_s):
 def _correction_compiled(dates, glucose, curve, at_s, duration_s, suspend, target, sensitivity):
     """:func:`insulin_correction` (Loop 2019, one ISF, ``validate=False``), ``curve`` the model's
     remaining fraction (see :func:`_curve`): ``(covered, kind code, units, min_s, min_mgdl,
-    min_target_mgdl)``. Not covered: an empty
-    window, a value that is not finite, decreasing dates, a target range that is not a finite
+    min_target_mgdl)``. Not covered (the numpy path decides): no prediction within the effect
+    duration, a value that is not finite, decreasing dates, a target range that is not a finite
     ``(min, max)`` with ``min <= max``, an ISF that is not finite and positive, a suspend threshold
     that is not finite."""
     if np.isnan(suspend):  # None: the lower target bound at at_s
