@@ -38,6 +38,7 @@ settings Loop's guardrails forbid): a rounded value never exceeds its limit
 """
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 
@@ -57,13 +58,16 @@ ULP_OF_ONE = float(np.finfo(float).eps)
 
 
 def _numpy_exp_is_libm() -> bool:
-    """True when numpy's float64 ``exp`` calls the C library's ``exp`` (as compiled code does): numpy
-    runs its own SIMD ``exp`` (which may differ by an ulp) on CPUs with AVX512F."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:  # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_features__
-    return not any(enabled for name, enabled in __cpu_features__.items() if name.startswith("AVX512"))
+    """True when numpy's float64 ``exp`` calls the C library's ``exp``, as compiled code does: on
+    x86-64 CPUs without AVX-512 (with it, numpy runs Intel's SVML ``exp``, which may differ by an
+    ulp). Elsewhere (other CPUs, unknown numpy internals) False, to stay on the safe side."""
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            features = importlib.import_module(name).__cpu_features__
+        except (ImportError, AttributeError):
+            continue
+        return "AVX512F" in features and not any(on for key, on in features.items() if key.startswith("AVX512"))
+    return False
 
 
 NUMPY_EXP_IS_LIBM = _numpy_exp_is_libm()

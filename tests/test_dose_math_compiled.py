@@ -489,3 +489,20 @@ def test_the_closed_loop_takes_the_compiled_pass_at_every_decision(strategy, mon
     sim = Simulator(["adult#001"], sensor="Dexcom", pump="Insulet", scenario="random", seed=4)
     run_trial(sim, LoopController.for_simulator(sim, dosing_strategy=strategy), days=2 / 24, seed=4)
     assert len(covered) == 24 and all(covered)
+
+
+@pytest.mark.parametrize("features, libm", [({"AVX2": True, "AVX512F": False, "AVX512_SKX": False}, True),
+                                            ({"AVX2": True, "AVX512F": True, "AVX512_SKX": True}, False),
+                                            ({"AVX512F": False, "AVX512_SKX": True}, False),
+                                            ({"NEON": True, "ASIMD": True}, False), (None, False)])
+def test_numpy_exp_counts_as_libm_only_on_x86_without_avx512(features, libm, monkeypatch):
+    """The compiled pass evaluates the exponential curve itself only where numpy's exp is libm's."""
+    import types
+
+    def fake(name):
+        if features is None:
+            raise ImportError(name)
+        return types.SimpleNamespace(__cpu_features__=features)
+
+    monkeypatch.setattr(dose_math.importlib, "import_module", fake)
+    assert dose_math._numpy_exp_is_libm() is libm
