@@ -126,7 +126,7 @@ def memory(batch: int, days: int, seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=float, default=1.0, help="simulated days per throughput run")
-    parser.add_argument("--batches", type=int, nargs="+", default=[30, 300], help="batch sizes")
+    parser.add_argument("--batches", type=int, nargs="*", default=[30, 300], help="batch sizes (none: skip)")
     parser.add_argument("--update-members", type=int, default=30,
                         help="members run through update() for the ratio (0: skip)")
     parser.add_argument("--protocol-seeds", type=int, default=2, help="seeds of the protocol run (0: skip)")

@@ -415,20 +415,18 @@ def recommend(inp: LoopInput, effects: Effects, model, prediction, fixed_predict
                   sensitivity=inp.sensitivity, model=model, effected_sensitivity=effected)
     pending = pending_insulin_u(inp)
     headroom = _iob_headroom(inp, effects, pending)
+    automatic_wanted = s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None
     # Loop's own prediction is valid by construction; a caller's (fixed_prediction) is checked.
-    correction = dose_math.insulin_correction(*prediction, validate=fixed_prediction, **common)
-    temp_basal = None if s.dosing_strategy == "automatic_bolus" else dose_math.recommended_temp_basal(
-        *prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate, last_temp_basal=inp.last_temp_basal,
-        rate_rounder=rate_rounder, max_iob_headroom_u=headroom, correction=correction, **common)
+    correction, temp_basal, automatic = dose_math.loop_doses(
+        *prediction, validate=fixed_prediction, basal=inp.basal, max_basal_rate_u_per_h=s.max_basal_rate,
+        last_temp_basal=inp.last_temp_basal, rate_rounder=rate_rounder, volume_rounder=bolus_rounder,
+        max_iob_headroom_u=headroom, temp_basal=s.dosing_strategy != "automatic_bolus",
+        partial_application_factor=_application_factor(inp) if automatic_wanted else None,
+        max_automatic_bolus_u=s.max_bolus, **common)
     manual = _manual_bolus(inp, effects, model, prediction, fixed_prediction, correction, pending, bolus_rounder,
                            common) if bolus else None
     autobolus = None
-    if s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None:
-        factor = _application_factor(inp)
-        automatic = dose_math.recommended_automatic_bolus(
-            *prediction, basal=inp.basal, max_automatic_bolus_u=s.max_bolus, partial_application_factor=factor,
-            last_temp_basal=inp.last_temp_basal, volume_rounder=bolus_rounder, rate_rounder=rate_rounder,
-            max_basal_rate_u_per_h=s.max_basal_rate, max_iob_headroom_u=headroom, correction=correction, **common)
+    if automatic_wanted:
         autobolus = 0.0 if automatic is None else automatic["bolus_units"]
         if s.dosing_strategy == "automatic_bolus":
             temp_basal = None if automatic is None else automatic["basal_adjustment"]
@@ -442,9 +440,11 @@ def _manual_bolus(inp: LoopInput, effects: Effects, model, prediction, fixed_pre
     prediction (see :func:`predict`) unless it equals the main one or ``fixed_prediction``."""
     s = inp.settings
     same = fixed_prediction or _bolus_prediction_is_main(inp, effects)
-    bolus = dose_math.recommended_bolus(
-        *(prediction if same else predict(inp, effects, model, True)), pending_insulin_u=pending_u,
-        max_bolus_u=s.max_bolus, volume_rounder=bolus_rounder, correction=correction if same else None, **common)
+    own = prediction if same else predict(inp, effects, model, True)
+    # The bolus prediction is Loop's own (valid by construction) unless it is the caller's (same).
+    own_correction = correction if same else dose_math.insulin_correction(*own, validate=False, **common)
+    bolus = dose_math.recommended_bolus(*own, pending_insulin_u=pending_u, max_bolus_u=s.max_bolus,
+                                        volume_rounder=bolus_rounder, correction=own_correction, **common)
     if bolus["amount"] > 0 and correction is not None and correction.kind == "suspend":
         # Current Loop checks only the bolus's own prediction, which drops rising momentum and RC and can
         # stay above the threshold while the full prediction dips below it: zero the bolus (documented).

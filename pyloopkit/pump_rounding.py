@@ -20,15 +20,13 @@ and ``rounding``).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .dose_math import ROUNDING_MODES, round_to_increment
-
-_TOLERANCE_U = 1e-9
-"""U (or U/h) by which a value may fall short of a supported value and still count as on it (float noise)."""
+from .dose_math import ROUNDING_MODES, round_to_increment, supported_value
 
 
 @dataclass(frozen=True)
@@ -68,12 +66,7 @@ class Increments:
         """``value`` (>= 0) rounded to a supported value (see the class docstring)."""
         if self._values is None:
             return round_to_increment(value, self.step, self.mode)
-        v = self._values
-        if self.mode == "down":
-            i = int(np.searchsorted(v, value + _TOLERANCE_U, side="right")) - 1
-            return float(v[i]) if i >= 0 else 0.0
-        candidates = np.concatenate(([0.0], v))
-        return float(candidates[int(np.argmin(np.abs(candidates - value)))])
+        return float(supported_value(self._values, float(value), self.mode == "down"))
 
     def at_most(self, upper: float) -> float:
         """The largest supported value not above ``upper`` (0 when there is none)."""
@@ -190,9 +183,11 @@ def rule_name(pump_manager: str | None, pump_model: str | None = None, version: 
     return name
 
 
+@functools.lru_cache(maxsize=256)
 def rounders(pump_rounding: str | None, rate_rounder: float | None, bolus_rounder: float | None,
              rounding: str | None) -> tuple[Increments | None, Increments | None]:
-    """The basal and bolus :class:`Increments` of :func:`pyloopkit.update`'s settings.
+    """The basal and bolus :class:`Increments` of :func:`pyloopkit.update`'s settings (cached: the
+    Loop core asks at every cycle; the frozen results are shared).
 
     ``pump_rounding`` (a :data:`PUMP_ROUNDING` name) gives both tables and directions; an explicit
     ``rate_rounder`` / ``bolus_rounder`` (U/h, U) replaces that kind's table by a uniform step, and an

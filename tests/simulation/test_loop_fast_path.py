@@ -140,7 +140,7 @@ def test_fast_path_equals_update_with_hourly_schedules_changing_during_the_episo
 
 
 _COMPILED_MODULES = ("insulin_math", "dose_store", "carb_math", "loop_math", "glucose_math",
-                     "retrospective_correction")
+                     "retrospective_correction", "dose_math")
 
 
 def _effects_and_prediction(result) -> list[np.ndarray]:
