@@ -25,6 +25,7 @@ from pyloopkit.errors import InvalidInputError
 from pyloopkit.jit import HAVE_NUMBA
 from pyloopkit.loop_data_manager import core, model_for
 from pyloopkit.simulation import Simulator
+from tests.conftest import assert_compiled_equals_numpy
 
 pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (extra 'fast')")
 
@@ -52,23 +53,17 @@ def _both(module, monkeypatch, call, fallbacks: list | None = None):
     return results
 
 
-def _assert_bits(x, y) -> None:
-    """Bit for bit: same dtype, shape and bytes (so -0.0 differs from 0.0); no tolerance."""
-    x, y = np.asarray(x), np.asarray(y)
-    assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (x, y)
-
-
 def _assert_same_correction(a, b) -> None:
     assert type(a) is type(b)
-    _assert_bits(a.dates_s, b.dates_s)
-    _assert_bits(a.values_mgdl, b.values_mgdl)
+    assert_compiled_equals_numpy(a.dates_s, b.dates_s)
+    assert_compiled_equals_numpy(a.values_mgdl, b.values_mgdl)
     for name in FIELDS:
         x, y = getattr(a, name, None), getattr(b, name, None)
         assert (x is None and y is None) or type(x) is type(y), name
         if x is not None:
-            _assert_bits(x, y)
+            assert_compiled_equals_numpy(x, y)
     if isinstance(a, rc.IntegralCorrectionResult):
-        _assert_bits(a.recent_discrepancies_mgdl, b.recent_discrepancies_mgdl)
+        assert_compiled_equals_numpy(a.recent_discrepancies_mgdl, b.recent_discrepancies_mgdl)
 
 
 def _random_rc_case(rng: np.random.Generator):
@@ -184,8 +179,8 @@ def test_compiled_momentum_equals_the_array_path(seed, monkeypatch):
                        gradual_threshold_mgdl=[None, 40.0, 5.0][k % 3])
         a, b = _both(glucose_math, monkeypatch,
                      lambda: glucose_math.recent_momentum_effect(dates, values, now_s, **options), fallbacks)
-        _assert_bits(a[0], b[0])
-        _assert_bits(a[1], b[1])
+        assert_compiled_equals_numpy(a[0], b[0])
+        assert_compiled_equals_numpy(a[1], b[1])
         effects += a[0].size > 0
     assert effects > 500 and 200 < fallbacks.count(True) < 1000
 
@@ -212,8 +207,8 @@ def test_compiled_momentum_edge_cases(monkeypatch):
         options = {"data_interval_min": 15.0} | options
         a, b = _both(glucose_math, monkeypatch,
                      lambda: glucose_math.recent_momentum_effect(dates, values, now_s, **options), fallbacks)
-        _assert_bits(a[0], b[0])
-        _assert_bits(a[1], b[1])
+        assert_compiled_equals_numpy(a[0], b[0])
+        assert_compiled_equals_numpy(a[1], b[1])
         results.append(a)
     assert [r[0].size for r in results] == [0, 4, 0, 0, 4, 4, 0, 4, 21, 5, 5, 4]
     assert fallbacks == [False] * 8 + [True] * 3 + [False]
