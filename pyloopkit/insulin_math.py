@@ -22,6 +22,7 @@ effects mg/dL.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -519,7 +520,7 @@ def _window_sum(dates_s: np.ndarray, slice_start_s: np.ndarray, window_start_s: 
     if HAVE_NUMBA and spec is not None and dates_s.size and slice_start_s.size:
         no_tail = np.zeros(slice_start_s.size) if tail is None else tail
         return _window_sum_compiled(dates_s, slice_start_s, window_start_s, weight, float(window_end_s), no_tail,
-                                    absorbed, *spec)
+                                    absorbed, *spec, _curve_table(spec, window_end_s, absorbed))
     remaining = model.percent_effect_remaining
     curve = (lambda tau_min: 1.0 - remaining(tau_min)) if absorbed else remaining
     return _window_sum_numpy(dates_s, slice_start_s, window_start_s, weight, curve, window_end_s, tail)
@@ -597,6 +598,20 @@ def _whole_minute_curve(window_end, absorbed, kind, p):
     return curve
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_curve(kind: int, p: bytes, window_end: float, absorbed: bool) -> np.ndarray:
+    curve = _whole_minute_curve(window_end, absorbed, kind, np.frombuffer(p))
+    curve.flags.writeable = False  # shared by every call with this model
+    return curve
+
+
+def _curve_table(spec, window_end_s: float, absorbed: bool) -> np.ndarray:
+    """:func:`_whole_minute_curve` of a curve spec (:func:`_curve_spec`), computed once per model,
+    window and curve (read-only)."""
+    return _cached_curve(int(spec[0]), np.ascontiguousarray(spec[1], dtype=np.float64).tobytes(),
+                         float(window_end_s), bool(absorbed))
+
+
 @jit
 def _whole_minutes(dates):
     """``dates / 60`` (minutes) when every date is a whole minute, else an empty array."""
@@ -608,30 +623,24 @@ def _whole_minutes(dates):
 
 
 @jit
-def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, tail, absorbed, kind, p):
+def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, tail, absorbed, kind, p, curve):
     """Compiled :func:`_window_sum`: one pass over each slice's window, then the tails' running sum.
 
-    When every date and a slice's start are whole minutes (every date and dose of a closed loop on
-    the 5-min grid) and there are more terms than minutes in the window, the slice's terms read the
-    curve from a table of it at whole minutes (:func:`_whole_minute_curve`): the offset
-    ``(date - start) / 60`` is then the exact integer ``date / 60 - start / 60``, the table holds the
-    same function of the same argument, so the sums are the same bits, without an ``exp`` per term."""
+    ``curve`` is :func:`_curve_table` of the model and window. When every date and a slice's start
+    are whole minutes (every date and dose of a closed loop on the 5-min grid), the slice's terms read
+    the curve from it: the offset ``(date - start) / 60`` is then the exact integer
+    ``date / 60 - start / 60`` and the table holds the same function of the same argument, so the
+    sums are the same bits, without an ``exp`` per term. Other terms are evaluated one by one."""
     n = dates.size
     out = np.zeros(n)
     after = np.zeros(n + 1)
     first = np.searchsorted(dates, window_start)
     stop = np.searchsorted(dates, slice_start + window_end)
-    terms = 0
-    for i in range(slice_start.size):
-        terms += max(stop[i] - first[i], 0)
-    # the table costs one evaluation per minute of the window: worth it only for more terms than that
-    use_table = terms > 2.0 * window_end / 60.0
-    minutes = _whole_minutes(dates) if use_table else np.empty(0)
-    curve = _whole_minute_curve(window_end, absorbed, kind, p) if minutes.size else np.empty(0)
+    minutes = _whole_minutes(dates)
     for i in range(slice_start.size):
         start_min = slice_start[i] / 60.0
         # terms before the slice's start (IOB counts from the delay before it) are evaluated one by one
-        split = np.searchsorted(dates, slice_start[i]) if curve.size and start_min == np.floor(start_min) else stop[i]
+        split = np.searchsorted(dates, slice_start[i]) if minutes.size and start_min == np.floor(start_min) else stop[i]
         for j in range(first[i], min(split, stop[i])):
             out[j] += weight[i] * _curve_term((dates[j] - slice_start[i]) / 60.0, absorbed, kind, p)
         for j in range(max(split, first[i]), stop[i]):
@@ -673,18 +682,18 @@ def _dose_columns(doses: DoseArrays) -> tuple:
 
 
 @jit
-def _effect_compiled(columns, isf_at_start, dates, window_end, kind, p):
+def _effect_compiled(columns, isf_at_start, dates, window_end, kind, p, curve):
     """Compiled :func:`glucose_effects` on sorted dates: slices, ``-ISF x units`` weights and the
     absorbed-fraction window sum with the full effect as tail (the same kernels in one call)."""
     owner, _, slice_start, units = _slices_compiled(*columns)
     weight = np.empty(units.size)
     for k in range(units.size):
         weight[k] = -isf_at_start[owner[k]] * units[k]
-    return _window_sum_compiled(dates, slice_start, slice_start, weight, window_end, weight, True, kind, p)
+    return _window_sum_compiled(dates, slice_start, slice_start, weight, window_end, weight, True, kind, p, curve)
 
 
 @jit
-def _iob_compiled(columns, dates, delay_s, window_end, kind, p):
+def _iob_compiled(columns, dates, delay_s, window_end, kind, p, curve):
     """Compiled :func:`insulin_on_board` on sorted dates: slices counted from ``delay`` before
     their start (never before the dose's start), remaining-fraction window sum, no tail."""
     _, dose_start, slice_start, units = _slices_compiled(*columns)
@@ -692,7 +701,7 @@ def _iob_compiled(columns, dates, delay_s, window_end, kind, p):
     for k in range(units.size):
         window_start[k] = max(dose_start[k], slice_start[k] - delay_s)
     return _window_sum_compiled(dates, slice_start, window_start, units, window_end, np.zeros(units.size), False,
-                                kind, p)
+                                kind, p, curve)
 
 
 @jit
@@ -707,7 +716,7 @@ def _schedule_value_at(start_s, values, offset_s, seconds):
 @jit
 def _active_compiled(kind, start_s, end_s, value, delivered, scheduled, now_s, duration_s, delay_s, isf_start_s,
                      isf_values, isf_offset_s, bolus_code, basal_code, momentary_s, grid_s, increments_per_unit,
-                     trim_eps, curve_kind, p):
+                     trim_eps, curve_kind, p, absorbed_curve, remaining_curve):
     """Compiled :func:`active_effect_and_iob`: ``(dates, effect, iob)``, the same filter, trim, grid,
     ISF look-ups and compiled window sums as the separate calls."""
     since = now_s - duration_s
@@ -729,8 +738,9 @@ def _active_compiled(kind, start_s, end_s, value, delivered, scheduled, now_s, d
         dates[k] = first + grid_s * float(k)
     constants = (bolus_code, basal_code, momentary_s, grid_s, increments_per_unit)
     effect = _effect_compiled((columns[0], new_start, new_end, trimmed_value, trimmed_delivered, columns[5],
-                               *constants), isf, dates, duration_s, curve_kind, p)
-    iob = _iob_compiled((*columns, *constants), np.array([now_s]), delay_s, duration_s, curve_kind, p)
+                               *constants), isf, dates, duration_s, curve_kind, p, absorbed_curve)
+    iob = _iob_compiled((*columns, *constants), np.array([now_s]), delay_s, duration_s, curve_kind, p,
+                        remaining_curve)
     return dates, effect, iob
 
 
@@ -752,11 +762,13 @@ def active_effect_and_iob(doses: DoseArrays, model, sensitivity: DailySchedule, 
     spec = _curve_spec(model) if HAVE_NUMBA else None
     if spec is None or np.ndim(sensitivity.values) != 1:
         return None
+    window_s = model.effect_duration_min * 60.0
     return _active_compiled(doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units,
-                            doses.scheduled_rate, float(now_s), model.effect_duration_min * 60.0,
+                            doses.scheduled_rate, float(now_s), window_s,
                             model.delay_min * 60.0, sensitivity.start_s, np.asarray(sensitivity.values, dtype=float),
                             float(sensitivity.offset_s), _BOLUS_CODE, _BASAL_CODE, MOMENTARY_FACTOR * GRID_S, GRID_S,
-                            DELIVERY_INCREMENTS_PER_UNIT, _TRIM_EPS_S, *spec)
+                            DELIVERY_INCREMENTS_PER_UNIT, _TRIM_EPS_S, *spec, _curve_table(spec, window_s, True),
+                            _curve_table(spec, window_s, False))
 
 
 def _unsort(values: np.ndarray, order: np.ndarray | None) -> np.ndarray:
@@ -783,7 +795,9 @@ def insulin_on_board(doses: DoseArrays, model, dates_s, validate: bool = True) -
     delay_s = model.delay_min * 60.0
     spec = _curve_spec(model) if HAVE_NUMBA and dates.size else None
     if spec is not None:
-        return _unsort(_iob_compiled(_dose_columns(doses), dates, delay_s, model.effect_duration_min * 60.0, *spec),
+        window_s = model.effect_duration_min * 60.0
+        return _unsort(_iob_compiled(_dose_columns(doses), dates, delay_s, window_s, *spec,
+                                     _curve_table(spec, window_s, False)),
                        order)
     _, dose_start, slice_start, units = _slices(doses)
     window_start = np.maximum(dose_start, slice_start - delay_s)
@@ -810,8 +824,9 @@ def glucose_effects(doses: DoseArrays, model, sensitivity: DailySchedule, dates_
                           "insulin sensitivity at this dose's start must be finite and > 0") for i in bad])
     spec = _curve_spec(model) if HAVE_NUMBA and dates.size else None
     if spec is not None:
+        window_s = model.effect_duration_min * 60.0
         return _unsort(_effect_compiled(_dose_columns(doses), np.ascontiguousarray(isf_at_start).reshape(-1), dates,
-                                        model.effect_duration_min * 60.0, *spec), order)
+                                        window_s, *spec, _curve_table(spec, window_s, True)), order)
     dose_index, _, slice_start, units = _slices(doses)
     weight = -isf_at_start[dose_index] * units
 
