@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .date import ceil_to_grid, floor_to_grid
+from .date import SECONDS_PER_DAY
 from .errors import Problem, raise_if
 from .jit import HAVE_NUMBA, jit
 
@@ -279,8 +279,15 @@ def simulation_dates(carb_dates_s, absorption_time_s, *, delay_s: float = DEFAUL
                   for i in np.flatnonzero(~(np.isfinite(times) & (times >= 0)))])
     if dates.size == 0 and (start_s is None or end_s is None):
         return np.empty(0)
-    first = float(floor_to_grid(dates.min() if start_s is None else start_s, delta_s))
-    last = float(ceil_to_grid(np.max(dates + times + delay_s) if end_s is None else end_s, delta_s))
+    return _grid_between(float(dates.min() if start_s is None else start_s),
+                         float(np.max(dates + times + delay_s) if end_s is None else end_s), float(delta_s))
+
+
+@jit
+def _grid_between(start_s, end_s, delta_s):
+    """:func:`simulation_dates`' grid: ``floor(start)`` to ``ceil(end)`` every ``delta_s`` (s), at least one date."""
+    first = np.floor(start_s / delta_s) * delta_s
+    last = np.ceil(end_s / delta_s) * delta_s
     return first + delta_s * np.arange(max(int(np.floor((last - first) / delta_s + 1e-9)) + 1, 1))
 
 
@@ -568,6 +575,16 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
     dates, g, times, csf = dates[order], g[order], times[order], csf[order]
     initial_factor = absorption_time_overrun if initial_absorption_time_overrun is None \
         else initial_absorption_time_overrun
+    columns = _mapped(model_id, dates, g, times, csf, ice_start, ice_end, velocity, float(absorption_time_overrun),
+                      float(initial_factor), float(delay_s), bool(adaptive_rate), float(adaptive_standby_fraction))
+    return CarbStatus(order, dates, g, times, csf, *columns, ice_start_s=ice_start, ice_end_s=ice_end, model=model)
+
+
+@jit
+def _mapped(model_id, dates, g, times, csf, ice_start, ice_end, velocity, absorption_time_overrun, initial_factor,
+            delay_s, adaptive, standby_fraction):
+    """:func:`map_absorption` of sorted entries and ICE: :func:`_map_kernel` and the
+    :class:`CarbStatus` columns derived from it, ``observed_grams`` to ``timeline_stop`` in field order."""
     maximum = times * absorption_time_overrun
     initial = times * initial_factor
     max_end = dates + maximum + delay_s
@@ -575,18 +592,11 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
     last_effect = np.minimum(max_end, np.maximum(last_ice, dates))
     ice_effect = velocity / 60.0 * (ice_end - ice_start)
     (observed, completion, timeline, first, stop, min_predicted, clamped, remaining,
-     to_absorb) = _map_kernel(model_id == 0, model_id, dates, g, csf, initial, maximum, float(delay_s), last_effect,
-                              max_end, ice_start, ice_end, ice_effect, bool(adaptive_rate),
-                              float(adaptive_standby_fraction))
+     to_absorb) = _map_kernel(model_id == 0, model_id, dates, g, csf, initial, maximum, delay_s, last_effect,
+                              max_end, ice_start, ice_end, ice_effect, adaptive, standby_fraction)
     observed_grams = observed / csf
-    return CarbStatus(
-        order=order, start_s=dates, grams=g, absorption_time_s=times, csf_mgdl_per_g=csf,
-        observed_grams=observed_grams, clamped_grams=clamped, remaining_grams=g - clamped,
-        min_predicted_grams=min_predicted,
-        observed_end_s=np.where(np.isnan(completion), last_effect, completion),
-        estimated_time_remaining_s=remaining, time_to_absorb_observed_s=to_absorb,
-        has_timeline=observed_grams >= min_predicted, timeline_grams=timeline / csf[:, None], timeline_first=first,
-        timeline_stop=stop, ice_start_s=ice_start, ice_end_s=ice_end, model=model)
+    return (observed_grams, clamped, g - clamped, min_predicted, np.where(np.isnan(completion), last_effect, completion),
+            remaining, to_absorb, observed_grams >= min_predicted, timeline / csf[:, None], first, stop)
 
 
 def _timeline_sums(status: CarbStatus, bounds: np.ndarray, dates: np.ndarray):
@@ -803,3 +813,128 @@ def _dynamic_kernel(cob, loop2019, model, dates, start, grams, estimated_absorpt
                 value = csf[e] * (value if d >= start[e] else 0.0)
             out[j] = value if e == 0 else out[j] + value
     return out
+
+
+def dynamic_effects_and_cob(carb_dates_s, grams, absorption_time_min, counteraction, carb_ratio, sensitivity, *,
+                            default_absorption_time_min: float, window_start_s: float, effect_start_s: float,
+                            cob_start_s: float, absorption_time_overrun: float = DEFAULT_ABSORPTION_TIME_OVERRUN,
+                            initial_absorption_time_overrun: float | None = None, delay_s: float = DEFAULT_DELAY_S,
+                            model: str = "parabolic", adaptive_rate: bool = False, delta_s: float = 300.0):
+    """Dynamic carb effects and COB of the entries dated from ``window_start_s`` in one compiled
+    pass: the same numbers as :func:`map_absorption` (``validate=False``) of those entries,
+    then :func:`simulation_dates` from ``effect_start_s`` / ``cob_start_s`` (s) to the end of
+    the latest absorption and :func:`dynamic_carb_effects` / :func:`dynamic_carbs_on_board` there.
+
+    Parameters
+    ----------
+    carb_dates_s, grams, absorption_time_min : float arrays (s, g, min)
+        All carb entries, finite; a NaN absorption time takes ``default_absorption_time_min``.
+    counteraction : (start_s, end_s, velocity_mgdl_per_min)
+        ICE, checked as :func:`map_absorption` expects (any start order).
+    carb_ratio, sensitivity : DailySchedule
+        One value per item (g/U, mg/dL/U), all finite and > 0.
+    Other parameters as in :func:`map_absorption`.
+
+    Returns
+    -------
+    (dates_s, mg/dL), (dates_s, g)
+        The carb effect and COB timelines; four empty arrays when no entry is in the window.
+
+    Notes
+    -----
+    Needs numba (``HAVE_NUMBA``); entries tied on date, grams, absorption time and CSF keep
+    their order as ``np.lexsort`` does. Inputs are not checked (NaN dates or CSF would sort
+    differently from ``np.lexsort``): the Loop core's own, validated arrays.
+    """
+    start, end, velocity = (np.asarray(a, dtype=float).reshape(-1) for a in counteraction)
+    initial_factor = absorption_time_overrun if initial_absorption_time_overrun is None \
+        else initial_absorption_time_overrun
+    model_id = _model_id(model)
+    effect_dates, effect, cob_dates, cob = _effects_and_cob_kernel(
+        np.asarray(carb_dates_s, dtype=float), np.asarray(grams, dtype=float),
+        np.asarray(absorption_time_min, dtype=float), float(default_absorption_time_min), float(window_start_s),
+        *_schedule_arrays(sensitivity), *_schedule_arrays(carb_ratio), start, end, velocity, model_id,
+        float(absorption_time_overrun), float(initial_factor), float(delay_s), bool(adaptive_rate),
+        ADAPTIVE_RATE_STANDBY_FRACTION, float(effect_start_s), float(cob_start_s), float(delta_s))
+    return (effect_dates, effect), (cob_dates, cob)
+
+
+def _schedule_arrays(schedule):
+    return np.asarray(schedule.start_s, dtype=float), np.asarray(schedule.values, dtype=float), float(schedule.offset_s)
+
+
+@jit
+def _schedule_values(item_start, values, offset_s, seconds):
+    """``DailySchedule.at(seconds)`` of a one-value-per-item schedule (same look-up arithmetic)."""
+    out = np.empty(seconds.size)
+    for i in range(seconds.size):
+        if item_start.size == 1:
+            out[i] = values[0]
+        else:
+            out[i] = values[np.searchsorted(item_start, np.mod(seconds[i] + offset_s, SECONDS_PER_DAY),
+                                            side="right") - 1]
+    return out
+
+
+@jit
+def _precedes(dates, grams, times, csf, i, j):
+    """Entry ``i`` sorts before entry ``j`` by date, then grams, absorption time, CSF."""
+    if dates[i] != dates[j]:
+        return dates[i] < dates[j]
+    if grams[i] != grams[j]:
+        return grams[i] < grams[j]
+    if times[i] != times[j]:
+        return times[i] < times[j]
+    return csf[i] < csf[j]
+
+
+@jit
+def _entry_order(dates, grams, times, csf):
+    """``np.lexsort((csf, times, grams, dates))`` for finite keys (stable insertion sort: few entries)."""
+    order = np.arange(dates.size)
+    for i in range(1, dates.size):
+        k = order[i]
+        j = i
+        while j > 0 and _precedes(dates, grams, times, csf, k, order[j - 1]):
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = k
+    return order
+
+
+@jit
+def _effects_and_cob_kernel(carb_s, carb_g, carb_min, default_min, window_start_s, isf_start, isf_values, isf_offset,
+                            cr_start, cr_values, cr_offset, ice_start, ice_end, velocity, model_id,
+                            absorption_time_overrun, initial_factor, delay_s, adaptive, standby_fraction,
+                            effect_start_s, cob_start_s, delta_s):
+    """Compiled :func:`dynamic_effects_and_cob`: window, default absorption times, CSF, entry
+    and ICE order, :func:`_mapped`, the two grids and :func:`_dynamic_kernel` twice."""
+    keep = np.flatnonzero(carb_s >= window_start_s)
+    if keep.size == 0:
+        return np.empty(0), np.empty(0), np.empty(0), np.empty(0)
+    dates, g, minutes = carb_s[keep], carb_g[keep], carb_min[keep]
+    times = np.where(np.isnan(minutes), default_min, minutes) * 60.0
+    csf = (_schedule_values(isf_start, isf_values, isf_offset, dates)
+           / _schedule_values(cr_start, cr_values, cr_offset, dates))
+    order = _entry_order(dates, g, times, csf)
+    dates, g, times, csf = dates[order], g[order], times[order], csf[order]
+    if np.any(ice_start[1:] < ice_start[:-1]):
+        ice_order = np.argsort(ice_start, kind="mergesort")
+        ice_start, ice_end, velocity = ice_start[ice_order], ice_end[ice_order], velocity[ice_order]
+    (observed_grams, clamped, remaining_grams, min_predicted, observed_end, remaining, to_absorb, has_timeline,
+     timeline_grams, first, stop) = _mapped(model_id, dates, g, times, csf, ice_start, ice_end, velocity,
+                                            absorption_time_overrun, initial_factor, delay_s, adaptive,
+                                            standby_fraction)
+    absorption = observed_end - dates + remaining
+    end_s = np.max(dates + absorption + delay_s)
+    loop2019 = model_id == 0
+    curve = _LINEAR if loop2019 else model_id
+    effect_dates = _grid_between(effect_start_s, end_s, delta_s)
+    cob_dates = _grid_between(cob_start_s, end_s, delta_s)
+    effect = _dynamic_kernel(False, loop2019, curve, effect_dates, dates, g, absorption, observed_end, remaining,
+                             clamped, remaining_grams, to_absorb, csf, has_timeline, first, stop, timeline_grams,
+                             ice_start, ice_end, delay_s, delta_s)
+    cob = _dynamic_kernel(True, loop2019, curve, cob_dates, dates, g, absorption, observed_end, remaining, clamped,
+                          remaining_grams, to_absorb, csf, has_timeline, first, stop, timeline_grams, ice_start,
+                          ice_end, delay_s, delta_s)
+    return effect_dates, effect, cob_dates, cob

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import carb_math
 from .errors import Problem, raise_if
+from .schedule import DailySchedule
 
 DEFAULT_ABSORPTION_TIMES_MIN = (120.0, 180.0, 240.0)
 """Loop's default absorption times (fast, medium, slow), minutes."""
@@ -30,16 +31,22 @@ EMPTY = (np.empty(0), np.empty(0))
 
 def absorption_times_min(times_min, default_absorption_times_min=DEFAULT_ABSORPTION_TIMES_MIN) -> np.ndarray:
     """Per-entry absorption times (min): ``None`` / NaN entries take the medium default."""
-    defaults = np.asarray(default_absorption_times_min, dtype=float)
-    raise_if([Problem("default_absorption_times", None, tuple(defaults),
-                      "expected three finite absorption times > 0 min (fast, medium, slow)")]
-             if defaults.shape != (3,) or not np.all(np.isfinite(defaults) & (defaults > 0)) else [])
+    defaults = _defaults(default_absorption_times_min)
     if isinstance(times_min, np.ndarray) and times_min.dtype == np.float64:
         times = times_min.reshape(-1)  # no None to replace
     else:
         times = np.array([np.nan if t is None else t for t in np.asarray(times_min, dtype=object).reshape(-1)],
                          dtype=float)
     return np.where(np.isnan(times), defaults[1], times)
+
+
+def _defaults(default_absorption_times_min) -> np.ndarray:
+    """The fast, medium and slow absorption times (min), checked."""
+    defaults = np.asarray(default_absorption_times_min, dtype=float)
+    raise_if([Problem("default_absorption_times", None, tuple(defaults),
+                      "expected three finite absorption times > 0 min (fast, medium, slow)")]
+             if defaults.shape != (3,) or not np.all(np.isfinite(defaults) & (defaults > 0)) else [])
+    return defaults
 
 
 def window(carb_dates_s, start_s: float, end_s: float | None = None) -> np.ndarray:
@@ -63,10 +70,15 @@ def model_arguments(name: str) -> dict:
     return dict(model=name)
 
 
+def _window_start(inp, start_s: float) -> float:
+    """Earliest date (s) of an entry that may still absorb at ``start_s``: two slow absorption times before."""
+    slow_min = np.asarray(inp.settings.default_absorption_times, dtype=float)[2]
+    return start_s - 2.0 * slow_min * 60.0
+
+
 def _entries_for(inp, start_s: float, end_s: float | None):
     s = inp.settings
-    slow_min = np.asarray(s.default_absorption_times, dtype=float)[2]
-    index = window(inp.carb_s, start_s - 2.0 * slow_min * 60.0, end_s)
+    index = window(inp.carb_s, _window_start(inp, start_s), end_s)
     times_s = absorption_times_min(np.asarray(inp.carb_absorption_min)[index], s.default_absorption_times) * 60.0
     return np.asarray(inp.carb_s, dtype=float)[index], np.asarray(inp.carb_g, dtype=float)[index], times_s
 
@@ -135,7 +147,30 @@ def carbs_on_board(inp, counteraction, *, start_s: float, end_s: float | None = 
 def effects_and_cob(inp, counteraction, *, effect_start_s: float, cob_start_s: float, validate: bool = True):
     """Carb effects from ``effect_start_s`` and COB from ``cob_start_s`` with one absorption
     mapping (Loop maps twice; the entries differ only by ones that ended absorbing long ago).
-    ``validate=False`` skips the mapping's checks (see :func:`carb_status`)."""
+    ``validate=False`` skips the mapping's checks (see :func:`carb_status`); then, with numba,
+    dynamic absorption and one-value-per-item schedules, both timelines come from one compiled
+    pass (:func:`pyloopkit.carb_math.dynamic_effects_and_cob`, same numbers)."""
+    if not validate and _compiled_applies(inp, counteraction):
+        return _effects_and_cob_compiled(inp, counteraction, effect_start_s, cob_start_s)
     status = carb_status(inp, counteraction, start_s=min(effect_start_s, cob_start_s), validate=validate)
     return (glucose_effects(inp, counteraction, start_s=effect_start_s, status=status),
             carbs_on_board(inp, counteraction, start_s=cob_start_s, status=status))
+
+
+def _compiled_applies(inp, counteraction) -> bool:
+    """Whether :func:`effects_and_cob` may take the compiled pass: numba, dynamic absorption with a
+    counteraction, float absorption times and schedules with one value per item."""
+    return (carb_math.HAVE_NUMBA and counteraction is not None and inp.settings.dynamic_carb_absorption_enabled
+            and np.asarray(inp.carb_absorption_min).dtype == np.float64
+            and all(isinstance(x, DailySchedule) and x.values.ndim == 1 for x in (inp.carb_ratio, inp.sensitivity)))
+
+
+def _effects_and_cob_compiled(inp, counteraction, effect_start_s: float, cob_start_s: float):
+    """:func:`effects_and_cob` (unchecked) as one compiled pass over the entries of its window."""
+    s = inp.settings
+    carb, cob = carb_math.dynamic_effects_and_cob(
+        inp.carb_s, inp.carb_g, inp.carb_absorption_min, counteraction, inp.carb_ratio, inp.sensitivity,
+        default_absorption_time_min=_defaults(s.default_absorption_times)[1],
+        window_start_s=_window_start(inp, min(effect_start_s, cob_start_s)), effect_start_s=effect_start_s,
+        cob_start_s=cob_start_s, delay_s=s.carb_delay * 60.0, **model_arguments(s.carb_absorption_model))
+    return (carb, cob) if carb[0].size else (EMPTY, EMPTY)
