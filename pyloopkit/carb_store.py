@@ -31,22 +31,16 @@ EMPTY = (np.empty(0), np.empty(0))
 
 def absorption_times_min(times_min, default_absorption_times_min=DEFAULT_ABSORPTION_TIMES_MIN) -> np.ndarray:
     """Per-entry absorption times (min): ``None`` / NaN entries take the medium default."""
-    defaults = _defaults(default_absorption_times_min)
+    defaults = np.asarray(default_absorption_times_min, dtype=float)
+    raise_if([Problem("default_absorption_times", None, tuple(defaults),
+                      "expected three finite absorption times > 0 min (fast, medium, slow)")]
+             if defaults.shape != (3,) or not np.all(np.isfinite(defaults) & (defaults > 0)) else [])
     if isinstance(times_min, np.ndarray) and times_min.dtype == np.float64:
         times = times_min.reshape(-1)  # no None to replace
     else:
         times = np.array([np.nan if t is None else t for t in np.asarray(times_min, dtype=object).reshape(-1)],
                          dtype=float)
     return np.where(np.isnan(times), defaults[1], times)
-
-
-def _defaults(default_absorption_times_min) -> np.ndarray:
-    """The fast, medium and slow absorption times (min), checked."""
-    defaults = np.asarray(default_absorption_times_min, dtype=float)
-    raise_if([Problem("default_absorption_times", None, tuple(defaults),
-                      "expected three finite absorption times > 0 min (fast, medium, slow)")]
-             if defaults.shape != (3,) or not np.all(np.isfinite(defaults) & (defaults > 0)) else [])
-    return defaults
 
 
 def window(carb_dates_s, start_s: float, end_s: float | None = None) -> np.ndarray:
@@ -166,11 +160,11 @@ def _compiled_applies(inp, counteraction) -> bool:
 
 
 def _effects_and_cob_compiled(inp, counteraction, effect_start_s: float, cob_start_s: float):
-    """:func:`effects_and_cob` (unchecked) as one compiled pass over the entries of its window."""
+    """:func:`effects_and_cob` (unchecked, the settings included) as one compiled pass over the entries of its window."""
     s = inp.settings
     carb, cob = carb_math.dynamic_effects_and_cob(
         inp.carb_s, inp.carb_g, inp.carb_absorption_min, counteraction, inp.carb_ratio, inp.sensitivity,
-        default_absorption_time_min=_defaults(s.default_absorption_times)[1],
+        default_absorption_time_min=float(s.default_absorption_times[1]),
         window_start_s=_window_start(inp, min(effect_start_s, cob_start_s)), effect_start_s=effect_start_s,
         cob_start_s=cob_start_s, delay_s=s.carb_delay * 60.0, **model_arguments(s.carb_absorption_model))
     return (carb, cob) if carb[0].size else (EMPTY, EMPTY)
