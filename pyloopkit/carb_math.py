@@ -763,6 +763,7 @@ def _dynamic_kernel(cob, loop2019, model, dates, start, grams, estimated_absorpt
     value at each date, as ``_phases``, ``dynamic_carbs_on_board`` and ``dynamic_absorbed_carbs``."""
     n_entries, n_dates, n_ice = start.size, dates.size, ice_start.size
     out = np.zeros(n_dates)
+    column = np.zeros(n_entries)
     start_bounds = ice_start + delta_s
     for e in range(n_entries):
         nonempty = stop[e] > first[e]
@@ -811,8 +812,77 @@ def _dynamic_kernel(cob, loop2019, model, dates, start, grams, estimated_absorpt
                 value = value if d >= start[e] - delta_s else 0.0
             else:
                 value = csf[e] * (value if d >= start[e] else 0.0)
-            out[j] = value if e == 0 else out[j] + value
+            _accumulate(out, column, e, j, value)
+    return _entry_sums(out, column)
+
+
+@jit
+def _accumulate(out, column, e, j, value):
+    """Add entry ``e``'s value at date ``j`` to the sum over entries as numpy's ``sum(axis=0)`` of an
+    (entries, dates) array does: in entry order from 0.0, or, for a single date, kept in
+    ``column`` for :func:`_entry_sums`."""
+    if out.size == 1:
+        column[e] = value
+    else:
+        out[j] += value
+
+
+@jit
+def _entry_sums(out, column):
+    """``out`` once every entry was accumulated: numpy sums an (entries, 1) array pairwise."""
+    if out.size == 1:
+        out[0] += _pairwise_sum(column, 0, column.size)
     return out
+
+
+@jit
+def _block_sum(values, start, n):
+    """numpy's pairwise summation of at most 128 values ``values[start:start + n]``: in order below 8,
+    else 8 running partial sums added as a tree, then the rest in order."""
+    if n < 8:
+        total = 0.0
+        for i in range(start, start + n):
+            total += values[i]
+        return total
+    partial = values[start:start + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for k in range(8):
+            partial[k] += values[start + i + k]
+        i += 8
+    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5])
+                                                                      + (partial[6] + partial[7]))
+    for k in range(i, n):
+        total += values[start + k]
+    return total
+
+
+@jit
+def _pairwise_sum(values, start, n):
+    """numpy's pairwise summation of ``values[start:start + n]``: above 128 values, the sum of the two
+    halves (the first a multiple of 8 long), each summed the same way (without recursion: numba's
+    cache does not load recursive functions safely)."""
+    starts, sizes, expanded = np.empty(128, np.int64), np.empty(128, np.int64), np.zeros(128, np.bool_)
+    sums = np.empty(128)
+    starts[0], sizes[0], expanded[0] = start, n, False
+    depth, done = 1, 0
+    while depth:
+        depth -= 1
+        s, m = starts[depth], sizes[depth]
+        if m <= 128:
+            sums[done] = _block_sum(values, s, m)
+            done += 1
+        elif expanded[depth]:
+            done -= 1
+            sums[done - 1] += sums[done]
+        else:
+            half = m // 2
+            half -= half % 8
+            expanded[depth] = True
+            starts[depth + 1], sizes[depth + 1], expanded[depth + 1] = s + half, m - half, False
+            starts[depth + 2], sizes[depth + 2], expanded[depth + 2] = s, half, False
+            depth += 3
+    return sums[0]
 
 
 def dynamic_effects_and_cob(carb_dates_s, grams, absorption_time_min, counteraction, carb_ratio, sensitivity, *,
