@@ -318,6 +318,8 @@ def carbs_on_board(carb_dates_s, grams, absorption_time_s, dates_s, *, delay_s: 
     starts, g, times = _entries(carb_dates_s, grams, absorption_time_s)
     d = _dates(dates_s)
     model_ = AbsorptionModel(model)
+    if HAVE_NUMBA:
+        return _static_kernel(True, model_.id, np.ascontiguousarray(d), starts, g, times, np.ones(g.size), float(delay_s))
     since = d[None, :] - starts[:, None]
     cob = np.where(since >= 0, model_.unabsorbed(g[:, None], since - delay_s, times[:, None]), 0.0)
     return cob.sum(axis=0)
@@ -334,6 +336,9 @@ def carb_effects(carb_dates_s, grams, absorption_time_s, carb_ratio, sensitivity
     starts, g, times = _entries(carb_dates_s, grams, absorption_time_s)
     d = _dates(dates_s)
     csf = carb_sensitivity_factor(starts, carb_ratio, sensitivity)
+    if HAVE_NUMBA:
+        return _static_kernel(False, _model_id(model), np.ascontiguousarray(d), starts, g, times,
+                              np.ascontiguousarray(csf, dtype=float), float(delay_s))
     absorbed = AbsorptionModel(model).absorbed(g[:, None], d[None, :] - starts[:, None] - delay_s, times[:, None])
     return (csf[:, None] * absorbed).sum(axis=0)
 
@@ -885,45 +890,52 @@ def _pairwise_sum(values, start, n):
     return sums[0]
 
 
-def dynamic_effects_and_cob(carb_dates_s, grams, absorption_time_min, counteraction, carb_ratio, sensitivity, *,
-                            default_absorption_time_min: float, window_start_s: float, effect_start_s: float,
-                            cob_start_s: float, absorption_time_overrun: float = DEFAULT_ABSORPTION_TIME_OVERRUN,
-                            initial_absorption_time_overrun: float | None = None, delay_s: float = DEFAULT_DELAY_S,
-                            model: str = "parabolic", adaptive_rate: bool = False, delta_s: float = 300.0):
-    """Dynamic carb effects and COB of the entries dated from ``window_start_s`` in one compiled
-    pass: the same numbers as :func:`map_absorption` (``validate=False``) of those entries,
-    then :func:`simulation_dates` from ``effect_start_s`` / ``cob_start_s`` (s) to the end of
-    the latest absorption and :func:`dynamic_carb_effects` / :func:`dynamic_carbs_on_board` there.
+def effects_and_cob(carb_dates_s, grams, absorption_time_min, counteraction, carb_ratio, sensitivity, *,
+                    default_absorption_time_min: float, effect_window_s: float, cob_window_s: float,
+                    effect_start_s: float, cob_start_s: float, dynamic: bool = True,
+                    absorption_time_overrun: float = DEFAULT_ABSORPTION_TIME_OVERRUN,
+                    initial_absorption_time_overrun: float | None = None, delay_s: float = DEFAULT_DELAY_S,
+                    model: str = "parabolic", adaptive_rate: bool = False, delta_s: float = 300.0):
+    """Carb effect and COB timelines in one compiled pass, unchecked (the Loop core's own arrays).
+
+    ``dynamic``: the entries dated from ``min(effect_window_s, cob_window_s)`` mapped as by
+    :func:`map_absorption` (``validate=False``), then :func:`dynamic_carb_effects` and
+    :func:`dynamic_carbs_on_board` on :func:`simulation_dates` grids from ``effect_start_s`` and
+    ``cob_start_s`` to the end of the latest absorption. Otherwise (static) :func:`carb_effects`
+    of the entries from ``effect_window_s`` and :func:`carbs_on_board` of those from
+    ``cob_window_s``, each on its own grid. Same numbers as those functions.
 
     Parameters
     ----------
     carb_dates_s, grams, absorption_time_min : float arrays (s, g, min)
         All carb entries, finite; a NaN absorption time takes ``default_absorption_time_min``.
-    counteraction : (start_s, end_s, velocity_mgdl_per_min)
-        ICE, checked as :func:`map_absorption` expects (any start order).
+    counteraction : (start_s, end_s, velocity_mgdl_per_min) or None
+        ICE as :func:`map_absorption` expects them (any start order); unused when static.
     carb_ratio, sensitivity : DailySchedule
         One value per item (g/U, mg/dL/U), all finite and > 0.
-    Other parameters as in :func:`map_absorption`.
+    effect_window_s, cob_window_s, effect_start_s, cob_start_s : float (s)
+        Earliest entry date kept, and grid start, of each timeline.
+    Other parameters as in :func:`map_absorption` (``model`` also for the static curves).
 
     Returns
     -------
     (dates_s, mg/dL), (dates_s, g)
-        The carb effect and COB timelines; four empty arrays when no entry is in the window.
+        The carb effect and COB timelines; a timeline without entries is two empty arrays
+        (dynamic: both are, when no entry is in the window).
 
     Notes
     -----
-    Needs numba (``HAVE_NUMBA``); entries tied on date, grams, absorption time and CSF keep
-    their order as ``np.lexsort`` does. Inputs are not checked (NaN dates or CSF would sort
-    differently from ``np.lexsort``): the Loop core's own, validated arrays.
+    Needs numba (``HAVE_NUMBA``). Entries tied on date, grams, absorption time and CSF keep their
+    order as ``np.lexsort`` does; NaN dates or CSF would not sort as it does.
     """
-    start, end, velocity = (np.asarray(a, dtype=float).reshape(-1) for a in counteraction)
+    ice = (np.empty(0),) * 3 if counteraction is None else \
+        tuple(np.asarray(a, dtype=float).reshape(-1) for a in counteraction)
     initial_factor = absorption_time_overrun if initial_absorption_time_overrun is None \
         else initial_absorption_time_overrun
-    model_id = _model_id(model)
     effect_dates, effect, cob_dates, cob = _effects_and_cob_kernel(
-        np.asarray(carb_dates_s, dtype=float), np.asarray(grams, dtype=float),
-        np.asarray(absorption_time_min, dtype=float), float(default_absorption_time_min), float(window_start_s),
-        *_schedule_arrays(sensitivity), *_schedule_arrays(carb_ratio), start, end, velocity, model_id,
+        bool(dynamic), np.asarray(carb_dates_s, dtype=float), np.asarray(grams, dtype=float),
+        np.asarray(absorption_time_min, dtype=float), float(default_absorption_time_min), float(effect_window_s),
+        float(cob_window_s), *_schedule_arrays(sensitivity), *_schedule_arrays(carb_ratio), *ice, _model_id(model),
         float(absorption_time_overrun), float(initial_factor), float(delay_s), bool(adaptive_rate),
         ADAPTIVE_RATE_STANDBY_FRACTION, float(effect_start_s), float(cob_start_s), float(delta_s))
     return (effect_dates, effect), (cob_dates, cob)
@@ -973,19 +985,64 @@ def _entry_order(dates, grams, times, csf):
 
 
 @jit
-def _effects_and_cob_kernel(carb_s, carb_g, carb_min, default_min, window_start_s, isf_start, isf_values, isf_offset,
-                            cr_start, cr_values, cr_offset, ice_start, ice_end, velocity, model_id,
-                            absorption_time_overrun, initial_factor, delay_s, adaptive, standby_fraction,
-                            effect_start_s, cob_start_s, delta_s):
-    """Compiled :func:`dynamic_effects_and_cob`: window, default absorption times, CSF, entry
-    and ICE order, :func:`_mapped`, the two grids and :func:`_dynamic_kernel` twice."""
+def _window_entries(carb_s, carb_g, carb_min, default_min, window_start_s, isf_start, isf_values, isf_offset,
+                    cr_start, cr_values, cr_offset):
+    """The entries dated from ``window_start_s`` in input order: dates, grams, absorption times (s,
+    defaults filled) and CSF (``carb_sensitivity_factor``)."""
     keep = np.flatnonzero(carb_s >= window_start_s)
-    if keep.size == 0:
-        return np.empty(0), np.empty(0), np.empty(0), np.empty(0)
     dates, g, minutes = carb_s[keep], carb_g[keep], carb_min[keep]
     times = np.where(np.isnan(minutes), default_min, minutes) * 60.0
     csf = (_schedule_values(isf_start, isf_values, isf_offset, dates)
            / _schedule_values(cr_start, cr_values, cr_offset, dates))
+    return dates, g, times, csf
+
+
+@jit
+def _static_kernel(cob, model, dates, start, grams, times, csf, delay_s):
+    """:func:`carbs_on_board` (``cob``) or :func:`carb_effects` of checked entries at ``dates``,
+    element by element, summed over the entries as numpy does."""
+    out = np.zeros(dates.size)
+    column = np.zeros(start.size)
+    for e in range(start.size):
+        for j in range(dates.size):
+            since = dates[j] - start[e]
+            f = _fraction(model, _divide(since - delay_s, times[e]))
+            if cob:
+                value = grams[e] * (1.0 - f) if since >= 0 else 0.0
+            else:
+                value = csf[e] * (grams[e] * f)
+            _accumulate(out, column, e, j, value)
+    return _entry_sums(out, column)
+
+
+@jit
+def _static_timeline(cob, model, entries, start_s, delay_s, delta_s):
+    """A static timeline of window entries on its :func:`simulation_dates` grid (empty without entries)."""
+    dates, g, times, csf = entries
+    if dates.size == 0:
+        return np.empty(0), np.empty(0)
+    grid = _grid_between(start_s, np.max(dates + times + delay_s), delta_s)
+    return grid, _static_kernel(cob, model, grid, dates, g, times, csf, delay_s)
+
+
+@jit
+def _effects_and_cob_kernel(dynamic, carb_s, carb_g, carb_min, default_min, effect_window_s, cob_window_s,
+                            isf_start, isf_values, isf_offset, cr_start, cr_values, cr_offset, ice_start, ice_end,
+                            velocity, model_id, absorption_time_overrun, initial_factor, delay_s, adaptive,
+                            standby_fraction, effect_start_s, cob_start_s, delta_s):
+    """Compiled :func:`effects_and_cob`: window, default absorption times, CSF, then the static
+    timelines, or entry and ICE order, :func:`_mapped`, the two grids and :func:`_dynamic_kernel` twice."""
+    schedules = (isf_start, isf_values, isf_offset, cr_start, cr_values, cr_offset)
+    if not dynamic:
+        effect_dates, effect = _static_timeline(False, model_id, _window_entries(
+            carb_s, carb_g, carb_min, default_min, effect_window_s, *schedules), effect_start_s, delay_s, delta_s)
+        cob_dates, cob = _static_timeline(True, model_id, _window_entries(
+            carb_s, carb_g, carb_min, default_min, cob_window_s, *schedules), cob_start_s, delay_s, delta_s)
+        return effect_dates, effect, cob_dates, cob
+    dates, g, times, csf = _window_entries(carb_s, carb_g, carb_min, default_min,
+                                           min(effect_window_s, cob_window_s), *schedules)
+    if dates.size == 0:
+        return np.empty(0), np.empty(0), np.empty(0), np.empty(0)
     order = _entry_order(dates, g, times, csf)
     dates, g, times, csf = dates[order], g[order], times[order], csf[order]
     if np.any(ice_start[1:] < ice_start[:-1]):

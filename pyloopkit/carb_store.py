@@ -142,8 +142,8 @@ def effects_and_cob(inp, counteraction, *, effect_start_s: float, cob_start_s: f
     """Carb effects from ``effect_start_s`` and COB from ``cob_start_s`` with one absorption
     mapping (Loop maps twice; the entries differ only by ones that ended absorbing long ago).
     ``validate=False`` skips the mapping's checks (see :func:`carb_status`); then, with numba,
-    dynamic absorption and one-value-per-item schedules, both timelines come from one compiled
-    pass (:func:`pyloopkit.carb_math.dynamic_effects_and_cob`, same numbers)."""
+    float absorption times and one-value-per-item schedules, both timelines come from one compiled
+    pass (:func:`pyloopkit.carb_math.effects_and_cob`, same numbers)."""
     if not validate and _compiled_applies(inp, counteraction):
         return _effects_and_cob_compiled(inp, counteraction, effect_start_s, cob_start_s)
     status = carb_status(inp, counteraction, start_s=min(effect_start_s, cob_start_s), validate=validate)
@@ -152,19 +152,21 @@ def effects_and_cob(inp, counteraction, *, effect_start_s: float, cob_start_s: f
 
 
 def _compiled_applies(inp, counteraction) -> bool:
-    """Whether :func:`effects_and_cob` may take the compiled pass: numba, dynamic absorption with a
-    counteraction, float absorption times and schedules with one value per item."""
-    return (carb_math.HAVE_NUMBA and counteraction is not None and inp.settings.dynamic_carb_absorption_enabled
-            and np.asarray(inp.carb_absorption_min).dtype == np.float64
+    """Whether :func:`effects_and_cob` may take the compiled pass: numba, float absorption times and
+    schedules with one value per item."""
+    return (carb_math.HAVE_NUMBA and np.asarray(inp.carb_absorption_min).dtype == np.float64
             and all(isinstance(x, DailySchedule) and x.values.ndim == 1 for x in (inp.carb_ratio, inp.sensitivity)))
 
 
 def _effects_and_cob_compiled(inp, counteraction, effect_start_s: float, cob_start_s: float):
-    """:func:`effects_and_cob` (unchecked, the settings included) as one compiled pass over the entries of its window."""
+    """:func:`effects_and_cob` (unchecked, the settings included) as one compiled pass: dynamic
+    absorption as :func:`carb_status` chooses it, else the static model on each timeline's entries."""
     s = inp.settings
-    carb, cob = carb_math.dynamic_effects_and_cob(
+    dynamic = counteraction is not None and s.dynamic_carb_absorption_enabled
+    carb, cob = carb_math.effects_and_cob(
         inp.carb_s, inp.carb_g, inp.carb_absorption_min, counteraction, inp.carb_ratio, inp.sensitivity,
-        default_absorption_time_min=float(s.default_absorption_times[1]),
-        window_start_s=_window_start(inp, min(effect_start_s, cob_start_s)), effect_start_s=effect_start_s,
-        cob_start_s=cob_start_s, delay_s=s.carb_delay * 60.0, **model_arguments(s.carb_absorption_model))
-    return (carb, cob) if carb[0].size else (EMPTY, EMPTY)
+        default_absorption_time_min=float(s.default_absorption_times[1]), dynamic=dynamic,
+        effect_window_s=_window_start(inp, effect_start_s), cob_window_s=_window_start(inp, cob_start_s),
+        effect_start_s=effect_start_s, cob_start_s=cob_start_s, delay_s=s.carb_delay * 60.0,
+        **model_arguments(s.carb_absorption_model))
+    return carb if carb[0].size else EMPTY, cob if cob[0].size else EMPTY

@@ -68,14 +68,17 @@ def _assert_same(a, b) -> None:
             np.testing.assert_array_equal(x, y)  # no tolerance
 
 
+@pytest.mark.parametrize("absorption", ["dynamic", "static", "no counteraction"])
 @pytest.mark.parametrize("model", MODELS)
-def test_compiled_carb_step_equals_the_array_path(model, monkeypatch):
-    """300 random inputs per model: effect and COB timelines bit for bit, both non-empty and
-    empty windows reached, and entries in every absorption phase."""
+def test_compiled_carb_step_equals_the_array_path(model, absorption, monkeypatch):
+    """300 random inputs per model, dynamic or static absorption (setting off, or no counteraction):
+    effect and COB timelines bit for bit, non-empty and empty windows reached."""
     rng = np.random.default_rng(MODELS.index(model))
     seen = set()
     for _ in range(300):
         inp, counteraction = _inputs(rng, model)
+        inp.settings.dynamic_carb_absorption_enabled = absorption != "static"
+        counteraction = None if absorption == "no counteraction" else counteraction
         now = float(rng.choice([0.0, 3000.0, 6000.0])) + rng.choice([0.0, 123.0])
         starts = dict(effect_start_s=now - float(rng.choice([1800.0, 3600.0])) + rng.choice([0.0, 17.0]),
                       cob_start_s=now - 300.0)
@@ -171,20 +174,35 @@ def test_schedule_lookup_and_entry_order_equal_numpy():
 
 
 def test_compiled_pass_is_skipped_where_it_does_not_apply(monkeypatch):
-    """Checked calls, static absorption, no counteraction, object absorption times (None for the
-    default) and two-column schedules take the array path: no compiled call."""
+    """Checked calls, object absorption times (None for the default) and two-column schedules
+    take the array path: no compiled call."""
     inp, counteraction = _inputs(np.random.default_rng(11), "parabolic")
     starts = dict(effect_start_s=-1800.0, cob_start_s=-300.0)
-    static = SimpleNamespace(**{**vars(inp), "settings": SimpleNamespace(
-        **{**vars(inp.settings), "dynamic_carb_absorption_enabled": False})})
     listed = SimpleNamespace(**{**vars(inp), "carb_absorption_min": [None] * inp.carb_s.size})
     two_column = SimpleNamespace(**{**vars(inp), "sensitivity": DailySchedule(np.zeros(1), np.array([[40.0, 50.0]]))})
-    assert carb_store._compiled_applies(inp, counteraction)
-    for case, ice in ((static, counteraction), (inp, None), (listed, counteraction), (two_column, counteraction)):
-        assert not carb_store._compiled_applies(case, ice)
+    assert carb_store._compiled_applies(inp, counteraction) and carb_store._compiled_applies(inp, None)
+    assert not carb_store._compiled_applies(listed, counteraction)
+    assert not carb_store._compiled_applies(two_column, counteraction)
     calls = []
     monkeypatch.setattr(carb_math, "_effects_and_cob_kernel", lambda *a: calls.append(a))
     carb_store.effects_and_cob(inp, counteraction, validate=True, **starts)
-    for case, ice in ((static, counteraction), (inp, None), (listed, counteraction)):
-        carb_store.effects_and_cob(case, ice, validate=False, **starts)
+    carb_store.effects_and_cob(listed, counteraction, validate=False, **starts)
     assert calls == []
+
+
+@pytest.mark.parametrize("model", MODELS[:3])
+def test_compiled_static_curves_equal_the_array_path(model, monkeypatch):
+    """``carbs_on_board`` / ``carb_effects`` (modelled absorption) compiled and in numpy, on grids of
+    one date and many, entries before, inside and after them."""
+    rng = np.random.default_rng(30 + MODELS.index(model))
+    for _ in range(100):
+        n = int(rng.integers(1, 20))
+        entries = (rng.uniform(-30000.0, 30000.0, n), rng.uniform(0.0, 90.0, n), rng.choice([7200.0, 10800.5], n))
+        grid = rng.uniform(-40000.0, 40000.0) + 300.0 * np.arange(int(rng.choice([1, 2, 150])))
+        delay_s = float(rng.choice([0.0, 600.0]))
+        for function, extra in ((carb_math.carbs_on_board, ()), (carb_math.carb_effects, (10.0, rng.uniform(20, 90, n)))):
+            results = []
+            for compiled in (True, False):
+                monkeypatch.setattr(carb_math, "HAVE_NUMBA", compiled)
+                results.append(function(*entries, *extra, grid, delay_s=delay_s, model=model))
+            assert results[0].tobytes() == results[1].tobytes()
