@@ -319,7 +319,8 @@ def carbs_on_board(carb_dates_s, grams, absorption_time_s, dates_s, *, delay_s: 
     d = _dates(dates_s)
     model_ = AbsorptionModel(model)
     if HAVE_NUMBA:
-        return _static_kernel(True, model_.id, np.ascontiguousarray(d), starts, g, times, np.ones(g.size), float(delay_s))
+        return _static_kernel(True, model_.id, np.ascontiguousarray(d), starts, g, times, np.ones(g.size),
+                              float(delay_s))
     since = d[None, :] - starts[:, None]
     cob = np.where(since >= 0, model_.unabsorbed(g[:, None], since - delay_s, times[:, None]), 0.0)
     return cob.sum(axis=0)
@@ -600,8 +601,9 @@ def _mapped(model_id, dates, g, times, csf, ice_start, ice_end, velocity, absorp
      to_absorb) = _map_kernel(model_id == 0, model_id, dates, g, csf, initial, maximum, delay_s, last_effect,
                               max_end, ice_start, ice_end, ice_effect, adaptive, standby_fraction)
     observed_grams = observed / csf
-    return (observed_grams, clamped, g - clamped, min_predicted, np.where(np.isnan(completion), last_effect, completion),
-            remaining, to_absorb, observed_grams >= min_predicted, timeline / csf[:, None], first, stop)
+    observed_end = np.where(np.isnan(completion), last_effect, completion)
+    return (observed_grams, clamped, g - clamped, min_predicted, observed_end, remaining, to_absorb,
+            observed_grams >= min_predicted, timeline / csf[:, None], first, stop)
 
 
 def _timeline_sums(status: CarbStatus, bounds: np.ndarray, dates: np.ndarray):

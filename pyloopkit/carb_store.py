@@ -5,7 +5,8 @@ Follows LoopKit's ``CarbStore.swift`` (Loop 2019, as ported by PyLoopKit): entri
 without an absorption time take the *medium* default; effects and COB at a date need the
 entries that may still be absorbing, i.e. those since ``date - 2 x slow``; with dynamic
 absorption enabled the counteraction effects are mapped to the entries (even when there
-are none yet, as in Swift), otherwise the static model is used.
+are none yet, as in Swift), otherwise the static model is used. For the Loop core's own inputs
+(``validate=False``) :func:`effects_and_cob` runs as one compiled pass when numba is in use.
 
 The functions taking ``inp`` accept a :class:`pyloopkit.loop_input.LoopInput` or any
 object with ``carb_s`` (s), ``carb_g`` (g), ``carb_absorption_min`` (min), ``carb_ratio``
@@ -144,14 +145,14 @@ def effects_and_cob(inp, counteraction, *, effect_start_s: float, cob_start_s: f
     ``validate=False`` skips the mapping's checks (see :func:`carb_status`); then, with numba,
     float absorption times and one-value-per-item schedules, both timelines come from one compiled
     pass (:func:`pyloopkit.carb_math.effects_and_cob`, same numbers)."""
-    if not validate and _compiled_applies(inp, counteraction):
+    if not validate and _compiled_applies(inp):
         return _effects_and_cob_compiled(inp, counteraction, effect_start_s, cob_start_s)
     status = carb_status(inp, counteraction, start_s=min(effect_start_s, cob_start_s), validate=validate)
     return (glucose_effects(inp, counteraction, start_s=effect_start_s, status=status),
             carbs_on_board(inp, counteraction, start_s=cob_start_s, status=status))
 
 
-def _compiled_applies(inp, counteraction) -> bool:
+def _compiled_applies(inp) -> bool:
     """Whether :func:`effects_and_cob` may take the compiled pass: numba, float absorption times and
     schedules with one value per item."""
     return (carb_math.HAVE_NUMBA and np.asarray(inp.carb_absorption_min).dtype == np.float64

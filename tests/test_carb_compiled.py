@@ -1,7 +1,8 @@
 """The carb step of the Loop core as one compiled pass (issue 9): ``carb_store.effects_and_cob``
 with ``validate=False`` gives bit for bit the numbers of the array path (window, default
-absorption times, ISF/CR look-ups, entry and ICE order, absorption mapping, grids, dynamic
-effects and COB), and the shared compiled helpers equal their plain-Python runs.
+absorption times, ISF/CR look-ups, entry and ICE order, absorption mapping, grids, dynamic or
+static effects and COB, numpy's order of summing over entries, pairwise for a one-date grid),
+and the shared compiled helpers equal their plain-Python runs.
 """
 from __future__ import annotations
 
@@ -180,9 +181,8 @@ def test_compiled_pass_is_skipped_where_it_does_not_apply(monkeypatch):
     starts = dict(effect_start_s=-1800.0, cob_start_s=-300.0)
     listed = SimpleNamespace(**{**vars(inp), "carb_absorption_min": [None] * inp.carb_s.size})
     two_column = SimpleNamespace(**{**vars(inp), "sensitivity": DailySchedule(np.zeros(1), np.array([[40.0, 50.0]]))})
-    assert carb_store._compiled_applies(inp, counteraction) and carb_store._compiled_applies(inp, None)
-    assert not carb_store._compiled_applies(listed, counteraction)
-    assert not carb_store._compiled_applies(two_column, counteraction)
+    assert carb_store._compiled_applies(inp)
+    assert not carb_store._compiled_applies(listed) and not carb_store._compiled_applies(two_column)
     calls = []
     monkeypatch.setattr(carb_math, "_effects_and_cob_kernel", lambda *a: calls.append(a))
     carb_store.effects_and_cob(inp, counteraction, validate=True, **starts)
@@ -200,7 +200,8 @@ def test_compiled_static_curves_equal_the_array_path(model, monkeypatch):
         entries = (rng.uniform(-30000.0, 30000.0, n), rng.uniform(0.0, 90.0, n), rng.choice([7200.0, 10800.5], n))
         grid = rng.uniform(-40000.0, 40000.0) + 300.0 * np.arange(int(rng.choice([1, 2, 150])))
         delay_s = float(rng.choice([0.0, 600.0]))
-        for function, extra in ((carb_math.carbs_on_board, ()), (carb_math.carb_effects, (10.0, rng.uniform(20, 90, n)))):
+        effects = (carb_math.carb_effects, (10.0, rng.uniform(20.0, 90.0, n)))
+        for function, extra in ((carb_math.carbs_on_board, ()), effects):
             results = []
             for compiled in (True, False):
                 monkeypatch.setattr(carb_math, "HAVE_NUMBA", compiled)
