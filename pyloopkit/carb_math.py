@@ -934,12 +934,19 @@ def effects_and_cob(carb_dates_s, grams, absorption_time_min, counteraction, car
         tuple(np.asarray(a, dtype=float).reshape(-1) for a in counteraction)
     initial_factor = absorption_time_overrun if initial_absorption_time_overrun is None \
         else initial_absorption_time_overrun
-    effect_dates, effect, cob_dates, cob = _effects_and_cob_kernel(
-        bool(dynamic), np.asarray(carb_dates_s, dtype=float), np.asarray(grams, dtype=float),
-        np.asarray(absorption_time_min, dtype=float), float(default_absorption_time_min), float(effect_window_s),
-        float(cob_window_s), *_schedule_arrays(sensitivity), *_schedule_arrays(carb_ratio), *ice, _model_id(model),
-        float(absorption_time_overrun), float(initial_factor), float(delay_s), bool(adaptive_rate),
-        ADAPTIVE_RATE_STANDBY_FRACTION, float(effect_start_s), float(cob_start_s), float(delta_s))
+    entries = (np.asarray(carb_dates_s, dtype=float), np.asarray(grams, dtype=float),
+               np.asarray(absorption_time_min, dtype=float), float(default_absorption_time_min))
+    schedules = (*_schedule_arrays(sensitivity), *_schedule_arrays(carb_ratio))
+    starts = (float(effect_start_s), float(cob_start_s), float(delta_s))
+    if dynamic:
+        effect_dates, effect, cob_dates, cob = _dynamic_pass(
+            *entries, float(min(effect_window_s, cob_window_s)), *schedules, *ice, _model_id(model),
+            float(absorption_time_overrun), float(initial_factor), float(delay_s), bool(adaptive_rate),
+            ADAPTIVE_RATE_STANDBY_FRACTION, *starts)
+    else:
+        effect_dates, effect, cob_dates, cob = _static_pass(
+            *entries, float(effect_window_s), float(cob_window_s), *schedules, _model_id(model), float(delay_s),
+            *starts)
     return (effect_dates, effect), (cob_dates, cob)
 
 
@@ -961,25 +968,24 @@ def _schedule_values(item_start, values, offset_s, seconds):
 
 
 @jit
-def _precedes(dates, grams, times, csf, i, j):
-    """Entry ``i`` sorts before entry ``j`` by date, then grams, absorption time, CSF."""
-    if dates[i] != dates[j]:
-        return dates[i] < dates[j]
-    if grams[i] != grams[j]:
-        return grams[i] < grams[j]
-    if times[i] != times[j]:
-        return times[i] < times[j]
-    return csf[i] < csf[j]
+def _row_precedes(keys, a, b):
+    """Row ``a`` of ``keys`` sorts strictly before row ``b`` (first column first)."""
+    for c in range(keys.shape[1]):
+        if keys[a, c] != keys[b, c]:
+            return keys[a, c] < keys[b, c]
+    return False
 
 
 @jit
-def _entry_order(dates, grams, times, csf):
-    """``np.lexsort((csf, times, grams, dates))`` for finite keys (stable insertion sort: few entries)."""
-    order = np.arange(dates.size)
-    for i in range(1, dates.size):
+def _stable_order(keys):
+    """Indices sorting the rows of ``keys`` by the first column, then the next..., ties in input order:
+    ``np.lexsort`` of the columns in reverse order for finite keys (insertion sort: few rows, or
+    rows nearly in order)."""
+    order = np.arange(keys.shape[0])
+    for i in range(1, keys.shape[0]):
         k = order[i]
         j = i
-        while j > 0 and _precedes(dates, grams, times, csf, k, order[j - 1]):
+        while j > 0 and _row_precedes(keys, k, order[j - 1]):
             order[j] = order[j - 1]
             j -= 1
         order[j] = k
@@ -1028,27 +1034,36 @@ def _static_timeline(cob, model, entries, start_s, delay_s, delta_s):
 
 
 @jit
-def _effects_and_cob_kernel(dynamic, carb_s, carb_g, carb_min, default_min, effect_window_s, cob_window_s,
-                            isf_start, isf_values, isf_offset, cr_start, cr_values, cr_offset, ice_start, ice_end,
-                            velocity, model_id, absorption_time_overrun, initial_factor, delay_s, adaptive,
-                            standby_fraction, effect_start_s, cob_start_s, delta_s):
-    """Compiled :func:`effects_and_cob`: window, default absorption times, CSF, then the static
-    timelines, or entry and ICE order, :func:`_mapped`, the two grids and :func:`_dynamic_kernel` twice."""
+def _static_pass(carb_s, carb_g, carb_min, default_min, effect_window_s, cob_window_s, isf_start, isf_values,
+                 isf_offset, cr_start, cr_values, cr_offset, model_id, delay_s, effect_start_s, cob_start_s, delta_s):
+    """Compiled static :func:`effects_and_cob`: each timeline's window, default absorption times, CSF,
+    grid and :func:`_static_kernel`."""
     schedules = (isf_start, isf_values, isf_offset, cr_start, cr_values, cr_offset)
-    if not dynamic:
-        effect_dates, effect = _static_timeline(False, model_id, _window_entries(
-            carb_s, carb_g, carb_min, default_min, effect_window_s, *schedules), effect_start_s, delay_s, delta_s)
-        cob_dates, cob = _static_timeline(True, model_id, _window_entries(
-            carb_s, carb_g, carb_min, default_min, cob_window_s, *schedules), cob_start_s, delay_s, delta_s)
-        return effect_dates, effect, cob_dates, cob
-    dates, g, times, csf = _window_entries(carb_s, carb_g, carb_min, default_min,
-                                           min(effect_window_s, cob_window_s), *schedules)
+    effect_dates, effect = _static_timeline(False, model_id, _window_entries(
+        carb_s, carb_g, carb_min, default_min, effect_window_s, *schedules), effect_start_s, delay_s, delta_s)
+    cob_dates, cob = _static_timeline(True, model_id, _window_entries(
+        carb_s, carb_g, carb_min, default_min, cob_window_s, *schedules), cob_start_s, delay_s, delta_s)
+    return effect_dates, effect, cob_dates, cob
+
+
+@jit
+def _dynamic_pass(carb_s, carb_g, carb_min, default_min, window_s, isf_start, isf_values, isf_offset, cr_start,
+                  cr_values, cr_offset, ice_start, ice_end, velocity, model_id, absorption_time_overrun,
+                  initial_factor, delay_s, adaptive, standby_fraction, effect_start_s, cob_start_s, delta_s):
+    """Compiled dynamic :func:`effects_and_cob`: window, default absorption times, CSF, entry and ICE
+    order, :func:`_mapped`, the two grids and :func:`_dynamic_kernel` twice."""
+    dates, g, times, csf = _window_entries(carb_s, carb_g, carb_min, default_min, window_s, isf_start, isf_values,
+                                           isf_offset, cr_start, cr_values, cr_offset)
     if dates.size == 0:
         return np.empty(0), np.empty(0), np.empty(0), np.empty(0)
-    order = _entry_order(dates, g, times, csf)
+    keys = np.empty((dates.size, 4))
+    keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3] = dates, g, times, csf
+    order = _stable_order(keys)
     dates, g, times, csf = dates[order], g[order], times[order], csf[order]
     if np.any(ice_start[1:] < ice_start[:-1]):
-        ice_order = np.argsort(ice_start, kind="mergesort")
+        ice_keys = np.empty((ice_start.size, 1))
+        ice_keys[:, 0] = ice_start
+        ice_order = _stable_order(ice_keys)
         ice_start, ice_end, velocity = ice_start[ice_order], ice_end[ice_order], velocity[ice_order]
     (observed_grams, clamped, remaining_grams, min_predicted, observed_end, remaining, to_absorb, has_timeline,
      timeline_grams, first, stop) = _mapped(model_id, dates, g, times, csf, ice_start, ice_end, velocity,
