@@ -955,16 +955,16 @@ def _schedule_arrays(schedule):
 
 
 @jit
-def _schedule_values(item_start, values, offset_s, seconds):
-    """``DailySchedule.at(seconds)`` of a one-value-per-item schedule (same look-up arithmetic)."""
-    out = np.empty(seconds.size)
-    for i in range(seconds.size):
-        if item_start.size == 1:
-            out[i] = values[0]
-        else:
-            out[i] = values[np.searchsorted(item_start, np.mod(seconds[i] + offset_s, SECONDS_PER_DAY),
-                                            side="right") - 1]
-    return out
+def _schedule_value(item_start, values, offset_s, seconds):
+    """``DailySchedule.at(seconds)`` of a one-value-per-item schedule at a finite time (same look-up
+    arithmetic: the last item starting at or before the time of day)."""
+    if item_start.size == 1:
+        return values[0]
+    time_of_day = np.mod(seconds + offset_s, SECONDS_PER_DAY)
+    k = 0
+    while k < item_start.size and item_start[k] <= time_of_day:
+        k += 1
+    return values[k - 1]
 
 
 @jit
@@ -997,11 +997,18 @@ def _window_entries(carb_s, carb_g, carb_min, default_min, window_start_s, isf_s
                     cr_start, cr_values, cr_offset):
     """The entries dated from ``window_start_s`` in input order: dates, grams, absorption times (s,
     defaults filled) and CSF (``carb_sensitivity_factor``)."""
-    keep = np.flatnonzero(carb_s >= window_start_s)
-    dates, g, minutes = carb_s[keep], carb_g[keep], carb_min[keep]
-    times = np.where(np.isnan(minutes), default_min, minutes) * 60.0
-    csf = (_schedule_values(isf_start, isf_values, isf_offset, dates)
-           / _schedule_values(cr_start, cr_values, cr_offset, dates))
+    n = 0
+    for i in range(carb_s.size):
+        n += carb_s[i] >= window_start_s
+    dates, g, times, csf = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    k = 0
+    for i in range(carb_s.size):
+        if carb_s[i] >= window_start_s:
+            dates[k], g[k] = carb_s[i], carb_g[i]
+            times[k] = (default_min if np.isnan(carb_min[i]) else carb_min[i]) * 60.0
+            csf[k] = (_schedule_value(isf_start, isf_values, isf_offset, carb_s[i])
+                      / _schedule_value(cr_start, cr_values, cr_offset, carb_s[i]))
+            k += 1
     return dates, g, times, csf
 
 
