@@ -53,7 +53,7 @@ def _inputs(rng: np.random.Generator, model: str):
 
 
 def _array_path(monkeypatch, inp, counteraction, **starts):
-    """``effects_and_cob`` through the array path: no compiled pass, numpy dynamic formulas, the
+    """``effects_and_cob`` through the array path: no compiled pass, numpy dynamic and static formulas, the
     shared helpers run as plain Python."""
     with monkeypatch.context() as patch:
         patch.setattr(carb_math, "HAVE_NUMBA", False)
