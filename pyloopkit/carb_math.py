@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .date import ceil_to_grid, floor_to_grid
+from .date import SECONDS_PER_DAY
 from .errors import Problem, raise_if
 from .jit import HAVE_NUMBA, jit
 
@@ -279,8 +279,15 @@ def simulation_dates(carb_dates_s, absorption_time_s, *, delay_s: float = DEFAUL
                   for i in np.flatnonzero(~(np.isfinite(times) & (times >= 0)))])
     if dates.size == 0 and (start_s is None or end_s is None):
         return np.empty(0)
-    first = float(floor_to_grid(dates.min() if start_s is None else start_s, delta_s))
-    last = float(ceil_to_grid(np.max(dates + times + delay_s) if end_s is None else end_s, delta_s))
+    return _grid_between(float(dates.min() if start_s is None else start_s),
+                         float(np.max(dates + times + delay_s) if end_s is None else end_s), float(delta_s))
+
+
+@jit
+def _grid_between(start_s, end_s, delta_s):
+    """:func:`simulation_dates`' grid: ``floor(start)`` to ``ceil(end)`` every ``delta_s`` (s), at least one date."""
+    first = np.floor(start_s / delta_s) * delta_s
+    last = np.ceil(end_s / delta_s) * delta_s
     return first + delta_s * np.arange(max(int(np.floor((last - first) / delta_s + 1e-9)) + 1, 1))
 
 
@@ -311,6 +318,9 @@ def carbs_on_board(carb_dates_s, grams, absorption_time_s, dates_s, *, delay_s: 
     starts, g, times = _entries(carb_dates_s, grams, absorption_time_s)
     d = _dates(dates_s)
     model_ = AbsorptionModel(model)
+    if HAVE_NUMBA:
+        return _static_kernel(True, model_.id, np.ascontiguousarray(d), starts, g, times, np.ones(g.size),
+                              float(delay_s))
     since = d[None, :] - starts[:, None]
     cob = np.where(since >= 0, model_.unabsorbed(g[:, None], since - delay_s, times[:, None]), 0.0)
     return cob.sum(axis=0)
@@ -327,6 +337,9 @@ def carb_effects(carb_dates_s, grams, absorption_time_s, carb_ratio, sensitivity
     starts, g, times = _entries(carb_dates_s, grams, absorption_time_s)
     d = _dates(dates_s)
     csf = carb_sensitivity_factor(starts, carb_ratio, sensitivity)
+    if HAVE_NUMBA:
+        return _static_kernel(False, _model_id(model), np.ascontiguousarray(d), starts, g, times,
+                              np.ascontiguousarray(csf, dtype=float), float(delay_s))
     absorbed = AbsorptionModel(model).absorbed(g[:, None], d[None, :] - starts[:, None] - delay_s, times[:, None])
     return (csf[:, None] * absorbed).sum(axis=0)
 
@@ -568,6 +581,16 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
     dates, g, times, csf = dates[order], g[order], times[order], csf[order]
     initial_factor = absorption_time_overrun if initial_absorption_time_overrun is None \
         else initial_absorption_time_overrun
+    columns = _mapped(model_id, dates, g, times, csf, ice_start, ice_end, velocity, float(absorption_time_overrun),
+                      float(initial_factor), float(delay_s), bool(adaptive_rate), float(adaptive_standby_fraction))
+    return CarbStatus(order, dates, g, times, csf, *columns, ice_start_s=ice_start, ice_end_s=ice_end, model=model)
+
+
+@jit
+def _mapped(model_id, dates, g, times, csf, ice_start, ice_end, velocity, absorption_time_overrun, initial_factor,
+            delay_s, adaptive, standby_fraction):
+    """:func:`map_absorption` of sorted entries and ICE: :func:`_map_kernel` and the
+    :class:`CarbStatus` columns derived from it, ``observed_grams`` to ``timeline_stop`` in field order."""
     maximum = times * absorption_time_overrun
     initial = times * initial_factor
     max_end = dates + maximum + delay_s
@@ -575,18 +598,12 @@ def map_absorption(carb_dates_s, grams, absorption_time_s, counteraction, carb_r
     last_effect = np.minimum(max_end, np.maximum(last_ice, dates))
     ice_effect = velocity / 60.0 * (ice_end - ice_start)
     (observed, completion, timeline, first, stop, min_predicted, clamped, remaining,
-     to_absorb) = _map_kernel(model_id == 0, model_id, dates, g, csf, initial, maximum, float(delay_s), last_effect,
-                              max_end, ice_start, ice_end, ice_effect, bool(adaptive_rate),
-                              float(adaptive_standby_fraction))
+     to_absorb) = _map_kernel(model_id == 0, model_id, dates, g, csf, initial, maximum, delay_s, last_effect,
+                              max_end, ice_start, ice_end, ice_effect, adaptive, standby_fraction)
     observed_grams = observed / csf
-    return CarbStatus(
-        order=order, start_s=dates, grams=g, absorption_time_s=times, csf_mgdl_per_g=csf,
-        observed_grams=observed_grams, clamped_grams=clamped, remaining_grams=g - clamped,
-        min_predicted_grams=min_predicted,
-        observed_end_s=np.where(np.isnan(completion), last_effect, completion),
-        estimated_time_remaining_s=remaining, time_to_absorb_observed_s=to_absorb,
-        has_timeline=observed_grams >= min_predicted, timeline_grams=timeline / csf[:, None], timeline_first=first,
-        timeline_stop=stop, ice_start_s=ice_start, ice_end_s=ice_end, model=model)
+    observed_end = np.where(np.isnan(completion), last_effect, completion)
+    return (observed_grams, clamped, g - clamped, min_predicted, observed_end, remaining, to_absorb,
+            observed_grams >= min_predicted, timeline / csf[:, None], first, stop)
 
 
 def _timeline_sums(status: CarbStatus, bounds: np.ndarray, dates: np.ndarray):
@@ -753,6 +770,7 @@ def _dynamic_kernel(cob, loop2019, model, dates, start, grams, estimated_absorpt
     value at each date, as ``_phases``, ``dynamic_carbs_on_board`` and ``dynamic_absorbed_carbs``."""
     n_entries, n_dates, n_ice = start.size, dates.size, ice_start.size
     out = np.zeros(n_dates)
+    column = np.zeros(n_entries)
     start_bounds = ice_start + delta_s
     for e in range(n_entries):
         nonempty = stop[e] > first[e]
@@ -801,5 +819,273 @@ def _dynamic_kernel(cob, loop2019, model, dates, start, grams, estimated_absorpt
                 value = value if d >= start[e] - delta_s else 0.0
             else:
                 value = csf[e] * (value if d >= start[e] else 0.0)
-            out[j] = value if e == 0 else out[j] + value
+            _accumulate(out, column, e, j, value)
+    return _entry_sums(out, column)
+
+
+@jit
+def _accumulate(out, column, e, j, value):
+    """Add entry ``e``'s value at date ``j`` to the sum over entries as numpy's ``sum(axis=0)`` of an
+    (entries, dates) array does: in entry order from 0.0, or, for a single date, kept in
+    ``column`` for :func:`_entry_sums`."""
+    if out.size == 1:
+        column[e] = value
+    else:
+        out[j] += value
+
+
+@jit
+def _entry_sums(out, column):
+    """``out`` once every entry was accumulated: numpy sums an (entries, 1) array pairwise."""
+    if out.size == 1:
+        out[0] += _pairwise_sum(column, 0, column.size)
     return out
+
+
+@jit
+def _block_sum(values, start, n):
+    """numpy's pairwise summation of at most 128 values ``values[start:start + n]``: in order below 8,
+    else 8 running partial sums added as a tree, then the rest in order."""
+    if n < 8:
+        total = 0.0
+        for i in range(start, start + n):
+            total += values[i]
+        return total
+    partial = values[start:start + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for k in range(8):
+            partial[k] += values[start + i + k]
+        i += 8
+    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5])
+                                                                      + (partial[6] + partial[7]))
+    for k in range(i, n):
+        total += values[start + k]
+    return total
+
+
+@jit
+def _pairwise_sum(values, start, n):
+    """numpy's pairwise summation of ``values[start:start + n]``: above 128 values, the sum of the two
+    halves (the first a multiple of 8 long), each summed the same way (without recursion: numba's
+    cache does not load recursive functions safely)."""
+    starts, sizes, expanded = np.empty(128, np.int64), np.empty(128, np.int64), np.zeros(128, np.bool_)
+    sums = np.empty(128)
+    starts[0], sizes[0], expanded[0] = start, n, False
+    depth, done = 1, 0
+    while depth:
+        depth -= 1
+        s, m = starts[depth], sizes[depth]
+        if m <= 128:
+            sums[done] = _block_sum(values, s, m)
+            done += 1
+        elif expanded[depth]:
+            done -= 1
+            sums[done - 1] += sums[done]
+        else:
+            half = m // 2
+            half -= half % 8
+            expanded[depth] = True
+            starts[depth + 1], sizes[depth + 1], expanded[depth + 1] = s + half, m - half, False
+            starts[depth + 2], sizes[depth + 2], expanded[depth + 2] = s, half, False
+            depth += 3
+    return sums[0]
+
+
+def effects_and_cob(carb_dates_s, grams, absorption_time_min, counteraction, carb_ratio, sensitivity, *,
+                    default_absorption_time_min: float, effect_window_s: float, cob_window_s: float,
+                    effect_start_s: float, cob_start_s: float, dynamic: bool = True,
+                    absorption_time_overrun: float = DEFAULT_ABSORPTION_TIME_OVERRUN,
+                    initial_absorption_time_overrun: float | None = None, delay_s: float = DEFAULT_DELAY_S,
+                    model: str = "parabolic", adaptive_rate: bool = False, delta_s: float = 300.0):
+    """Carb effect and COB timelines in one compiled pass, unchecked (the Loop core's own arrays).
+
+    ``dynamic``: the entries dated from ``min(effect_window_s, cob_window_s)`` mapped as by
+    :func:`map_absorption` (``validate=False``), then :func:`dynamic_carb_effects` and
+    :func:`dynamic_carbs_on_board` on :func:`simulation_dates` grids from ``effect_start_s`` and
+    ``cob_start_s`` to the end of the latest absorption. Otherwise (static) :func:`carb_effects`
+    of the entries from ``effect_window_s`` and :func:`carbs_on_board` of those from
+    ``cob_window_s``, each on its own grid. Same numbers as those functions.
+
+    Parameters
+    ----------
+    carb_dates_s, grams, absorption_time_min : float arrays (s, g, min)
+        All carb entries, finite; a NaN absorption time takes ``default_absorption_time_min``.
+    counteraction : (start_s, end_s, velocity_mgdl_per_min) or None
+        ICE as :func:`map_absorption` expects them (any start order); unused when static.
+    carb_ratio, sensitivity : DailySchedule
+        One value per item (g/U, mg/dL/U), all finite and > 0.
+    effect_window_s, cob_window_s, effect_start_s, cob_start_s : float (s)
+        Earliest entry date kept, and grid start, of each timeline.
+    Other parameters as in :func:`map_absorption` (``model`` also for the static curves).
+
+    Returns
+    -------
+    (dates_s, mg/dL), (dates_s, g)
+        The carb effect and COB timelines; a timeline without entries is two empty arrays
+        (dynamic: both are, when no entry is in the window).
+
+    Notes
+    -----
+    Needs numba (``HAVE_NUMBA``). Entries tied on date, grams, absorption time and CSF keep their
+    order as ``np.lexsort`` does; NaN dates or CSF would not sort as it does.
+    """
+    ice = (np.empty(0),) * 3 if counteraction is None else \
+        tuple(np.asarray(a, dtype=float).reshape(-1) for a in counteraction)
+    initial_factor = absorption_time_overrun if initial_absorption_time_overrun is None \
+        else initial_absorption_time_overrun
+    entries = (np.asarray(carb_dates_s, dtype=float), np.asarray(grams, dtype=float),
+               np.asarray(absorption_time_min, dtype=float), float(default_absorption_time_min))
+    schedules = (*_schedule_arrays(sensitivity), *_schedule_arrays(carb_ratio))
+    starts = (float(effect_start_s), float(cob_start_s), float(delta_s))
+    if dynamic:
+        effect_dates, effect, cob_dates, cob = _dynamic_pass(
+            *entries, float(min(effect_window_s, cob_window_s)), *schedules, *ice, _model_id(model),
+            float(absorption_time_overrun), float(initial_factor), float(delay_s), bool(adaptive_rate),
+            ADAPTIVE_RATE_STANDBY_FRACTION, *starts)
+    else:
+        effect_dates, effect, cob_dates, cob = _static_pass(
+            *entries, float(effect_window_s), float(cob_window_s), *schedules, _model_id(model), float(delay_s),
+            *starts)
+    return (effect_dates, effect), (cob_dates, cob)
+
+
+def _schedule_arrays(schedule):
+    return np.asarray(schedule.start_s, dtype=float), np.asarray(schedule.values, dtype=float), float(schedule.offset_s)
+
+
+@jit
+def _schedule_value(item_start, values, offset_s, seconds):
+    """``DailySchedule.at(seconds)`` of a one-value-per-item schedule at a finite time (same look-up
+    arithmetic: the last item starting at or before the time of day)."""
+    if item_start.size == 1:
+        return values[0]
+    time_of_day = np.mod(seconds + offset_s, SECONDS_PER_DAY)
+    k = 0
+    while k < item_start.size and item_start[k] <= time_of_day:
+        k += 1
+    return values[k - 1]
+
+
+@jit
+def _row_precedes(keys, a, b):
+    """Row ``a`` of ``keys`` sorts strictly before row ``b`` (first column first)."""
+    for c in range(keys.shape[1]):
+        if keys[a, c] != keys[b, c]:
+            return keys[a, c] < keys[b, c]
+    return False
+
+
+@jit
+def _stable_order(keys):
+    """Indices sorting the rows of ``keys`` by the first column, then the next..., ties in input order:
+    ``np.lexsort`` of the columns in reverse order for finite keys (insertion sort: few rows, or
+    rows nearly in order)."""
+    order = np.arange(keys.shape[0])
+    for i in range(1, keys.shape[0]):
+        k = order[i]
+        j = i
+        while j > 0 and _row_precedes(keys, k, order[j - 1]):
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = k
+    return order
+
+
+@jit
+def _window_entries(carb_s, carb_g, carb_min, default_min, window_start_s, isf_start, isf_values, isf_offset,
+                    cr_start, cr_values, cr_offset):
+    """The entries dated from ``window_start_s`` in input order: dates, grams, absorption times (s,
+    defaults filled) and CSF (``carb_sensitivity_factor``)."""
+    n = 0
+    for i in range(carb_s.size):
+        n += carb_s[i] >= window_start_s
+    dates, g, times, csf = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    k = 0
+    for i in range(carb_s.size):
+        if carb_s[i] >= window_start_s:
+            dates[k], g[k] = carb_s[i], carb_g[i]
+            times[k] = (default_min if np.isnan(carb_min[i]) else carb_min[i]) * 60.0
+            csf[k] = (_schedule_value(isf_start, isf_values, isf_offset, carb_s[i])
+                      / _schedule_value(cr_start, cr_values, cr_offset, carb_s[i]))
+            k += 1
+    return dates, g, times, csf
+
+
+@jit
+def _static_kernel(cob, model, dates, start, grams, times, csf, delay_s):
+    """:func:`carbs_on_board` (``cob``) or :func:`carb_effects` of checked entries at ``dates``,
+    element by element, summed over the entries as numpy does."""
+    out = np.zeros(dates.size)
+    column = np.zeros(start.size)
+    for e in range(start.size):
+        for j in range(dates.size):
+            since = dates[j] - start[e]
+            f = _fraction(model, _divide(since - delay_s, times[e]))
+            if cob:
+                value = grams[e] * (1.0 - f) if since >= 0 else 0.0
+            else:
+                value = csf[e] * (grams[e] * f)
+            _accumulate(out, column, e, j, value)
+    return _entry_sums(out, column)
+
+
+@jit
+def _static_timeline(cob, model, entries, start_s, delay_s, delta_s):
+    """A static timeline of window entries on its :func:`simulation_dates` grid (empty without entries)."""
+    dates, g, times, csf = entries
+    if dates.size == 0:
+        return np.empty(0), np.empty(0)
+    grid = _grid_between(start_s, np.max(dates + times + delay_s), delta_s)
+    return grid, _static_kernel(cob, model, grid, dates, g, times, csf, delay_s)
+
+
+@jit
+def _static_pass(carb_s, carb_g, carb_min, default_min, effect_window_s, cob_window_s, isf_start, isf_values,
+                 isf_offset, cr_start, cr_values, cr_offset, model_id, delay_s, effect_start_s, cob_start_s, delta_s):
+    """Compiled static :func:`effects_and_cob`: each timeline's window, default absorption times, CSF,
+    grid and :func:`_static_kernel`."""
+    schedules = (isf_start, isf_values, isf_offset, cr_start, cr_values, cr_offset)
+    effect_dates, effect = _static_timeline(False, model_id, _window_entries(
+        carb_s, carb_g, carb_min, default_min, effect_window_s, *schedules), effect_start_s, delay_s, delta_s)
+    cob_dates, cob = _static_timeline(True, model_id, _window_entries(
+        carb_s, carb_g, carb_min, default_min, cob_window_s, *schedules), cob_start_s, delay_s, delta_s)
+    return effect_dates, effect, cob_dates, cob
+
+
+@jit
+def _dynamic_pass(carb_s, carb_g, carb_min, default_min, window_s, isf_start, isf_values, isf_offset, cr_start,
+                  cr_values, cr_offset, ice_start, ice_end, velocity, model_id, absorption_time_overrun,
+                  initial_factor, delay_s, adaptive, standby_fraction, effect_start_s, cob_start_s, delta_s):
+    """Compiled dynamic :func:`effects_and_cob`: window, default absorption times, CSF, entry and ICE
+    order, :func:`_mapped`, the two grids and :func:`_dynamic_kernel` twice."""
+    dates, g, times, csf = _window_entries(carb_s, carb_g, carb_min, default_min, window_s, isf_start, isf_values,
+                                           isf_offset, cr_start, cr_values, cr_offset)
+    if dates.size == 0:
+        return np.empty(0), np.empty(0), np.empty(0), np.empty(0)
+    keys = np.empty((dates.size, 4))
+    keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3] = dates, g, times, csf
+    order = _stable_order(keys)
+    dates, g, times, csf = dates[order], g[order], times[order], csf[order]
+    if np.any(ice_start[1:] < ice_start[:-1]):
+        ice_keys = np.empty((ice_start.size, 1))
+        ice_keys[:, 0] = ice_start
+        ice_order = _stable_order(ice_keys)
+        ice_start, ice_end, velocity = ice_start[ice_order], ice_end[ice_order], velocity[ice_order]
+    (observed_grams, clamped, remaining_grams, min_predicted, observed_end, remaining, to_absorb, has_timeline,
+     timeline_grams, first, stop) = _mapped(model_id, dates, g, times, csf, ice_start, ice_end, velocity,
+                                            absorption_time_overrun, initial_factor, delay_s, adaptive,
+                                            standby_fraction)
+    absorption = observed_end - dates + remaining
+    end_s = np.max(dates + absorption + delay_s)
+    loop2019 = model_id == 0
+    curve = _LINEAR if loop2019 else model_id
+    effect_dates = _grid_between(effect_start_s, end_s, delta_s)
+    cob_dates = _grid_between(cob_start_s, end_s, delta_s)
+    effect = _dynamic_kernel(False, loop2019, curve, effect_dates, dates, g, absorption, observed_end, remaining,
+                             clamped, remaining_grams, to_absorb, csf, has_timeline, first, stop, timeline_grams,
+                             ice_start, ice_end, delay_s, delta_s)
+    cob = _dynamic_kernel(True, loop2019, curve, cob_dates, dates, g, absorption, observed_end, remaining, clamped,
+                          remaining_grams, to_absorb, csf, has_timeline, first, stop, timeline_grams, ice_start,
+                          ice_end, delay_s, delta_s)
+    return effect_dates, effect, cob_dates, cob

@@ -5,7 +5,8 @@ Follows LoopKit's ``CarbStore.swift`` (Loop 2019, as ported by PyLoopKit): entri
 without an absorption time take the *medium* default; effects and COB at a date need the
 entries that may still be absorbing, i.e. those since ``date - 2 x slow``; with dynamic
 absorption enabled the counteraction effects are mapped to the entries (even when there
-are none yet, as in Swift), otherwise the static model is used.
+are none yet, as in Swift), otherwise the static model is used. For the Loop core's own inputs
+(``validate=False``) :func:`effects_and_cob` runs as one compiled pass when numba is in use.
 
 The functions taking ``inp`` accept a :class:`pyloopkit.loop_input.LoopInput` or any
 object with ``carb_s`` (s), ``carb_g`` (g), ``carb_absorption_min`` (min), ``carb_ratio``
@@ -18,6 +19,7 @@ import numpy as np
 
 from . import carb_math
 from .errors import Problem, raise_if
+from .schedule import DailySchedule
 
 DEFAULT_ABSORPTION_TIMES_MIN = (120.0, 180.0, 240.0)
 """Loop's default absorption times (fast, medium, slow), minutes."""
@@ -63,10 +65,15 @@ def model_arguments(name: str) -> dict:
     return dict(model=name)
 
 
+def _window_start(inp, start_s: float) -> float:
+    """Earliest date (s) of an entry that may still absorb at ``start_s``: two slow absorption times before."""
+    slow_min = np.asarray(inp.settings.default_absorption_times, dtype=float)[2]
+    return start_s - 2.0 * slow_min * 60.0
+
+
 def _entries_for(inp, start_s: float, end_s: float | None):
     s = inp.settings
-    slow_min = np.asarray(s.default_absorption_times, dtype=float)[2]
-    index = window(inp.carb_s, start_s - 2.0 * slow_min * 60.0, end_s)
+    index = window(inp.carb_s, _window_start(inp, start_s), end_s)
     times_s = absorption_times_min(np.asarray(inp.carb_absorption_min)[index], s.default_absorption_times) * 60.0
     return np.asarray(inp.carb_s, dtype=float)[index], np.asarray(inp.carb_g, dtype=float)[index], times_s
 
@@ -135,7 +142,32 @@ def carbs_on_board(inp, counteraction, *, start_s: float, end_s: float | None = 
 def effects_and_cob(inp, counteraction, *, effect_start_s: float, cob_start_s: float, validate: bool = True):
     """Carb effects from ``effect_start_s`` and COB from ``cob_start_s`` with one absorption
     mapping (Loop maps twice; the entries differ only by ones that ended absorbing long ago).
-    ``validate=False`` skips the mapping's checks (see :func:`carb_status`)."""
+    ``validate=False`` skips the mapping's checks (see :func:`carb_status`); then, with numba,
+    float absorption times and one-value-per-item schedules, both timelines come from one compiled
+    pass (:func:`pyloopkit.carb_math.effects_and_cob`, same numbers)."""
+    if not validate and _compiled_applies(inp):
+        return _effects_and_cob_compiled(inp, counteraction, effect_start_s, cob_start_s)
     status = carb_status(inp, counteraction, start_s=min(effect_start_s, cob_start_s), validate=validate)
     return (glucose_effects(inp, counteraction, start_s=effect_start_s, status=status),
             carbs_on_board(inp, counteraction, start_s=cob_start_s, status=status))
+
+
+def _compiled_applies(inp) -> bool:
+    """Whether :func:`effects_and_cob` may take the compiled pass: numba, float absorption times and
+    schedules with one value per item."""
+    return (carb_math.HAVE_NUMBA and np.asarray(inp.carb_absorption_min).dtype == np.float64
+            and all(isinstance(x, DailySchedule) and x.values.ndim == 1 for x in (inp.carb_ratio, inp.sensitivity)))
+
+
+def _effects_and_cob_compiled(inp, counteraction, effect_start_s: float, cob_start_s: float):
+    """:func:`effects_and_cob` (unchecked, the settings included) as one compiled pass: dynamic
+    absorption as :func:`carb_status` chooses it, else the static model on each timeline's entries."""
+    s = inp.settings
+    dynamic = counteraction is not None and s.dynamic_carb_absorption_enabled
+    carb, cob = carb_math.effects_and_cob(
+        inp.carb_s, inp.carb_g, inp.carb_absorption_min, counteraction, inp.carb_ratio, inp.sensitivity,
+        default_absorption_time_min=float(s.default_absorption_times[1]), dynamic=dynamic,
+        effect_window_s=_window_start(inp, effect_start_s), cob_window_s=_window_start(inp, cob_start_s),
+        effect_start_s=effect_start_s, cob_start_s=cob_start_s, delay_s=s.carb_delay * 60.0,
+        **model_arguments(s.carb_absorption_model))
+    return carb if carb[0].size else EMPTY, cob if cob[0].size else EMPTY
