@@ -295,6 +295,19 @@ def decay_effect_continuous(start_date_s: float, start_mgdl: float, velocity_mgd
     return dates, float(start_mgdl) + np.concatenate(([0.0], a * t * t + b * t))
 
 
+@jit
+def overlapping_part(effect_dates_s, effect_values, ice_end_s, ice_velocity):
+    """:func:`subtracting`'s trims: the effect from the first ICE end on, the ICE from the first
+    remaining effect date on (both in date order)."""
+    if ice_end_s.size:
+        keep = effect_dates_s >= ice_end_s[0]
+        effect_dates_s, effect_values = effect_dates_s[keep], effect_values[keep]
+    if effect_dates_s.size:
+        keep = ice_end_s >= effect_dates_s[0]
+        ice_end_s, ice_velocity = ice_end_s[keep], ice_velocity[keep]
+    return effect_dates_s, effect_values, ice_end_s, ice_velocity
+
+
 def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_s, effect_values_mgdl,
                 effect_interval_s: float = GRID_S, validate: bool = True) -> Effect:
     """Counteraction effects minus a uniform effect timeline (LoopKit ``subtracting(_:withUniformInterval:)``).
@@ -339,12 +352,7 @@ def subtracting(ice_start_s, ice_end_s, ice_velocity_mgdl_per_min, effect_dates_
         problems += _scalar_problem("effect_interval_s", float(effect_interval_s))
         raise_if(problems)
 
-    if ends.size:
-        keep = o_d >= ends[0]
-        o_d, o_v = o_d[keep], o_v[keep]
-    if o_d.size:
-        keep = ends >= o_d[0]
-        ends, vel = ends[keep], vel[keep]
+    o_d, o_v, ends, vel = overlapping_part(o_d, o_v, ends, vel)
     values = vel * (effect_interval_s / 60.0)
     if o_d.size > 1 and ends.size:
         changes = np.diff(o_v)

@@ -36,7 +36,8 @@ import numpy as np
 from .date import GRID_S
 from .errors import Problem, raise_if
 from .jit import HAVE_NUMBA, jit
-from .loop_math import Effect, combined_sums, decay_effect, decay_effect_continuous, series_problems, subtracting
+from .loop_math import (Effect, combined_sums, decay_effect, decay_effect_continuous, overlapping_part, series_problems,
+                        subtracting)
 
 GROUPING_INTERVAL_MIN = 30.0
 """Loop's ``retrospectiveCorrectionGroupingInterval`` (min)."""
@@ -317,14 +318,7 @@ def _subtracting_compiled(ice_end_s, ice_velocity, effect_dates_s, effect_values
     """Compiled :func:`~pyloopkit.loop_math.subtracting` after its checks, for an effect with
     sorted dates: the same trims, and each ICE interval takes ``max(first step at or after its
     end, previous step + 1)`` (the array path's running maximum) element by element."""
-    o_d, o_v = effect_dates_s, effect_values
-    ends, vel = ice_end_s, ice_velocity
-    if ends.size:
-        keep = o_d >= ends[0]
-        o_d, o_v = o_d[keep], o_v[keep]
-    if o_d.size:
-        keep = ends >= o_d[0]
-        ends, vel = ends[keep], vel[keep]
+    o_d, o_v, ends, vel = overlapping_part(effect_dates_s, effect_values, ice_end_s, ice_velocity)
     values = vel * (effect_interval_s / 60.0)
     if o_d.size > 1:
         taken = 0

@@ -72,20 +72,27 @@ def _numpy(kw: dict, monkeypatch):
         monkeypatch.setattr(dose_math, "HAVE_NUMBA", HAVE_NUMBA)
 
 
-def _compiled(kw: dict, monkeypatch) -> tuple:
-    """``loop_doses`` with numba on, and whether the compiled pass covered the inputs."""
-    real, covered = dose_math._doses_compiled, []
+def _spied(monkeypatch, name: str, call):
+    """``call()`` with ``dose_math.<name>`` (a compiled pass returning ``(covered, ...)``) watched:
+    its result and the list of ``covered`` flags of the calls."""
+    real, covered = getattr(dose_math, name), []
 
     def spy(*args):
         out = real(*args)
         covered.append(out[0])
         return out
 
-    monkeypatch.setattr(dose_math, "_doses_compiled", spy)
+    monkeypatch.setattr(dose_math, name, spy)
     try:
-        return dose_math.loop_doses(**kw), bool(covered) and covered[-1]
+        return call(), covered
     finally:
-        monkeypatch.setattr(dose_math, "_doses_compiled", real)
+        monkeypatch.setattr(dose_math, name, real)
+
+
+def _compiled(kw: dict, monkeypatch) -> tuple:
+    """``loop_doses`` with numba on, and whether the compiled pass covered the inputs."""
+    result, covered = _spied(monkeypatch, "_doses_compiled", lambda: dose_math.loop_doses(**kw))
+    return result, bool(covered) and covered[-1]
 
 
 def _bits(value):
@@ -116,16 +123,8 @@ def _correction_both(kw: dict, monkeypatch) -> dose_math.InsulinCorrection:
     """``insulin_correction(validate=False)`` (the manual bolus's own correction): the compiled pass
     covers the inputs and equals the numpy path."""
     args = {k: kw[k] for k in ("at_s", "target", "suspend_threshold_mgdl", "sensitivity", "model")}
-    real, covered = dose_math._correction_compiled, []
-
-    def spy(*a):
-        out = real(*a)
-        covered.append(out[0])
-        return out
-
-    monkeypatch.setattr(dose_math, "_correction_compiled", spy)
-    compiled = dose_math.insulin_correction(kw["pred_dates_s"], kw["pred_mgdl"], validate=False, **args)
-    monkeypatch.setattr(dose_math, "_correction_compiled", real)
+    compiled, covered = _spied(monkeypatch, "_correction_compiled", lambda: dose_math.insulin_correction(
+        kw["pred_dates_s"], kw["pred_mgdl"], validate=False, **args))
     monkeypatch.setattr(dose_math, "HAVE_NUMBA", False)
     plain = dose_math.insulin_correction(kw["pred_dates_s"], kw["pred_mgdl"], validate=False, **args)
     monkeypatch.setattr(dose_math, "HAVE_NUMBA", HAVE_NUMBA)
