@@ -1,7 +1,7 @@
 """Loop in closed loop on the virtual population: patient-days per second, fast path vs update().
 
     python benchmarks/bench_closed_loop.py [--days 1] [--batches 30 300] [--update-members 30]
-                                           [--protocol-seeds 2] [--workers 2]
+                                           [--protocol-seeds 2] [--protocol-days 5] [--workers 2]
                                            [--memory-days 90] [--memory-batch 3] [--seed 1]
 
 For each batch size (members: the 30 simglucose patients, adolescents, adults and children, in
@@ -16,8 +16,9 @@ milliseconds per member-decision, the ratio, and the simulator alone (basal-bolu
 scale.
 
 Then the trial protocol as a user runs it, on all cores: :func:`pyloopkit.control.population.run_population_trial`
-with Loop on the 30 patients x ``--protocol-seeds`` seeds x ``--days`` in ``--workers`` processes
-(one batch of 30 per seed; process start and numba cache loading included), and what the paper
+with Loop on the 30 patients x ``--protocol-seeds`` seeds x ``--protocol-days`` in ``--workers``
+processes (one batch of 30 per seed; process start and numba cache loading included, a few seconds
+per process, so short runs understate the rate of long ones), and what the paper
 protocol (30 patients x 20 seeds x 10 days = 6,000 patient-days) would take at that rate.
 ``--protocol-seeds 0`` skips it.
 
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--update-members", type=int, default=30,
                         help="members run through update() for the ratio (0: skip)")
     parser.add_argument("--protocol-seeds", type=int, default=2, help="seeds of the protocol run (0: skip)")
+    parser.add_argument("--protocol-days", type=float, default=5.0, help="episode length of the protocol run")
     parser.add_argument("--workers", type=int, default=2, help="processes of the protocol run")
     parser.add_argument("--memory-days", type=int, default=90, help="days of the memory run (0: skip)")
     parser.add_argument("--memory-batch", type=int, default=3, help="members in the memory run")
@@ -140,7 +142,7 @@ def main() -> None:
     for batch in args.batches:
         throughput(batch, args.days, args.seed, args.update_members)
     if args.protocol_seeds:
-        protocol(args.protocol_seeds, args.days, args.workers)
+        protocol(args.protocol_seeds, args.protocol_days, args.workers)
     if args.memory_days:
         memory(args.memory_batch, args.memory_days, args.seed)
 

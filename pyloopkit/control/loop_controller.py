@@ -201,7 +201,7 @@ class LoopController:
         ``max_active_insulin``; keys set by the keywords above are refused.
     engine : "fast" or "update"
         ``"fast"``: the array core on arrays built directly; ``"update"``: ``update()`` on the
-        PyLoopKit dictionary (the reference path, about 3-5x slower: ``benchmarks/bench_closed_loop.py``).
+        PyLoopKit dictionary (the reference path, about 6-8x slower: ``benchmarks/bench_closed_loop.py``).
         Same recommendations.
     schedules : sequence of dict or None
         Per member, daily ISF, CR and basal schedules instead of the flat patient values
