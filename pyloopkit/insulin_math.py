@@ -613,6 +613,19 @@ def _curve_table(spec, window_end_s: float, absorbed: bool) -> np.ndarray:
 
 
 @jit
+def _uniform_step(minutes):
+    """The whole number of minutes between consecutive ``minutes`` when it is the same throughout
+    (and there are at least two), else 0."""
+    if minutes.size < 2:
+        return 0
+    step = minutes[1] - minutes[0]
+    for j in range(2, minutes.size):
+        if minutes[j] - minutes[j - 1] != step:
+            return 0
+    return int(step) if step >= 1.0 else 0
+
+
+@jit
 def _whole_minutes(dates):
     """``dates / 60`` (minutes) when every date is a whole minute, else an empty array."""
     minutes = dates / 60.0
@@ -637,14 +650,22 @@ def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, t
     first = np.searchsorted(dates, window_start)
     stop = np.searchsorted(dates, slice_start + window_end)
     minutes = _whole_minutes(dates)
+    step = _uniform_step(minutes)
     for i in range(slice_start.size):
         start_min = slice_start[i] / 60.0
         # terms before the slice's start (IOB counts from the delay before it) are evaluated one by one
         split = np.searchsorted(dates, slice_start[i]) if minutes.size and start_min == np.floor(start_min) else stop[i]
         for j in range(first[i], min(split, stop[i])):
             out[j] += weight[i] * _curve_term((dates[j] - slice_start[i]) / 60.0, absorbed, kind, p)
-        for j in range(max(split, first[i]), stop[i]):
-            out[j] += weight[i] * curve[int(minutes[j] - start_min)]
+        j = max(split, first[i])
+        if j < stop[i] and step > 0:  # a uniform grid: the curve index grows by the same whole minutes
+            m = int(minutes[j] - start_min)
+            for j in range(j, stop[i]):
+                out[j] += weight[i] * curve[m]
+                m += step
+        else:
+            for j in range(j, stop[i]):
+                out[j] += weight[i] * curve[int(minutes[j] - start_min)]
         after[stop[i]] += tail[i]
     total = 0.0
     for j in range(n):

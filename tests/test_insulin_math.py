@@ -412,7 +412,8 @@ def test_compiled_window_sum_equals_the_numpy_evaluation(model, absorbed):
 
 @pytest.mark.parametrize("model", [PRESETS["adult"], WalshInsulinModel(4.0)], ids=["adult", "walsh4"])
 @pytest.mark.parametrize("absorbed", [True, False])
-def test_compiled_window_sum_on_whole_minutes_is_term_by_term_exact(model, absorbed):
+@pytest.mark.parametrize("gaps", [False, True], ids=["uniform-grid", "grid-with-gaps"])
+def test_compiled_window_sum_on_whole_minutes_is_term_by_term_exact(model, absorbed, gaps):
     """On the 5-min grid (whole-minute offsets: the remaining fraction comes from the kernel's table)
     and off it (some starts 17.5 s late), the compiled window sum equals, bit for bit, the same terms
     evaluated one by one with the compiled curve and summed in the kernel's order."""
@@ -420,6 +421,7 @@ def test_compiled_window_sum_on_whole_minutes_is_term_by_term_exact(model, absor
         pytest.skip("numba not installed: only the numpy path exists")
     rng = np.random.default_rng(11)
     dates = 300.0 * np.arange(400)
+    dates = np.delete(dates, rng.choice(400, 60, replace=False)) if gaps else dates
     starts = np.sort(300.0 * rng.integers(-100, 400, 150) + np.where(rng.random(150) < 0.2, 17.5, 0.0))
     weights, tails = rng.normal(size=150), rng.normal(size=150)
     window_s = model.effect_duration_min * 60.0
