@@ -9,11 +9,11 @@ turn, repeated for batches over 30 with their own meals and sensor noise) it run
 closed loop (Dexcom noise, Insulet pump, random announced meals) with
 :class:`pyloopkit.control.LoopController` on the fast engine (arrays into the array core) and, in
 the same run, on the ``update()`` engine (the PyLoopKit dictionary and ``update()`` per member and
-decision) for the first ``--update-members`` members (``update()`` costs the same per member at
-any batch size, so the ratio compares per-member throughput). Both engines must give the same traces
-on the members both ran; the script checks it. It prints patient-days/s (wall and per CPU-second),
-milliseconds per member-decision, the ratio, and the simulator alone (basal-bolus controller) for
-scale.
+decision) for the first ``--update-members`` members, timed once (``update()`` costs the same per
+member at any batch size, so every ratio compares per-member throughput). Both engines must give the
+same traces on the members both ran; the script checks it. It prints patient-days/s (wall and per
+CPU-second), closed-loop milliseconds per member-decision (the simulator's share is ~1 %), the ratio,
+and the simulator alone (basal-bolus controller) for scale.
 
 Then the trial protocol as a user runs it, on all cores: :func:`pyloopkit.control.population.run_population_trial`
 with Loop on the 30 patients x ``--protocol-seeds`` seeds x ``--protocol-days`` in ``--workers``
@@ -68,19 +68,31 @@ def same_traces(fast: dict, slow: dict, rows: int) -> bool:
     return all(np.array_equal(fast[k][:rows], slow[k][:rows]) for k in ("basal_u_per_h", "bolus_u", "bg"))
 
 
-def throughput(batch: int, days: float, seed: int, update_members: int) -> None:
-    """Print the fast path's, update()'s and the simulator's patient-days per second for one batch."""
+def update_reference(members_n: int, days: float, seed: int) -> tuple[float, dict] | None:
+    """``update()`` per member on the first ``members_n`` members (timed once: its cost per member does
+    not depend on the batch): ``(wall s per member, result)``, printed; None when ``members_n`` is 0."""
+    if not members_n:
+        return None
+    wall, _, result = closed_loop(members_n, days, seed, "update")
+    decisions = days * 1440.0 / 5.0
+    print(f"update() per member ({members_n} members x {days:g} day): {members_n * days / wall:8.2f} "
+          f"patient-days/s, {1e3 * wall / (members_n * decisions):6.3f} closed-loop ms per member-decision")
+    return wall / members_n, result
+
+
+def throughput(batch: int, days: float, seed: int, reference) -> None:
+    """Print the fast path's and the simulator's patient-days per second for one batch, the ratio to
+    ``update()`` per member (``reference``) and whether the traces of the members both ran agree."""
     decisions = days * 1440.0 / 5.0
     wall, cpu, fast = closed_loop(batch, days, seed, "fast")
     print(f"batch {batch:4d} x {days:g} day, Loop fast path: {batch * days / wall:8.2f} patient-days/s "
-          f"({batch * days / cpu:8.2f} per CPU-s), {1e3 * wall / (batch * decisions):6.3f} ms per member-decision")
-    rows = min(batch, update_members)
-    if rows:
-        slow_wall, _, slow = closed_loop(rows, days, seed, "update")
-        ratio = (batch / wall) / (rows / slow_wall)
-        print(f"           update() per member ({rows} members): {rows * days / slow_wall:8.2f} patient-days/s, "
-              f"{1e3 * slow_wall / (rows * decisions):6.3f} ms per member-decision; fast path {ratio:5.1f}x; "
-              f"same traces: {same_traces(fast, slow, rows)}")
+          f"({batch * days / cpu:8.2f} per CPU-s), {1e3 * wall / (batch * decisions):6.3f} closed-loop ms per "
+          f"member-decision")
+    if reference is not None:
+        per_member_s, slow = reference
+        rows = min(batch, slow["bg"].shape[0])
+        print(f"           fast path {per_member_s * batch / wall:5.1f}x update() per member; same traces "
+              f"({rows} members): {same_traces(fast, slow, rows)}")
     sim_wall, _, _ = closed_loop(batch, days, seed, "basal_bolus")
     print(f"           simulator with basal-bolus: {batch * days / sim_wall:10.1f} patient-days/s")
 
@@ -138,9 +150,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    closed_loop(1, 1 / 24, args.seed, "fast")  # compile / load the numba kernels once
+    for engine in ("fast", "update"):
+        closed_loop(1, 1 / 24, args.seed, engine)  # compile / load the numba kernels once
+    reference = update_reference(args.update_members, args.days, args.seed) if args.batches else None
     for batch in args.batches:
-        throughput(batch, args.days, args.seed, args.update_members)
+        throughput(batch, args.days, args.seed, reference)
     if args.protocol_seeds:
         protocol(args.protocol_seeds, args.protocol_days, args.workers)
     if args.memory_days:

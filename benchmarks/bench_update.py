@@ -230,8 +230,9 @@ def main() -> None:
     parser.add_argument("--pyloopkit", metavar="PATH", help="a checkout of Tidepool's PyLoopKit to time against")
     parser.add_argument("--pyloopkit-runs", type=int, default=5, help="warm runs of each update() in that comparison")
     args = parser.parse_args()
-    if args.pyloopkit_runs < 1:
-        parser.error(f"--pyloopkit-runs must be at least 1, got {args.pyloopkit_runs}")
+    for name in ("runs", "pyloopkit_runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     warnings.simplefilter("ignore")
     print_pyloopkit_comparison(args.pyloopkit, args.pyloopkit_runs, args.runs)
     print_cold()

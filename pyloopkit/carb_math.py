@@ -838,7 +838,7 @@ def _accumulate(out, column, e, j, value):
 def _entry_sums(out, column):
     """``out`` once every entry was accumulated: numpy sums an (entries, 1) array pairwise."""
     if out.size == 1:
-        out[0] += _pairwise_sum(column, 0, column.size)
+        out[0] += pairwise_sum(column, 0, column.size)
     return out
 
 
@@ -865,7 +865,7 @@ def _block_sum(values, start, n):
 
 
 @jit
-def _pairwise_sum(values, start, n):
+def pairwise_sum(values, start, n):
     """numpy's pairwise summation of ``values[start:start + n]``: above 128 values, the sum of the two
     halves (the first a multiple of 8 long), each summed the same way (without recursion: numba's
     cache does not load recursive functions safely)."""

@@ -12,7 +12,10 @@ The environment variable ``PYLOOPKIT_JIT`` chooses, when the package is imported
 
 Compiled code is written beside the sources (``__pycache__/*.nbi, *.nbc``), or under
 ``NUMBA_CACHE_DIR`` when that is set (use it when the installation is read-only); the first
-process after an install compiles once, later processes load the cache.
+process after an install compiles once, later processes load the cache. numba renews a function's
+cached code when the function's own file changes, not when a compiled function it calls from another
+module does: after editing a module in a working tree, delete the ``*.nbi`` / ``*.nbc`` files (or point
+``NUMBA_CACHE_DIR`` at a fresh folder). Installs write every file anew, so they are not affected.
 """
 from __future__ import annotations
 

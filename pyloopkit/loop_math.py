@@ -297,8 +297,8 @@ def decay_effect_continuous(start_date_s: float, start_mgdl: float, velocity_mgd
 
 @jit
 def overlapping_part(effect_dates_s, effect_values, ice_end_s, ice_velocity):
-    """:func:`subtracting`'s trims: the effect from the first ICE end on, the ICE from the first
-    remaining effect date on (both in date order)."""
+    """:func:`subtracting`'s trims: the effect (dates s, values mg/dL) from the first ICE end on, the
+    ICE (end dates s, velocities mg/dL/min) from the first remaining effect date on (both in date order)."""
     if ice_end_s.size:
         keep = effect_dates_s >= ice_end_s[0]
         effect_dates_s, effect_values = effect_dates_s[keep], effect_values[keep]

@@ -35,6 +35,7 @@ import numpy as np
 
 from .date import GRID_S
 from .errors import Problem, raise_if
+from .carb_math import pairwise_sum
 from .jit import HAVE_NUMBA, jit
 from .loop_math import (Effect, combined_sums, decay_effect, decay_effect_continuous, overlapping_part, series_problems,
                         subtracting)
@@ -348,34 +349,6 @@ def _combined_sums_compiled(dates_s, values_mgdl, duration_s):
 
 
 @jit
-def _numpy_sum(values):
-    """Compiled ``np.sum`` of a 1-D float array in numpy's order: a plain loop under 8 values,
-    else eight interleaved partial sums combined pairwise plus the remainder (numpy's pairwise
-    sum; over 128 values it recurses on halves rounded down to a multiple of 8)."""
-    n = values.size
-    if n < 8:
-        total = 0.0
-        for i in range(n):
-            total += values[i]
-        return total
-    if n > 128:
-        half = (n // 2) - (n // 2) % 8
-        return _numpy_sum(values[:half]) + _numpy_sum(values[half:])
-    partial = values[:8].copy()
-    i = 8
-    while i < n - n % 8:
-        for j in range(8):
-            partial[j] += values[i + j]
-        i += 8
-    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5])
-                                                                       + (partial[6] + partial[7]))
-    while i < n:
-        total += values[i]
-        i += 1
-    return total
-
-
-@jit
 def _recent_run_compiled(glucose_date_s, start_s, end_s, values, i, recency_interval_min):
     """Compiled :func:`_recent_run`: walk back from the newest windowed discrepancy while it has
     the current one's sign, at least the minimum size and ends within the recency interval of the
@@ -404,8 +377,9 @@ def _correction_compiled(glucose_date_s, glucose_mgdl, ice_start_s, ice_end_s, i
     Returns ``(dates, values, found, total, proportional, integral, differential, duration, recent,
     valid)``; ``found`` False: no recent discrepancy; ``valid`` False: the decay's inputs would be
     refused (a non-finite velocity or a duration not above 5 min), so the caller runs the array path.
-    The compiled helpers live in this module: numba's disk cache of this function is renewed only
-    when this file changes, not when a helper in another module does.
+    Its compiled helpers live in this module, except ``loop_math.overlapping_part`` and
+    ``carb_math.pairwise_sum``: numba's disk cache of this function is renewed only when this file
+    changes (see :mod:`pyloopkit.jit`).
     """
     known = ice_end_s <= now_s
     ends, velocity = _subtracting_compiled(ice_end_s[known], ice_velocity[known], carb_dates_s, carb_values,
@@ -425,7 +399,7 @@ def _correction_compiled(glucose_date_s, glucose_mgdl, ice_start_s, ice_end_s, i
         powers = np.empty(n)
         for k in range(n):
             powers[k] = INTEGRAL_FORGET ** float(n - 1 - k)
-        integral_term = INTEGRAL_GAIN * _numpy_sum(powers * recent)
+        integral_term = INTEGRAL_GAIN * pairwise_sum(powers * recent, 0, recent.size)
         duration_min = min(effect_duration_min - 2.0 * DELTA_MIN + 2.0 * DELTA_MIN * n,
                            MAXIMUM_CORRECTION_EFFECT_DURATION_MIN)
         change = current - recent[n - 2] if n > 1 else 0.0

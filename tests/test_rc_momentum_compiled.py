@@ -19,6 +19,7 @@ import pytest
 
 from pyloopkit import glucose_math
 from pyloopkit import retrospective_correction as rc
+from pyloopkit.carb_math import pairwise_sum
 from pyloopkit.control import LoopController
 from pyloopkit.control.trial import run_trial
 from pyloopkit.errors import InvalidInputError
@@ -148,12 +149,13 @@ def test_compiled_correction_edge_cases(method, continuous, monkeypatch):
                                    grouping_interval_min=0.0, validate=False)
 
 
-def test_numpy_sum_follows_numpys_order():
+def test_pairwise_sum_follows_numpys_order():
+    """The compiled sum the integral RC uses adds in numpy's (pairwise) order: the same bits as np.sum."""
     rng = np.random.default_rng(5)
     for n in range(301):
         for _ in range(20):
             values = rng.normal(0.0, 10.0, n) * 10.0 ** rng.integers(-6, 7, n)
-            assert rc._numpy_sum(values) == np.sum(values)
+            assert pairwise_sum(values, 0, n) == np.sum(values)
 
 
 def _random_glucose(rng: np.random.Generator):

@@ -36,7 +36,7 @@ class RowHistory:
         """Append a row; returns its stable index."""
         if self._stop == self._array.shape[0]:
             live = self._stop - self._first
-            capacity = max(2 * live, self._array.shape[0])
+            capacity = max(2 * live, self._array.shape[0], 1)
             array = np.empty((capacity, self._array.shape[1]))
             array[:live] = self._array[self._first:self._stop]
             self._base += self._first
@@ -51,7 +51,8 @@ class RowHistory:
         return self._array[k] if self._first <= k < self._stop else None
 
     def drop_before(self, column: int, limit: float) -> None:
-        """Drop the oldest rows while their ``column`` is below ``limit`` (rows ordered by it)."""
+        """Drop the oldest rows while their ``column`` is below ``limit``; stops at the first row that
+        is not (a later row below ``limit`` stays until the rows before it are dropped)."""
         while self._first < self._stop and self._array[self._first, column] < limit:
             self._first += 1
 
