@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .date import SECONDS_PER_DAY
 from .errors import Problem, raise_if
 from .jit import HAVE_NUMBA, jit
+from .schedule import value_at
 
 DEFAULT_DELAY_S = 600.0
 """Carb effect delay (LoopKit ``CarbMath.defaultEffectDelay``): 10 min."""
@@ -955,19 +955,6 @@ def _schedule_arrays(schedule):
 
 
 @jit
-def _schedule_value(item_start, values, offset_s, seconds):
-    """``DailySchedule.at(seconds)`` of a one-value-per-item schedule at a finite time (same look-up
-    arithmetic: the last item starting at or before the time of day)."""
-    if item_start.size == 1:
-        return values[0]
-    time_of_day = np.mod(seconds + offset_s, SECONDS_PER_DAY)
-    k = 0
-    while k < item_start.size and item_start[k] <= time_of_day:
-        k += 1
-    return values[k - 1]
-
-
-@jit
 def _row_precedes(keys, a, b):
     """Row ``a`` of ``keys`` sorts strictly before row ``b`` (first column first)."""
     for c in range(keys.shape[1]):
@@ -1006,8 +993,8 @@ def _window_entries(carb_s, carb_g, carb_min, default_min, window_start_s, isf_s
         if carb_s[i] >= window_start_s:
             dates[k], g[k] = carb_s[i], carb_g[i]
             times[k] = (default_min if np.isnan(carb_min[i]) else carb_min[i]) * 60.0
-            csf[k] = (_schedule_value(isf_start, isf_values, isf_offset, carb_s[i])
-                      / _schedule_value(cr_start, cr_values, cr_offset, carb_s[i]))
+            csf[k] = (value_at(isf_start, isf_values, isf_offset, carb_s[i])
+                      / value_at(cr_start, cr_values, cr_offset, carb_s[i]))
             k += 1
     return dates, g, times, csf
 

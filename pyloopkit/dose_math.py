@@ -44,13 +44,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .date import SECONDS_PER_DAY
 from .dose import DoseType
-from .dose_store import _item_at
 from .errors import Problem, raise_if
 from .insulin_math import _EXPONENTIAL, _curve_spec, _remaining
 from .jit import HAVE_NUMBA, jit
-from .schedule import DailySchedule
+from .schedule import DailySchedule, value_at
 
 ULP_OF_ONE = float(np.finfo(float).eps)
 """Swift's ``Double.ulpOfOne``: the tolerance of ``matchesRate`` and the floor of the effected fraction."""
@@ -394,15 +392,6 @@ def _schedule_spec(schedule, columns: int) -> tuple | None:
     return schedule.start_s, values, float(schedule.offset_s)
 
 
-@jit
-def _schedule_value(schedule, at_s):
-    """``DailySchedule.at`` of one time (``schedule`` from :func:`_schedule_spec`)."""
-    start, values, offset_s = schedule
-    if start.size == 1:
-        return values[0]
-    return values[_item_at(start, np.mod(at_s + offset_s, SECONDS_PER_DAY), True)]
-
-
 _NOT_COVERED = (False, _IN_RANGE, 0.0, np.nan, np.nan, np.nan)
 
 
@@ -431,7 +420,7 @@ def _correction_compiled(dates, glucose, curve, at_s, duration_s, suspend, targe
     ``(min, max)`` with ``min <= max``, an ISF that is not finite and positive, a suspend threshold
     that is not finite."""
     if np.isnan(suspend):  # None: the lower target bound at at_s
-        suspend = _schedule_value(target, at_s)[0]
+        suspend = value_at(*target, at_s)[0]
     lo, hi = _window(dates, glucose, at_s, duration_s)
     if lo >= hi or not np.isfinite(suspend):
         return _NOT_COVERED
@@ -440,12 +429,12 @@ def _correction_compiled(dates, glucose, curve, at_s, duration_s, suspend, targe
     for i in range(lo, hi):
         if glucose[i] < suspend:
             return True, _SUSPEND, 0.0, dates[i], glucose[i], np.nan
-    isf = _schedule_value(sensitivity, at_s)
+    isf = value_at(*sensitivity, at_s)
     if not (np.isfinite(isf) and isf > 0):
         return _NOT_COVERED
     i_min, least = lo, np.inf
     for i in range(lo, hi):
-        row = _schedule_value(target, dates[i])
+        row = value_at(*target, dates[i])
         low, high = row[0], row[1]
         if not (np.isfinite(low) and np.isfinite(high) and low <= high):
             return _NOT_COVERED
@@ -496,7 +485,7 @@ def _goal(fraction, suspend, eventual):
 def _classified(dates, glucose, i_min, i_end, least, effected_min, isf, target):
     """The last steps of :func:`insulin_correction` from the minimum and eventual predictions, the
     least positive units (inf: none) and the effected sensitivity at the minimum (mg/dL/U)."""
-    at_min, at_end = _schedule_value(target, dates[i_min]), _schedule_value(target, dates[i_end])
+    at_min, at_end = value_at(*target, dates[i_min]), value_at(*target, dates[i_end])
     low_min, high_min, low_end, high_end = at_min[0], at_min[1], at_end[0], at_end[1]
     if glucose[i_min] < low_min and glucose[i_end] < low_end:
         units = (glucose[i_min] - (low_min + high_min) / 2.0) / _py_max(isf * ULP_OF_ONE, effected_min)
@@ -954,7 +943,7 @@ def _doses_compiled(dates, glucose, curve, at_s, duration_s, suspend, target, se
     bolus U)``, NaN for None."""
     covered, kind, units, min_s, min_mgdl, min_target = _correction_compiled(
         dates, glucose, curve, at_s, duration_s, suspend, target, sensitivity)
-    scheduled = _schedule_value(basal, at_s)
+    scheduled = value_at(*basal, at_s)
     if not (covered and np.isfinite(scheduled) and scheduled >= 0 and _valid_limits(limits)):
         return False, kind, units, min_s, min_mgdl, min_target, _KEEP, 0.0, 0.0, _KEEP, 0.0
     temp_basal, max_rate, headroom, automatic, factor, max_bolus = limits

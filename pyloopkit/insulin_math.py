@@ -32,7 +32,7 @@ from .dose import INSULIN_TYPES, DoseArrays, DoseType
 from .errors import InvalidInputError, Problem, raise_if
 from .insulin_models import WALSH_COEFFICIENTS, ExponentialInsulinModel, WalshInsulinModel
 from .jit import HAVE_NUMBA, jit
-from .schedule import DailySchedule
+from .schedule import DailySchedule, value_at
 
 MOMENTARY_FACTOR = 1.05
 """Doses lasting at most ``1.05 x GRID_S`` are momentary (LoopKit ``insulinOnBoard(at:)``)."""
@@ -726,15 +726,6 @@ def _iob_compiled(columns, dates, delay_s, window_end, kind, p, curve):
 
 
 @jit
-def _schedule_value_at(start_s, values, offset_s, seconds):
-    """``DailySchedule.at`` of one absolute time for a 1-D schedule (same arithmetic: time of day by
-    ``np.mod``, the last item starting at or before it)."""
-    if start_s.size == 1:
-        return values[0]
-    return values[np.searchsorted(start_s, np.mod(seconds + offset_s, 86400.0), side="right") - 1]
-
-
-@jit
 def _active_compiled(kind, start_s, end_s, value, delivered, scheduled, now_s, duration_s, delay_s, isf_start_s,
                      isf_values, isf_offset_s, bolus_code, basal_code, momentary_s, grid_s, increments_per_unit,
                      trim_eps, curve_kind, p, absorbed_curve, remaining_curve):
@@ -751,7 +742,7 @@ def _active_compiled(kind, start_s, end_s, value, delivered, scheduled, now_s, d
                                                          increments_per_unit)
     isf = np.empty(keep.size)
     for k in range(keep.size):
-        isf[k] = _schedule_value_at(isf_start_s, isf_values, isf_offset_s, new_start[k])
+        isf[k] = value_at(isf_start_s, isf_values, isf_offset_s, new_start[k])
     first = np.floor(now_s / grid_s) * grid_s
     last = np.ceil(max(np.max(new_end) + duration_s, now_s) / grid_s) * grid_s
     dates = np.empty(max(int(round((last - first) / grid_s)) + 1, 0))

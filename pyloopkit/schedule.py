@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .date import SECONDS_PER_DAY, parse_time_of_day, time_of_day_s
+from .jit import jit
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,18 @@ class DailySchedule:
         seg_end[last_of] = end_s
         value_idx = np.where(pos == 0, first_idx[owner], item)
         return owner, seg_start, seg_end, self.values[value_idx]
+
+
+@jit
+def value_at(start_s, values, offset_s, seconds):
+    """Compiled :meth:`DailySchedule.at` of one absolute time (seconds since the reference date) for a
+    schedule given as its ``start_s``, ``values`` and ``offset_s``: the value (or row) of the last item
+    starting at or before the local time of day (``np.mod`` of ``seconds + offset_s``), the only item
+    of a one-item schedule without computing the time of day; the same arithmetic as ``at``."""
+    if start_s.size == 1:
+        return values[0]
+    time_of_day = np.mod(seconds + offset_s, SECONDS_PER_DAY)
+    k = 0
+    while k < start_s.size and start_s[k] <= time_of_day:
+        k += 1
+    return values[k - 1]

@@ -13,7 +13,7 @@ import pytest
 
 from pyloopkit import carb_math, carb_store
 from pyloopkit.jit import HAVE_NUMBA
-from pyloopkit.schedule import DailySchedule
+from pyloopkit.schedule import DailySchedule, value_at
 
 pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (extra 'fast')")
 
@@ -169,7 +169,7 @@ def test_schedule_lookup_and_entry_order_equal_numpy():
         schedule = _schedule(rng, 1.0, 100.0)
         seconds = rng.uniform(-3e5, 3e5, 50)
         seconds[:5] = schedule.start_s[0] - schedule.offset_s + 86400.0 * rng.integers(-3, 3, 5)  # item starts
-        looked_up = [carb_math._schedule_value(*carb_math._schedule_arrays(schedule), s) for s in seconds]
+        looked_up = [value_at(*carb_math._schedule_arrays(schedule), s) for s in seconds]
         np.testing.assert_array_equal(looked_up, schedule.at(seconds))
         keys = rng.choice([0.0, -0.0, 1.0, 2.0], (int(rng.integers(0, 300)), int(rng.integers(1, 5))))
         np.testing.assert_array_equal(carb_math._stable_order(keys), np.lexsort(keys.T[::-1]))
