@@ -454,11 +454,12 @@ def _curve(model, dates: np.ndarray, at_s: float, duration_s: float) -> tuple:
     closed-form curves compiled code evaluates exactly like the model (Walsh's polynomial; the
     exponential curve when numpy's ``exp`` is libm's, see :data:`NUMPY_EXP_IS_LIBM`), else
     ``(-1, remaining)`` with the model's own values at ``min(dates - at_s, duration_s) / 60``
-    (elementwise as in :func:`insulin_correction`)."""
+    (elementwise as in :func:`insulin_correction`); dates before ``at_s``, outside the window the
+    pass reads, are asked at 0 min, so the model is never asked for a negative time."""
     spec = _curve_spec(model)
     if spec is not None and (spec[0] != _EXPONENTIAL or NUMPY_EXP_IS_LIBM):
         return spec
-    t_min = np.minimum(dates - at_s, duration_s) / 60.0
+    t_min = np.clip(dates - at_s, 0.0, duration_s) / 60.0
     return -1, np.asarray(model.percent_effect_remaining(t_min), dtype=float)
 
 

@@ -355,6 +355,21 @@ def test_a_model_without_a_compiled_curve_and_multi_item_schedules(monkeypatch):
     assert correction.kind == "above_range" and correction.min_target_mgdl == 110.0
 
 
+@needs_numba
+def test_a_model_refusing_negative_times_is_only_asked_inside_the_window(monkeypatch):
+    """Predictions dated before ``at_s`` are outside the correction's window: neither path asks the model
+    for a negative time (a model that refuses them still doses, the same on both paths)."""
+    class StrictLinearModel(LinearModel):
+        @staticmethod
+        def percent_effect_remaining(t_min):
+            assert np.all(np.asarray(t_min) >= 0.0), "asked for a time before the dose"
+            return LinearModel.percent_effect_remaining(t_min)
+
+    kw = _kwargs(np.linspace(160.0, 210.0, 24), minutes=5.0 * np.arange(-3, 21), model=StrictLinearModel())
+    correction, _, _ = _both(kw, monkeypatch)
+    assert correction.kind == "above_range" and correction.units > 0
+
+
 # ---------------------------------------------------------------- what the pass does not cover
 
 
