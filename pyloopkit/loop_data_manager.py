@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import carb_store, dose_math, glucose_math, insulin_math, loop_math, pump_rounding
+from . import carb_store, core_kernel, dose_math, glucose_math, insulin_math, loop_math, pump_rounding
 from . import retrospective_correction as rc
 from .compat import empty_list_on_error
 from .date import GRID_S, from_seconds, grid, to_seconds
@@ -155,6 +155,18 @@ def core(inp: LoopInput, model=None, iob_timeline: bool = True, dosing_predictio
         return CoreResult(effects, prediction, recommend(inp, effects, model, prediction, bolus=bolus))
     return CoreResult(effects, prediction, recommend(inp, effects, model, dosing_prediction(prediction, model),
                                                      fixed_prediction=True, bolus=bolus))
+
+
+def closed_loop_recommendations(inp: LoopInput, model, constants: tuple | None) -> dict:
+    """``core(inp, model, iob_timeline=False, bolus=False).recommendations`` (what a closed-loop step
+    reads): by :func:`pyloopkit.core_kernel.recommend` in one compiled call when ``constants``
+    (:func:`pyloopkit.core_kernel.plan` of the input's settings, ``model`` and schedules) is given and
+    the compiled decision covers the input, else by :func:`core`. Same numbers either way."""
+    if constants is not None:
+        decided = core_kernel.recommend(inp, constants, _application_factor(inp))
+        if decided is not None:
+            return decided[0]
+    return core(inp, model, iob_timeline=False, bolus=False).recommendations
 
 
 def run(inp: LoopInput, messages: list[str] | None = None) -> dict:

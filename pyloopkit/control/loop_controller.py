@@ -56,7 +56,8 @@ from pyloopkit.dose import DoseArrays, DoseType
 from pyloopkit.errors import InvalidInputError, LoopWarning, Problem
 from pyloopkit.input_validation import MAX_BASAL_CARB_RATIO_NUMERATOR, validate_input
 from pyloopkit.insulin_models import PRESETS
-from pyloopkit.loop_data_manager import HISTORY_S, core, model_for, update
+from pyloopkit import core_kernel
+from pyloopkit.loop_data_manager import HISTORY_S, closed_loop_recommendations, core, model_for, update
 from pyloopkit.loop_input import LoopInput, LoopSettings, parse_schedules
 from pyloopkit.schedule import DailySchedule
 from pyloopkit.simulation.patients import PatientParams
@@ -357,6 +358,8 @@ class LoopController:
         self._parsed = [(LoopSettings.from_dict(static["settings_dictionary"]), *parse_schedules(static, 0.0))
                         for static in self._static]
         self._model = model_for(self._parsed[0][0]) if self.n else None  # one insulin model for the batch
+        self._plans = [core_kernel.plan(settings, self._model, isf, cr, basal, target, HISTORY_S)
+                       for settings, isf, cr, basal, target in self._parsed]
         self._validated = np.zeros(self.n, dtype=bool)
 
     def schedule_at(self, name: str, now_min: float) -> np.ndarray:
@@ -499,7 +502,9 @@ class LoopController:
             self._validated[i] = True
         # The manual bolus is read only for a meal announced now (meal_bolus="recommended"): skip it otherwise.
         wanted = self.meal_bolus == "recommended" and self._carbs[i].last(0) == now_min
-        return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False, bolus=wanted).recommendations
+        if wanted:
+            return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False, bolus=True).recommendations
+        return closed_loop_recommendations(self.loop_input(i, now_min, glucose), self._model, self._plans[i])
 
     # --- control --------------------------------------------------------------------------------
     def _meal_bolus_u(self, i: int, grams: float, result: dict) -> float:
