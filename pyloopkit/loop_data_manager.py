@@ -466,12 +466,20 @@ def _manual_bolus(inp: LoopInput, effects: Effects, model, prediction, fixed_pre
 
 def _application_factor(inp: LoopInput) -> float:
     """The automatic bolus's share of the correction: the app's glucose-based factor when
-    ``use_glucose_based_application_factor`` is set, else ``partial_application_factor`` (0.4)."""
+    ``use_glucose_based_application_factor`` is set, else :func:`fixed_application_factor`."""
     s = inp.settings
     if s.use_glucose_based_application_factor:
         lower = float(inp.target.at(np.array([inp.now_s]))[0][0])
         return dose_math.glucose_based_application_factor(float(inp.glucose_mgdl[-1]), lower)
-    return AUTOMATIC_BOLUS_FACTOR if s.partial_application_factor is None else s.partial_application_factor
+    return fixed_application_factor(s)
+
+
+def fixed_application_factor(settings) -> float:
+    """``partial_application_factor`` (Loop's 0.4 when unset); NaN when the factor depends on glucose
+    (``use_glucose_based_application_factor``)."""
+    if settings.use_glucose_based_application_factor:
+        return np.nan
+    return AUTOMATIC_BOLUS_FACTOR if settings.partial_application_factor is None else settings.partial_application_factor
 
 
 def _iob_headroom(inp: LoopInput, effects: Effects, pending_u: float):

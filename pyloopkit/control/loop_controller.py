@@ -50,14 +50,16 @@ import warnings
 
 import numpy as np
 
-from pyloopkit.control.history import RowHistory
+from pyloopkit.control import loop_batch
+from pyloopkit.control.history import RowHistories
 from pyloopkit.date import REFERENCE_DATE, parse_time_of_day
 from pyloopkit.dose import DoseArrays, DoseType
 from pyloopkit.errors import InvalidInputError, LoopWarning, Problem
 from pyloopkit.input_validation import MAX_BASAL_CARB_RATIO_NUMERATOR, validate_input
 from pyloopkit.insulin_models import PRESETS
 from pyloopkit import core_kernel
-from pyloopkit.loop_data_manager import HISTORY_S, closed_loop_recommendations, core, model_for, update
+from pyloopkit.loop_data_manager import (HISTORY_S, closed_loop_recommendations, core, fixed_application_factor,
+                                         model_for, update)
 from pyloopkit.loop_input import LoopInput, LoopSettings, parse_schedules
 from pyloopkit.schedule import DailySchedule
 from pyloopkit.simulation.patients import PatientParams
@@ -360,6 +362,8 @@ class LoopController:
         self._model = model_for(self._parsed[0][0]) if self.n else None  # one insulin model for the batch
         self._plans = [core_kernel.plan(settings, self._model, isf, cr, basal, target, HISTORY_S)
                        for settings, isf, cr, basal, target in self._parsed]
+        self._factors = np.array([fixed_application_factor(settings) for settings, *_ in self._parsed], dtype=float)
+        self._batch = self._batch_constants()
         self._validated = np.zeros(self.n, dtype=bool)
 
     def schedule_at(self, name: str, now_min: float) -> np.ndarray:
@@ -385,10 +389,10 @@ class LoopController:
     def reset(self) -> None:
         """Forget every history (call with :meth:`Simulator.reset`)."""
         self.time_min = -math.inf
-        self._glucose = RowHistory(1 + self.n)  # minute, then the (n,) readings: shared by the batch
-        self._doses = [RowHistory(4) for _ in range(self.n)]  # type code, start min, end min, value
-        self._carbs = [RowHistory(2) for _ in range(self.n)]  # minute, g
-        self._temp = [None] * self.n  # the running temp basal's index in _doses
+        self._glucose = RowHistories(1, 1 + self.n)  # minute, then the (n,) readings: shared by the batch
+        self._doses = RowHistories(self.n, 4)  # type code, start min, end min, value
+        self._carbs = RowHistories(self.n, 2)  # minute, g
+        self._temp = np.full(self.n, -1, dtype=np.int64)  # stable index of the running temp basal's row, or -1
         self._validated = np.zeros(self.n, dtype=bool)
         self.warnings = [set() for _ in range(self.n)]
 
@@ -396,8 +400,8 @@ class LoopController:
     def history_lengths(self) -> dict:
         """The longest history any member holds: ``glucose`` readings, ``doses``, ``carbs`` entries
         (bounded to what Loop reads, so constant over a long run)."""
-        return {"glucose": len(self._glucose), "doses": max(map(len, self._doses), default=0),
-                "carbs": max(map(len, self._carbs), default=0)}
+        return {"glucose": int(self._glucose.lengths()[0]), "doses": int(self._doses.lengths().max(initial=0)),
+                "carbs": int(self._carbs.lengths().max(initial=0))}
 
     def _date(self, minute: float) -> _dt.datetime:
         return self.start + _dt.timedelta(minutes=minute)
@@ -411,38 +415,42 @@ class LoopController:
     def _record_glucose(self, now_min: float, cgm: np.ndarray) -> None:
         sample = now_min if self.cgm_sample_time_min is None else (
             math.floor(now_min / self.cgm_sample_time_min) * self.cgm_sample_time_min)
-        if not len(self._glucose) or self._glucose.last(0) < sample:
-            self._glucose.append(np.concatenate(([sample], cgm)))
+        if not self._glucose.lengths()[0] or self._glucose.last(0, 0) < sample:
+            self._glucose.append(0, np.concatenate(([sample], cgm)))
         self._glucose.drop_before(0, now_min - GLUCOSE_HISTORY_MIN)
 
-    def _trim(self, i: int, now_min: float) -> None:
-        self._doses[i].drop_before(2, now_min - self.dose_history_min)
-        self._carbs[i].drop_before(0, now_min - self.dose_history_min)
+    def _trim(self, now_min: float) -> None:
+        """Drop what Loop no longer reads from every member's history, and expired temp basals."""
+        self._doses.drop_before(2, now_min - self.dose_history_min)
+        self._carbs.drop_before(0, now_min - self.dose_history_min)
+        for i in np.flatnonzero(self._temp >= 0):
+            if self._running_temp(i, now_min) is None:
+                self._temp[i] = -1
 
     def _start_temp(self, i: int, now_min: float, rate_u_per_h: float, duration_min: float) -> None:
         """Truncate the running temp basal at ``now``; start a new one unless ``duration_min`` is 0."""
         self._stop_temp(i, now_min)
         if duration_min > 0:
-            self._temp[i] = self._doses[i].append((_TEMP_BASAL, now_min, now_min + duration_min, rate_u_per_h))
+            self._temp[i] = self._doses.append(i, (_TEMP_BASAL, now_min, now_min + duration_min, rate_u_per_h))
 
     def _stop_temp(self, i: int, now_min: float) -> None:
         entry = self._running_temp(i, now_min)
         if entry is not None:
             entry[2] = now_min
-        self._temp[i] = None
+        self._temp[i] = -1
 
     def _bolus(self, i: int, now_min: float, units: float) -> None:
-        self._doses[i].append((_BOLUS, now_min, now_min + BOLUS_DELIVERY_MIN, units))
+        self._doses.append(i, (_BOLUS, now_min, now_min + BOLUS_DELIVERY_MIN, units))
 
     def _running_temp(self, i: int, now_min: float) -> np.ndarray | None:
         """Member ``i``'s running temp basal row (type, start min, end min, U/h; writable), or None."""
-        temp = None if self._temp[i] is None else self._doses[i].row(self._temp[i])
+        temp = None if self._temp[i] < 0 else self._doses.row(i, int(self._temp[i]))
         return temp if temp is not None and temp[2] > now_min else None
 
     def input_dict(self, i: int, now_min: float) -> dict:
         """Member ``i``'s ``update()`` input at minute ``now_min`` from the history seen so far."""
-        doses, carbs, temp = self._doses[i].rows.tolist(), self._carbs[i].rows.tolist(), self._running_temp(i, now_min)
-        glucose = self._glucose.rows
+        doses, carbs, temp = self._doses.rows(i).tolist(), self._carbs.rows(i).tolist(), self._running_temp(i, now_min)
+        glucose = self._glucose.rows(0)
         return {
             **self._static[i],
             "time_to_calculate_at": self._date(now_min),
@@ -466,7 +474,7 @@ class LoopController:
         (:meth:`_glucose_arrays`)."""
         _, readings, glucose_s = self._glucose_arrays() if glucose is None else glucose
         settings, isf, cr, basal, target = self._parsed[i]
-        dose_table, carb_table, temp = self._doses[i].rows, self._carbs[i].rows, self._running_temp(i, now_min)
+        dose_table, carb_table, temp = self._doses.rows(i), self._carbs.rows(i), self._running_temp(i, now_min)
         n_doses, n_carbs = len(dose_table), len(carb_table)
         # every date of the member in one conversion: dose starts, dose ends, carbs, now, the temp basal
         dates_s = self._seconds(np.concatenate((dose_table[:, 1], dose_table[:, 2], carb_table[:, 0],
@@ -485,7 +493,7 @@ class LoopController:
 
     def _glucose_arrays(self):
         """The batch's glucose history: minutes (T,), readings (T, n) and the minutes' seconds (T,)."""
-        rows = self._glucose.rows
+        rows = self._glucose.rows(0)
         return rows[:, 0], rows[:, 1:], self._seconds(rows[:, 0])
 
     def _run(self, i: int, now_min: float, glucose) -> dict:
@@ -501,10 +509,41 @@ class LoopController:
             self.warnings[i].update(validate_input(self.input_dict(i, now_min)))
             self._validated[i] = True
         # The manual bolus is read only for a meal announced now (meal_bolus="recommended"): skip it otherwise.
-        wanted = self.meal_bolus == "recommended" and self._carbs[i].last(0) == now_min
+        wanted = self.meal_bolus == "recommended" and self._carbs.last(i, 0) == now_min
         if wanted:
             return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False, bolus=True).recommendations
         return closed_loop_recommendations(self.loop_input(i, now_min, glucose), self._model, self._plans[i])
+
+    def _batch_constants(self):
+        """Every member's :func:`pyloopkit.core_kernel.plan` as a numba typed list for the compiled step
+        (:mod:`pyloopkit.control.loop_batch`), or None when a member is not covered (or a member's
+        automatic bolus factor depends on glucose): then every member takes the Python path."""
+        if not self.n or any(plan is None for plan in self._plans) or not np.all(np.isfinite(self._factors)):
+            return None
+        from numba.typed import List  # plans exist only with numba in use
+        constants = List()
+        for plan in self._plans:
+            constants.append(plan)
+        return constants
+
+    def _decide_compiled(self, now_min: float, glucose, meals_g: np.ndarray, bolus_u: np.ndarray) -> np.ndarray:
+        """Decide and enact, in one compiled call (:func:`loop_batch.decide_and_enact`), for every member
+        the fast engine covers now: validated, no meal announced now, covered by the compiled decision.
+        Writes their automatic boluses into ``bolus_u``; returns the members left to the Python path."""
+        everyone = np.arange(self.n)
+        if self.engine != "fast" or self._batch is None:
+            return everyone
+        members = np.flatnonzero(self._validated & ~(meals_g > 0))
+        self._doses.reserve(2)  # an automatic bolus and a temp basal per member
+        d, c = self._doses, self._carbs
+        status, given = loop_batch.decide_and_enact(
+            now_min, self._start_us, glucose[2], glucose[1], d.array, d.first, d.stop, d.base, self._temp, c.array,
+            c.first, c.stop, self.carb_absorption_time_min, members, self._factors, self._batch,
+            self.dosing_strategy == "automatic_bolus", BOLUS_DELIVERY_MIN)
+        bolus_u[members] = given
+        done = np.zeros(self.n, dtype=bool)
+        done[members[status != core_kernel.NOT_COVERED]] = True
+        return everyone[~done]
 
     # --- control --------------------------------------------------------------------------------
     def _meal_bolus_u(self, i: int, grams: float, result: dict) -> float:
@@ -537,17 +576,15 @@ class LoopController:
             raise InvalidInputError(problems)
         self.time_min = now_min
         self._record_glucose(now_min, cgm)
-        glucose = self._glucose_arrays()
+        self._trim(now_min)
         meals_g = np.asarray(step.meal_announcement_g, dtype=np.float64)
+        for i in np.flatnonzero(meals_g > 0):
+            self._carbs.append(i, (now_min, float(meals_g[i])))
         bolus_u = np.zeros(self.n)
+        glucose = self._glucose_arrays()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LoopWarning)
-            for i in range(self.n):
-                self._trim(i, now_min)
-                if self._running_temp(i, now_min) is None:
-                    self._temp[i] = None
-                if meals_g[i] > 0:
-                    self._carbs[i].append((now_min, float(meals_g[i])))
+            for i in self._decide_compiled(now_min, glucose, meals_g, bolus_u):
                 result = self._run(i, now_min, glucose)
                 bolus_u[i] = self._meal_bolus_u(i, meals_g[i], result) if meals_g[i] > 0 else 0.0
                 if bolus_u[i] > 0:
@@ -560,7 +597,6 @@ class LoopController:
                 if temp_basal is not None:
                     self._start_temp(i, now_min, *temp_basal)
         basal_u_per_h = self.schedule_at("basal", now_min)
-        for i in range(self.n):
-            if self._temp[i] is not None:
-                basal_u_per_h[i] = self._doses[i].row(self._temp[i])[3]
+        running = np.flatnonzero(self._temp >= 0)
+        basal_u_per_h[running] = self._doses.array[running, self._temp[running] - self._doses.base[running], 3]
         return basal_u_per_h, bolus_u

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from pyloopkit import core_kernel
 from pyloopkit.control import LoopController
 from pyloopkit.control.trial import run_trial
 from pyloopkit.date import to_second
-from pyloopkit.loop_data_manager import core, model_for, update
+from pyloopkit.loop_data_manager import _application_factor, core, model_for, update
 from pyloopkit.simulation import Simulator
 from tests.conftest import assert_compiled_equals_numpy
 
@@ -25,23 +26,39 @@ PATIENTS = ["adult#001", "adult#004", "adolescent#002", "adolescent#007", "child
 TOLERANCE_MG_DL = 1e-9
 
 
+def _without_compiled_step(controller: LoopController) -> None:
+    """Every decision through ``controller._run`` (the compiled step over all members off, also after
+    ``set_schedules``)."""
+    controller._batch_constants = lambda: None
+    controller._batch = None
+
+
 def _checked(controller: LoopController, calls: list) -> None:
-    """Wrap the controller's decision so that each one is compared with ``update()``."""
+    """Wrap the controller's decision so that each one is compared with ``update()``: the array core's
+    and, where it covers the input, the compiled decision's (:mod:`pyloopkit.core_kernel`). The
+    compiled step over all members is switched off so that every decision passes here; that it
+    enacts the same as this path is tests/control/test_loop_batch.py's subject."""
     decide = controller._run
+    _without_compiled_step(controller)
 
     def run(i, now_min, glucose):
         inp = controller.loop_input(i, now_min, glucose)
         fast = core(inp, model_for(inp.settings), iob_timeline=False)
+        compiled = core_kernel.recommend(inp, controller._plans[i], _application_factor(inp))
         reference = update(controller.input_dict(i, now_min))
         dates_s = np.array([to_second(d) for d in reference["predicted_glucose_dates"]])
-        np.testing.assert_array_equal(fast.prediction[0], dates_s)
-        np.testing.assert_allclose(fast.prediction[1], reference["predicted_glucose_values"],
-                                   rtol=0, atol=TOLERANCE_MG_DL)
+        for prediction in [fast.prediction] + ([] if compiled is None else [compiled[1]]):
+            np.testing.assert_array_equal(prediction[0], dates_s)
+            np.testing.assert_allclose(prediction[1], reference["predicted_glucose_values"],
+                                       rtol=0, atol=TOLERANCE_MG_DL)
         rec = fast.recommendations
         assert rec["temp_basal"] == reference["recommended_temp_basal"]
         assert rec["bolus"] == reference["recommended_bolus"]
         assert rec["autobolus"] == reference["recommended_autobolus"]
-        calls.append((i, now_min, rec["temp_basal"], rec["bolus"][0], rec["autobolus"]))
+        if compiled is not None:
+            assert compiled[0]["temp_basal"] == reference["recommended_temp_basal"]
+            assert compiled[0]["autobolus"] == reference["recommended_autobolus"]
+        calls.append((i, now_min, rec["temp_basal"], rec["bolus"][0], rec["autobolus"], compiled is not None))
         return decide(i, now_min, glucose)
 
     controller._run = run
@@ -68,6 +85,7 @@ def test_fast_path_equals_update_at_every_decision(names, seed, meal_plan, strat
     run_trial(sim, controller, days=2 / 24, seed=seed)
     decisions = {(i, t) for i, t, *_ in calls}
     assert len(decisions) == 2 * 24  # every member at every decision was compared
+    assert sum(c[5] for c in calls) >= 0.8 * len(calls)  # and the compiled decision at most of them
     temp_basals = [c for c in calls if c[2] is not None and c[2][1] > 0]
     assert temp_basals or strategy == "automatic_bolus"  # the loop did adjust the basal
 
@@ -171,6 +189,7 @@ def test_compiled_kernels_equal_the_array_paths_at_every_decision(seed, meal_pla
     schedules = [_hourly(rng, p.CF[i], p.CR[i], p.basal_u_per_min[i] * 60.0) for i in range(2)] if hourly else None
     controller = LoopController.for_simulator(sim, dosing_strategy=strategy, schedules=schedules)
     decide, compared = controller._run, []
+    _without_compiled_step(controller)
 
     def run(i, now_min, glucose):
         inp = controller.loop_input(i, now_min, glucose)

@@ -1,0 +1,140 @@
+"""Every member's Loop decision of a closed-loop step in one compiled call, run on all cores.
+
+:class:`~pyloopkit.control.loop_controller.LoopController` keeps its members' histories in
+:class:`~pyloopkit.control.history.RowHistories` (minutes since the start of the run). At a step
+without a meal, :func:`decide_and_enact` does for each member what the controller's Python path does
+(:meth:`LoopController.loop_input`, :func:`pyloopkit.loop_data_manager.closed_loop_recommendations`
+and the enactment in :meth:`LoopController.act`): it converts the member's dates to seconds since
+the reference date exactly as ``loop_input`` does (whole microseconds / 1e6), runs the compiled
+decision (:func:`pyloopkit.core_kernel._decide`) and enacts it: the automatic bolus (with
+``dosing_strategy="automatic_bolus"``) is appended, the running temp basal is cut at now and the
+recommended one appended, or the temp basal cancelled. Members are decided in parallel (numba's
+``prange``: threads over the cores, ``NUMBA_NUM_THREADS``); a member whose decision the compiled pass
+does not cover is left untouched and flagged, and the controller runs its Python path.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pyloopkit import core_kernel
+from pyloopkit.dose import DoseType
+from pyloopkit.dose_math import _KEEP, _SET, TEMP_BASAL_DURATION_MIN
+from pyloopkit.jit import jit, jit_parallel, prange
+
+TEMP_BASAL, BOLUS = int(DoseType.TEMP_BASAL), int(DoseType.BOLUS)
+_RUNNING_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
+US_PER_MIN = 60_000_000
+"""Microseconds per minute (the controller's minute-to-date conversion)."""
+
+
+@jit_parallel
+def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp,
+                     carbs, carb_first, carb_stop, absorption_min, members, factors, constants, automatic_strategy,
+                     bolus_delivery_min):
+    """Decide and enact for ``members`` (indices into the batch) at simulated minute ``now_min``.
+
+    Parameters
+    ----------
+    now_min : float
+    start_us : int
+        Microseconds from the reference date to simulated minute 0.
+    glucose_s, readings : arrays (T,), (T, n)
+        The batch's CGM history (seconds since the reference date, mg/dL).
+    doses, dose_first, dose_stop, dose_base : the members' dose tables (``RowHistories`` arrays;
+        rows: type code, start min, end min, value); rows are appended in place (room for two more
+        rows per member must be reserved).
+    temp : int array (n,)
+        Stable index of each member's running temp basal row, -1 for none (updated in place).
+    carbs, carb_first, carb_stop : the members' carb tables (minute, g).
+    absorption_min : float
+        Absorption time of every carb entry (min).
+    members : int array
+    factors : float array (n,)
+        Automatic bolus application factor of each member.
+    constants : typed list
+        :func:`pyloopkit.core_kernel.plan` of each member.
+    automatic_strategy : bool
+        ``dosing_strategy == "automatic_bolus"``: the automatic bolus is given and its temp basal used.
+    bolus_delivery_min : float
+        How long a bolus row lasts (min).
+
+    Returns
+    -------
+    status : int array (len(members),)
+        :data:`pyloopkit.core_kernel.NOT_COVERED` (nothing enacted: run the Python path),
+        ``DECIDED`` or ``STALE`` (no recommendation).
+    bolus_u : float array (len(members),)
+        Automatic bolus given now (U).
+    """
+    status = np.zeros(members.size, dtype=np.int64)
+    bolus_u = np.zeros(members.size)
+    now_s = _seconds(np.array([now_min]), start_us)[0]
+    for k in prange(members.size):
+        i = members[k]
+        table = doses[i, dose_first[i]:dose_stop[i]]
+        running = _running(doses, i, temp[i] - dose_base[i], dose_first[i], dose_stop[i], now_min, start_us)
+        entries = carbs[i, carb_first[i]:carb_stop[i]]
+        n_doses = table.shape[0]
+        columns = (table[:, 0].astype(np.int8), _seconds(table[:, 1], start_us), _seconds(table[:, 2], start_us),
+                   table[:, 3].copy(), np.full(n_doses, np.nan), np.full(n_doses, np.nan))
+        carb_columns = (_seconds(entries[:, 0], start_us), entries[:, 1].copy(),
+                        np.full(entries.shape[0], absorption_min))
+        out = core_kernel._decide(now_s, glucose_s, np.ascontiguousarray(readings[:, i]), columns, carb_columns,
+                                  running, factors[i], constants[i])
+        status[k] = out[0]
+        if out[0] == core_kernel.DECIDED:
+            bolus_u[k] = _enact(doses, i, temp, dose_first, dose_stop, dose_base, now_min, out, automatic_strategy,
+                                bolus_delivery_min)
+    return status, bolus_u
+
+
+@jit
+def _seconds(minutes, start_us):
+    """Seconds since the reference date of simulated minutes (``LoopController._seconds``)."""
+    out = np.empty(minutes.size)
+    for k in range(minutes.size):
+        out[k] = (start_us + np.int64(np.rint(minutes[k] * US_PER_MIN))) / 1e6
+    return out
+
+
+@jit
+def _running(doses, i, k, first, stop, now_min, start_us):
+    """The running temp basal of member ``i`` (array row ``k``) as the compiled decision reads it:
+    ``(is a temp basal or basal, start s, end s, rate U/h)``, or ``(False, nan, nan, nan)``."""
+    if k < first or k >= stop or not doses[i, k, 2] > now_min:
+        return False, np.nan, np.nan, np.nan
+    kind = int(doses[i, k, 0])
+    bounds = _seconds(doses[i, k, 1:3].copy(), start_us)
+    return kind == _RUNNING_TYPES[0] or kind == _RUNNING_TYPES[1], bounds[0], bounds[1], doses[i, k, 3]
+
+
+@jit
+def _enact(doses, i, temp, first, stop, base, now_min, out, automatic_strategy, bolus_delivery_min):
+    """``LoopController.act``'s enactment of a decision ``out`` (:func:`core_kernel._decide`'s tuple)
+    for member ``i``: the automatic bolus, then the temp basal decision. Returns the bolus (U)."""
+    _, temp_decision, temp_rate, auto_bolus, auto_decision, auto_rate = out[:6]
+    bolus = 0.0
+    if automatic_strategy:
+        bolus = 0.0 if auto_decision == _KEEP and auto_bolus <= 0 else auto_bolus
+        temp_decision, temp_rate = auto_decision, auto_rate
+        if bolus != 0.0:
+            _append(doses, i, stop, BOLUS, now_min, now_min + bolus_delivery_min, bolus)
+    if temp_decision != _KEEP:  # cancel or set: the running temp basal ends now
+        k = temp[i] - base[i]
+        if first[i] <= k < stop[i] and doses[i, k, 2] > now_min:
+            doses[i, k, 2] = now_min
+        temp[i] = -1
+        if temp_decision == _SET:
+            temp[i] = base[i] + _append(doses, i, stop, TEMP_BASAL, now_min, now_min + TEMP_BASAL_DURATION_MIN,
+                                        temp_rate)
+    return bolus
+
+
+@jit
+def _append(doses, i, stop, kind, start_min, end_min, value):
+    """Append a dose row to member ``i``'s table; returns its array row."""
+    k = stop[i]
+    doses[i, k, 0], doses[i, k, 1], doses[i, k, 2], doses[i, k, 3] = kind, start_min, end_min, value
+    stop[i] = k + 1
+    return k
+

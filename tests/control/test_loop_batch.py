@@ -1,0 +1,102 @@
+"""The compiled closed-loop step over all members (``pyloopkit.control.loop_batch``) enacts exactly
+what the controller's Python path (``LoopController._run`` on each member, then the enactment in
+``act``) enacts: the same dose and carb tables, running temp basals and commands after every step."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from pyloopkit import core_kernel
+from pyloopkit.control import LoopController, loop_batch
+from pyloopkit.control.trial import run_trial
+from pyloopkit.simulation import Simulator
+
+pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
+
+PATIENTS = ["adult#001", "adult#004", "adolescent#002", "child#003", "child#007"]
+
+
+def _closed_loop(names, seed, meals, compiled: bool, **options):
+    """Run 4 hours; return the commands and, after every step, each member's tables and temp basal."""
+    sim = Simulator(names, sensor="Dexcom", pump="Insulet", scenario=meals, seed=seed, start_hour=5.5)
+    controller = LoopController.for_simulator(sim, **options)
+    if not compiled:
+        controller._batch_constants = lambda: None
+        controller._batch = None
+    states, act = [], controller.act
+
+    def recorded(step):
+        command = act(step)
+        states.append(([controller._doses.rows(i).copy() for i in range(controller.n)],
+                       [controller._carbs.rows(i).copy() for i in range(controller.n)], controller._temp.copy()))
+        return command
+
+    controller.act = recorded
+    result = run_trial(sim, controller, days=4 / 24, seed=seed)
+    return result, states
+
+
+def _counting(monkeypatch) -> list:
+    """Record the status of every member decided by the compiled step."""
+    statuses, decide = [], loop_batch.decide_and_enact
+
+    def counted(*args):
+        status, bolus = decide(*args)
+        statuses.extend(status.tolist())
+        return status, bolus
+
+    monkeypatch.setattr(loop_batch, "decide_and_enact", counted)
+    return statuses
+
+
+meals = st.lists(st.tuples(st.integers(10, 200).map(lambda m: 5 * (m // 5)), st.integers(15, 90)),
+                 min_size=1, max_size=3)
+
+
+@settings(max_examples=6, deadline=None)
+@given(names=st.lists(st.sampled_from(PATIENTS), min_size=3, max_size=3, unique=True), seed=st.integers(0, 10_000),
+       meal_plan=meals, strategy=st.sampled_from(["temp_basal", "automatic_bolus"]),
+       meal_bolus=st.sampled_from(["recommended", "carb_ratio", None]), max_iob=st.sampled_from([None, 3.0]),
+       hourly_basal=st.booleans())
+def test_compiled_step_enacts_what_the_python_path_enacts(names, seed, meal_plan, strategy, meal_bolus, max_iob,
+                                                          hourly_basal):
+    if not core_kernel.HAVE_NUMBA:
+        pytest.skip("needs numba (extra 'fast')")
+    schedules = None
+    if hourly_basal:  # items change every hour during the run (05:30 to 09:30)
+        times = [f"{h:02d}:00" for h in range(24)]
+        schedules = [{"basal_rate_start_times": times, "basal_rate_values": [0.5 + 0.05 * (h % 7) for h in range(24)]}
+                     for _ in names]
+    options = dict(dosing_strategy=strategy, meal_bolus=meal_bolus, schedules=schedules,
+                   settings=None if max_iob is None else {"max_active_insulin": max_iob})
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        statuses = _counting(monkeypatch)
+        compiled, compiled_states = _closed_loop(names, seed, meal_plan, True, **options)
+    python, python_states = _closed_loop(names, seed, meal_plan, False, **options)
+    for key in ("basal_u_per_h", "bolus_u", "bg", "cgm"):
+        np.testing.assert_array_equal(compiled[key], python[key])
+    assert len(compiled_states) == len(python_states) == 48
+    for (doses, carbs, temp), (doses_ref, carbs_ref, temp_ref) in zip(compiled_states, python_states):
+        for mine, ref in zip(doses + carbs, doses_ref + carbs_ref):
+            np.testing.assert_array_equal(mine, ref)
+        np.testing.assert_array_equal(temp, temp_ref)
+    decided = sum(s != core_kernel.NOT_COVERED for s in statuses)
+    assert decided >= 0.8 * 3 * 47  # the compiled step decided most member-decisions after the first
+
+
+def test_the_update_engine_and_glucose_based_factor_take_the_python_path(monkeypatch):
+    statuses = _counting(monkeypatch)
+    sim = Simulator(["adult#001"], sensor="Dexcom", pump="Insulet", scenario=[(10, 40)], seed=1)
+    for options in (dict(engine="update"), dict(dosing_strategy="automatic_bolus",
+                                                settings={"use_glucose_based_application_factor": True})):
+        controller = LoopController.for_simulator(sim, **options)
+        run_trial(sim, controller, days=1 / 24, seed=1)
+    assert statuses == []
+
+
+def test_dates_convert_as_the_controller_converts_them():
+    sim = Simulator(["adult#001"], seed=0)
+    controller = LoopController.for_simulator(sim)
+    minutes = np.array([0.0, 1e-7, 2.5, 1439.999999, 52_560_000.0 / 3.0, -17.25])
+    np.testing.assert_array_equal(loop_batch._seconds(minutes, controller._start_us), controller._seconds(minutes))
