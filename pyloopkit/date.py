@@ -91,6 +91,10 @@ _EXACT_SECONDS = 2.0 ** 50 / 1e6
 rounded) times 1e6 is within 0.25 us of the whole microseconds, so rounding recovers them exactly."""
 
 
+_BULK_MIN = 16
+"""Lists shorter than this are converted one by one (the bulk path's fixed cost is larger)."""
+
+
 def zone_key(key: str) -> str:
     """The key under which a dictionary of converted date lists (``validate_input``'s ``seconds_out``)
     holds the :func:`common_zone` of the list ``key``."""
@@ -105,10 +109,8 @@ def same_zone_seconds(items: list, tz) -> np.ndarray:
     consulting the zone; about 5x faster than numpy's conversion of datetime objects) in seconds,
     scaled back to whole microseconds (exact within :data:`_EXACT_SECONDS` of the first item, else
     counted in integers); exact."""
-    if tz is not None and not isinstance(tz, _dt.timezone):
+    if (tz is not None and not isinstance(tz, _dt.timezone)) or len(items) < _BULK_MIN:
         return np.array([_seconds(d) for d in items], dtype=float)
-    if not items:
-        return np.empty(0)
     first = items[0]
     offsets = map(operator.sub, items, itertools.repeat(first))
     offsets_s = np.fromiter(map(_dt.timedelta.total_seconds, offsets), float, len(items))
