@@ -200,9 +200,10 @@ def _numbers(d: dict, key: str, problems: list[Problem], *, allow_none: bool = F
             out = np.array([np.nan if v is None else v for v in values], dtype=float)
             bad = ~np.isfinite(out) & ~np.fromiter(map(operator.is_, values, itertools.repeat(None)), bool,
                                                    len(values))
-        for i in _indices(bad):
-            problems.append(Problem(key, int(i), values[i], "not finite"))
-        out[bad] = np.nan
+        bad = _indices(bad)
+        if bad.size:
+            problems += [Problem(key, int(i), values[i], "not finite") for i in bad]
+            out[bad] = np.nan
         return out
     out = []
     for i, v in enumerate(values):
@@ -623,8 +624,8 @@ def _check_last_temp_basal(d: dict, dates: _DateCollector, problems: list[Proble
 
 def _guardrail(name: str, field: str, values: np.ndarray, warnings: list[str]) -> None:
     lo, hi, rec_lo, rec_hi, unit = GUARDRAILS[name]
-    scalar = np.ndim(values) == 0
-    for i, v in enumerate(np.atleast_1d(values).tolist()):
+    scalar = values.ndim == 0
+    for i, v in enumerate([values.item()] if scalar else values.tolist()):
         if not math.isfinite(v):
             continue
         where = field if scalar else f"{field}[{i}]"
