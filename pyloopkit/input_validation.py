@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import itertools
 import math
+import operator
 from typing import Any
 
 import numpy as np
@@ -189,14 +191,19 @@ def _numbers(d: dict, key: str, problems: list[Problem], *, allow_none: bool = F
     numbers = kinds - {type(None)} if allow_none else kinds
     if numbers <= _FAST_NUMBER_TYPES and (int not in numbers or all(abs(v) < 1e300 for v in values
                                                                     if type(v) is int)):
-        missing = np.array([v is None for v in values], dtype=bool) if numbers != kinds else None
-        out = np.array(values if missing is None else [0.0 if v is None else v for v in values], dtype=float)
-        bad = ~np.isfinite(out)
-        for i in _indices(bad):
-            problems.append(Problem(key, int(i), values[i], "not finite"))
-        out[bad] = np.nan
-        if missing is not None:
-            out[missing] = np.nan
+        if not numbers:  # empty, or None (allowed) throughout
+            return np.full(len(values), np.nan)
+        if numbers == kinds:
+            out = np.array(values, dtype=float)
+            bad = ~np.isfinite(out)
+        else:
+            out = np.array([np.nan if v is None else v for v in values], dtype=float)
+            bad = ~np.isfinite(out) & ~np.fromiter(map(operator.is_, values, itertools.repeat(None)), bool,
+                                                   len(values))
+        bad = _indices(bad)
+        if bad.size:
+            problems += [Problem(key, int(i), values[i], "not finite") for i in bad]
+            out[bad] = np.nan
         return out
     out = []
     for i, v in enumerate(values):
@@ -276,7 +283,7 @@ class _DateCollector:
 
 def _increasing(key: str, seconds: np.ndarray, raw: list, problems: list[Problem], *, strict: bool = True) -> None:
     """Problems where a date is before its predecessor (or equal to it when ``strict``)."""
-    step = np.diff(seconds)
+    step = seconds[1:] - seconds[:-1]
     for i in _indices(step < 0):
         problems.append(Problem(key, int(i) + 1, raw[i + 1], "dates not in increasing order"))
     if strict:
@@ -293,11 +300,12 @@ def _is_list(v) -> bool:
 def _check_lengths(d: dict, problems: list[Problem]) -> None:
     """Every present list of a group must be a list of the group's common length."""
     for group in GROUPS:
-        present = [k for k in group if _present(d, k)]
+        present = [k for k in group if d.get(k) is not None]
+        if not present:
+            continue
         problems += [Problem(k, None, d[k], "must be a list") for k in present if not _is_list(d[k])]
-        if present:
-            problems += [Problem(k, None, None, f"missing: required with {', '.join(present)}")
-                         for k in group if k not in present and k not in OPTIONAL_IN_GROUP]
+        problems += [Problem(k, None, None, f"missing: required with {', '.join(present)}")
+                     for k in group if k not in present and k not in OPTIONAL_IN_GROUP]
         lists = [k for k in present if _is_list(d[k])]
         if len({len(d[k]) for k in lists}) > 1:
             lengths = ", ".join(f"{k}: {len(d[k])}" for k in lists)
@@ -350,6 +358,14 @@ def _cached_dose_type(kind: type, value) -> bool:
     return _is_dose_type(value)
 
 
+def _type_codes(types: list) -> np.ndarray:
+    """The dose type codes (int8) of ``types``: :func:`~pyloopkit.dose.type_codes`, or in one pass when
+    every item is a :class:`DoseType` (an ``int`` whose value is its code)."""
+    if list(map(type, types)).count(DoseType) == len(types):
+        return np.fromiter(types, np.int8, len(types))
+    return np.array(type_codes(types), dtype=np.int8)
+
+
 def _shared(dates: _DateCollector, key: str, values: np.ndarray) -> np.ndarray:
     """``values`` (the float array of the list ``key``, NaN for None), also put in ``seconds_out``."""
     dates.seconds[key] = values
@@ -359,7 +375,7 @@ def _shared(dates: _DateCollector, key: str, values: np.ndarray) -> np.ndarray:
 def _check_doses(d: dict, dates: _DateCollector, problems: list[Problem]) -> None:
     types = _list(d, "dose_types")
     try:
-        codes = np.array(type_codes(types), dtype=np.int8)
+        codes = _type_codes(types)
         dates.seconds["dose_types"] = codes
     except (ValueError, TypeError):
         for i, t in enumerate(types):
@@ -439,12 +455,12 @@ def _check_schedule(d: dict, start_key: str, value_keys: tuple, end_key: str | N
     raw_starts = _list(d, start_key)
     if starts.size == 0:
         problems.append(Problem(start_key, None, raw_starts, "a schedule needs at least one item"))
-    for i in _indices(np.diff(starts) <= 0):
+    for i in _indices(starts[1:] - starts[:-1] <= 0):
         problems.append(Problem(start_key, int(i) + 1, raw_starts[i + 1], "start times must increase"))
     values = {k: _numbers(d, k, problems) for k in value_keys if _present(d, k)}
-    if end_key and _present(d, end_key) and starts.size and np.all(np.isfinite(starts)):
+    if end_key and _present(d, end_key) and starts.size and np.isfinite(starts).all():
         ends = _times_of_day(d, end_key, problems)
-        if ends.size == starts.size and np.all(np.isfinite(ends)):
+        if ends.size == starts.size and np.isfinite(ends).all():
             _check_coverage(end_key, starts, ends, _list(d, end_key), problems)
     return {start_key: starts, **values}
 
@@ -452,8 +468,9 @@ def _check_schedule(d: dict, start_key: str, value_keys: tuple, end_key: str | N
 def _check_coverage(end_key: str, starts: np.ndarray, ends: np.ndarray, raw_ends: list,
                     problems: list[Problem]) -> None:
     """Each item must end where the next starts (the last where the first starts, a day later)."""
-    following = np.append(starts[1:], starts[0] + SECONDS_PER_DAY).tolist()
-    end = np.where(ends <= starts, ends + SECONDS_PER_DAY, ends).tolist()
+    starts, ends = starts.tolist(), ends.tolist()
+    following = starts[1:] + [starts[0] + SECONDS_PER_DAY]
+    end = [e + SECONDS_PER_DAY if e <= s else e for s, e in zip(starts, ends)]
     for i in range(len(end)):
         gap = following[i] - end[i]
         at_midnight = following[i] == SECONDS_PER_DAY
@@ -607,8 +624,8 @@ def _check_last_temp_basal(d: dict, dates: _DateCollector, problems: list[Proble
 
 def _guardrail(name: str, field: str, values: np.ndarray, warnings: list[str]) -> None:
     lo, hi, rec_lo, rec_hi, unit = GUARDRAILS[name]
-    scalar = np.ndim(values) == 0
-    for i, v in enumerate(np.atleast_1d(values).tolist()):
+    scalar = values.ndim == 0
+    for i, v in enumerate([values.item()] if scalar else values.tolist()):
         if not math.isfinite(v):
             continue
         where = field if scalar else f"{field}[{i}]"
@@ -637,9 +654,9 @@ def _guardrail_warnings(settings: dict, schedules: dict, factors: dict) -> list[
     if _is_number(suspend) and math.isfinite(float(suspend)):
         s = float(suspend) * factors["suspend"]
         _guardrail("suspend_threshold", "settings_dictionary.suspend_threshold", np.float64(s), warnings)
-        if lows is not None and lows.size and np.all(np.isfinite(lows)) and s > np.min(lows) * factors["target"]:
+        if lows is not None and lows.size and np.isfinite(lows).all() and s > lows.min() * factors["target"]:
             warnings.append(f"settings_dictionary.suspend_threshold = {s:g} mg/dL: above the lowest correction "
-                            f"range bound ({np.min(lows) * factors['target']:g} mg/dL), which Loop does not allow")
+                            f"range bound ({lows.min() * factors['target']:g} mg/dL), which Loop does not allow")
     _max_basal_warnings(settings, basal, cr, warnings)
     max_bolus = settings.get("max_bolus")
     if _is_number(max_bolus) and math.isfinite(float(max_bolus)):
@@ -659,13 +676,13 @@ def _max_basal_warnings(settings: dict, basal, cr, warnings: list[str]) -> None:
         return
     mx = float(max_basal)
     field = "settings_dictionary.max_basal_rate"
-    if cr is not None and cr.size and np.all(np.isfinite(cr)) and np.min(cr) > 0:
-        upper = MAX_BASAL_CARB_RATIO_NUMERATOR / float(np.min(cr))
+    if cr is not None and cr.size and np.isfinite(cr).all() and cr.min() > 0:
+        upper = MAX_BASAL_CARB_RATIO_NUMERATOR / float(cr.min())
         if mx > upper:
             warnings.append(f"{field} = {mx:g} U/h: above the {upper:g} U/h Loop allows "
                             f"({MAX_BASAL_CARB_RATIO_NUMERATOR:g} / lowest carb ratio)")
-    if basal is not None and basal.size and np.all(np.isfinite(basal)):
-        highest = float(np.max(basal))
+    if basal is not None and basal.size and np.isfinite(basal).all():
+        highest = float(basal.max())
         low, high = (f * highest for f in MAX_BASAL_RECOMMENDED_SCALE)
         if mx < highest:
             warnings.append(f"{field} = {mx:g} U/h: below the highest scheduled basal rate ({highest:g} U/h), "

@@ -507,37 +507,51 @@ def _sample_dates(seconds, inp: LoopInput) -> list:
     if inp.glucose_dates is not None and seconds.size:
         index = np.minimum(np.searchsorted(inp.glucose_s, seconds), inp.glucose_s.size - 1)
         if np.array_equal(inp.glucose_s[index], seconds):
-            return [inp.glucose_dates[i] for i in index.tolist()]
+            return list(map(inp.glucose_dates.__getitem__, index.tolist()))
     return _dates(seconds, inp)
 
 
 def _floats(values) -> list[float]:
     out = np.asarray(values, dtype=float)
-    if not np.all(np.isfinite(out)):
+    if not np.isfinite(out).all():
         raise FloatingPointError("non-finite value in an output timeline")
     return out.tolist()
 
 
 def _timeline(prefix: str, timeline, inp: LoopInput) -> dict:
-    return {f"{prefix}_dates": _dates(timeline[0], inp), f"{prefix}_values": _floats(timeline[1])}
+    return _timelines({prefix: timeline}, inp)[prefix]
+
+
+def _timelines(named: dict, inp: LoopInput) -> dict:
+    """``{prefix: {prefix_dates: datetimes, prefix_values: floats}}`` for each ``{prefix: (dates_s,
+    values)}``: the dates of all converted in one :func:`from_seconds` pass, the values checked and
+    listed in one pass (the same objects as timeline by timeline, in fewer calls)."""
+    sizes = [np.size(timeline[0]) for timeline in named.values()]
+    dates = _dates(np.concatenate([timeline[0] for timeline in named.values()]), inp)
+    values = _floats(np.concatenate([timeline[1] for timeline in named.values()], dtype=float))
+    out, stop = {}, 0
+    for prefix, size in zip(named, sizes):
+        out[prefix] = {f"{prefix}_dates": dates[stop:stop + size], f"{prefix}_values": values[stop:stop + size]}
+        stop += size
+    return out
 
 
 def _output(inp: LoopInput, effects: Effects, prediction, recommendations: dict, messages: list[str]) -> dict:
-    out = {}
-    out.update(_timeline("predicted_glucose", prediction, inp))
-    out["recommended_temp_basal"] = recommendations["temp_basal"]
-    out["recommended_bolus"] = recommendations["bolus"]
-    out["recommended_autobolus"] = recommendations["autobolus"]
-    out.update(_timeline("insulin_effect", effects.insulin, inp))
-    out["counteraction_effect_start_times"] = _sample_dates(effects.counteraction[0], inp)
-    out["counteraction_effect_end_times"] = _sample_dates(effects.counteraction[1], inp)
-    out["counteraction_effect_values"] = _floats(effects.counteraction[2])
-    out.update(_timeline("momentum_effect", effects.momentum, inp))
-    out.update(_timeline("carb_effect", effects.carb, inp))
-    out.update(_timeline("retrospective_effect", effects.retrospective, inp))
-    out["carbs_on_board"] = value_at(effects.cob, inp.now_s)
-    out.update(_timeline("cob_timeline", effects.cob, inp))
-    out["insulin_on_board"] = effects.iob_now_u
-    out.update(_timeline("insulin_on_board_timeline", effects.iob, inp))
-    out["warnings"] = list(messages)
-    return out
+    t = _timelines({"predicted_glucose": prediction, "insulin_effect": effects.insulin,
+                    "momentum_effect": effects.momentum, "carb_effect": effects.carb,
+                    "retrospective_effect": effects.retrospective, "cob_timeline": effects.cob,
+                    "insulin_on_board_timeline": effects.iob}, inp)
+    return {**t["predicted_glucose"],
+            "recommended_temp_basal": recommendations["temp_basal"],
+            "recommended_bolus": recommendations["bolus"],
+            "recommended_autobolus": recommendations["autobolus"],
+            **t["insulin_effect"],
+            "counteraction_effect_start_times": _sample_dates(effects.counteraction[0], inp),
+            "counteraction_effect_end_times": _sample_dates(effects.counteraction[1], inp),
+            "counteraction_effect_values": _floats(effects.counteraction[2]),
+            **t["momentum_effect"], **t["carb_effect"], **t["retrospective_effect"],
+            "carbs_on_board": value_at(effects.cob, inp.now_s),
+            **t["cob_timeline"],
+            "insulin_on_board": effects.iob_now_u,
+            **t["insulin_on_board_timeline"],
+            "warnings": list(messages)}
