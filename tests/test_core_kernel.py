@@ -15,6 +15,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import pyloopkit.control.loop_controller as loop_controller
 from pyloopkit import core_kernel
@@ -61,7 +62,8 @@ def _closed_loop(monkeypatch, names, *, seed, hours, start_hour=7.0, sensor="Dex
     """Run a closed loop with random announced meals; compare every decision the controller hands to
     ``closed_loop_recommendations``. Returns ``(decisions, covered, inputs)``."""
     rng = np.random.default_rng(seed)
-    meals = [(int(5 * rng.integers(2, int(hours * 12) - 2)), int(rng.integers(15, 90))) for _ in range(2)]
+    n_meals = max(2, int(hours // 4))
+    meals = [(int(5 * rng.integers(2, int(hours * 12) - 2)), int(rng.integers(15, 90))) for _ in range(n_meals)]
     sim = Simulator(names, sensor=sensor, pump="Insulet", scenario=sorted(meals), seed=seed, start_hour=start_hour)
     controller = LoopController.for_simulator(sim, schedules=schedules, **controller_keywords)
     original = loop_controller.closed_loop_recommendations
@@ -132,8 +134,48 @@ def test_compiled_decision_equals_core_at_every_step(monkeypatch, case):
     """Two members (drawn from the case's name), 3 hours, two random announced meals."""
     seed = sum(map(ord, case))
     names = list(np.random.default_rng(seed).choice(PATIENTS, size=2, replace=False))
-    decisions, covered, _ = _closed_loop(monkeypatch, names, seed=seed, hours=3.0, **CASES[case])
-    assert decisions >= 2 * 36 - 4  # every decision without a meal bolus was compared
+    decisions, covered, _ = _closed_loop(monkeypatch, names, seed=seed, hours=6.0, **CASES[case])
+    assert decisions >= 2 * 72 - 2 * 2  # every decision without a meal bolus was compared
+    assert covered >= MIN_COVERED_SHARE * decisions
+
+
+@needs_numba
+def test_compiled_decision_equals_core_beyond_a_day_of_history(monkeypatch):
+    """27 hours: the histories reach the 24-hour counteraction window and the dose window before it."""
+    decisions, covered, inputs = _closed_loop(monkeypatch, ["adult#002", "child#005"], seed=27, hours=27.0,
+                                              start_hour=18.0, meal_bolus="carb_ratio",
+                                              settings={"max_active_insulin": 6.0})
+    assert decisions >= 2 * 324
+    assert covered >= MIN_COVERED_SHARE * decisions
+    last = inputs[-1]
+    assert last.now_s - last.glucose_s[0] >= HISTORY_S - 300.0 and last.now_s - last.doses.start_s[0] > HISTORY_S
+
+
+@needs_numba
+@settings(max_examples=12)
+@given(seed=st.integers(0, 10_000), names=st.lists(st.sampled_from(PATIENTS), min_size=2, max_size=3, unique=True),
+       strategy=st.sampled_from(["temp_basal", "automatic_bolus"]),
+       meal_bolus=st.sampled_from(["recommended", "carb_ratio", None]),
+       insulin_model=st.sampled_from(["adult", "child", "fiasp", "lyumjev"]),
+       carb_model=st.sampled_from(["parabolic", "linear", "piecewise_linear", "adaptive"]),
+       dynamic=st.booleans(), retrospective=st.sampled_from([None, "standard", "integral"]),
+       max_iob=st.sampled_from([None, 1.5, 8.0]), threshold=st.sampled_from([None, 5.0, 20.0]),
+       factor=st.sampled_from([None, 0.25, 1.0]), glucose_based=st.booleans(),
+       increments=st.sampled_from([(0.05, 0.05), (0.0, 0.0), (0.025, 0.1)]))
+def test_random_configurations(seed, names, strategy, meal_bolus, insulin_model, carb_model, dynamic, retrospective,
+                               max_iob, threshold, factor, glucose_based, increments):
+    """Random combinations of the settings above, 3 hours each."""
+    extra = {"carb_absorption_model": carb_model, "max_active_insulin": max_iob,
+             "gradual_transitions_threshold": threshold, "partial_application_factor": factor,
+             "use_glucose_based_application_factor": glucose_based}
+    if retrospective is not None:
+        extra["retrospective_correction"] = retrospective
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        decisions, covered, _ = _closed_loop(
+            monkeypatch, names, seed=seed, hours=3.0, dosing_strategy=strategy, meal_bolus=meal_bolus,
+            insulin_model=insulin_model, dynamic_carb_absorption=dynamic, retrospective_correction=retrospective
+            is not None, rate_increment_u_per_h=increments[0], bolus_increment_u=increments[1],
+            settings={k: v for k, v in extra.items() if v is not None})
     assert covered >= MIN_COVERED_SHARE * decisions
 
 
