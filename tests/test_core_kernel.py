@@ -259,10 +259,44 @@ def test_more_than_seven_readings_in_the_momentum_window_are_handed_back(late):
     assert _check(sparse)  # the same readings every 5 minutes are covered
 
 
-def test_no_dose_and_no_carb_is_handed_back_or_equal(late):
+@pytest.mark.parametrize("minutes_after_glucose", [0.0, 20.0])
+def test_no_dose_and_no_carb_is_handed_back(late, minutes_after_glucose):
+    """No effect at all (fresh or stale glucose): core()'s prediction path for effect-free input applies."""
     inp = dataclasses.replace(late, doses=DoseArrays(), carb_s=np.empty(0), carb_g=np.empty(0),
-                              carb_absorption_min=np.empty(0), last_temp_basal=None)
-    assert not _check(inp)  # no effect at all: core()'s prediction path for effect-free input applies
+                              carb_absorption_min=np.empty(0), last_temp_basal=None,
+                              now_s=float(late.glucose_s[-1]) + minutes_after_glucose * 60.0)
+    assert not _check(inp)
+    assert core(inp, model_for(inp.settings), iob_timeline=False, bolus=False).prediction[0].size > 0
+
+
+def test_gradual_transitions_threshold_at_a_step_of_the_readings(late):
+    """Retrospective correction stays on when the largest step between consecutive readings of its
+    window equals the threshold (``<=``), and goes off just below it."""
+    window = late.glucose_s >= late.now_s - late.settings.retrospective_correction_grouping_interval * 60.0
+    step = float(np.max(np.abs(np.diff(late.glucose_mgdl[window]))))
+    for threshold in (step, np.nextafter(step, 0.0)):
+        inp = dataclasses.replace(late, settings=dataclasses.replace(late.settings,
+                                                                     gradual_transitions_threshold=threshold))
+        assert _check(inp)
+        effects = core(inp, model_for(inp.settings), iob_timeline=False, bolus=False).effects
+        assert (effects.retrospective[0].size > 0) == (threshold == step)
+
+
+def test_injected_effects_are_handed_back(late):
+    """An input carrying a caller's precomputed effect (PyLoopKit's test hook): core() reads it."""
+    start = float(late.glucose_s[-1])
+    momentum = (start + np.array([0.0, 300.0, 600.0]), np.array([0.0, 4.0, 8.0]))
+    inp = dataclasses.replace(late, injected={"momentum": momentum})
+    assert not _check(inp)
+
+
+@pytest.mark.parametrize("name", ["gradual_transitions_threshold", "max_physiologic_slope"])
+def test_non_finite_momentum_limits_are_refused_or_equal(late, name):
+    """A NaN limit reaches core() as a limit (no momentum or RC can pass it), not as "unset"."""
+    inp = dataclasses.replace(late, settings=dataclasses.replace(late.settings, **{name: np.nan}))
+    model = model_for(inp.settings)
+    constants = _plan(inp, model)
+    assert constants is None or _same_decision(inp, model, constants)
 
 
 def test_empty_carb_history_is_covered(late):
