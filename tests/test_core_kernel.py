@@ -133,7 +133,7 @@ PATIENTS = ["adult#001", "adult#004", "adolescent#002", "adolescent#007", "child
 @needs_compiled
 @pytest.mark.parametrize("case", list(CASES))
 def test_compiled_decision_equals_core_at_every_step(monkeypatch, case):
-    """Two members (drawn from the case's name), 3 hours, two random announced meals."""
+    """Two members (drawn from the case's name), 6 hours, two random announced meals."""
     seed = sum(map(ord, case))
     names = list(np.random.default_rng(seed).choice(PATIENTS, size=2, replace=False))
     decisions, covered, _ = _closed_loop(monkeypatch, names, seed=seed, hours=6.0, **CASES[case])
@@ -158,7 +158,7 @@ def test_compiled_decision_equals_core_beyond_a_day_of_history(monkeypatch):
 @given(seed=st.integers(0, 10_000), names=st.lists(st.sampled_from(PATIENTS), min_size=2, max_size=3, unique=True),
        strategy=st.sampled_from(["temp_basal", "automatic_bolus"]),
        meal_bolus=st.sampled_from(["recommended", "carb_ratio", None]),
-       insulin_model=st.sampled_from(["adult", "child", "fiasp", "lyumjev"]),
+       insulin_model=st.sampled_from(["adult", "child", "fiasp", "lyumjev", "afrezza"]),
        carb_model=st.sampled_from(["parabolic", "linear", "piecewise_linear", "adaptive"]),
        dynamic=st.booleans(), retrospective=st.sampled_from([None, "standard", "integral"]),
        max_iob=st.sampled_from([None, 1.5, 8.0]), threshold=st.sampled_from([None, 5.0, 20.0]),
@@ -178,6 +178,7 @@ def test_random_configurations(seed, names, strategy, meal_bolus, insulin_model,
             insulin_model=insulin_model, dynamic_carb_absorption=dynamic, retrospective_correction=retrospective
             is not None, rate_increment_u_per_h=increments[0], bolus_increment_u=increments[1],
             settings={k: v for k, v in extra.items() if v is not None})
+    assert decisions >= len(names) * (36 - 2)  # all but the meal decisions with a recommended bolus
     assert covered >= MIN_COVERED_SHARE * decisions
 
 
@@ -304,22 +305,17 @@ def test_empty_carb_history_is_covered(late):
     assert _check(inp)
 
 
-def _pending(inp) -> float:
-    return ldm.pending_insulin_u(inp)
-
-
 @pytest.mark.parametrize("rate_u_per_h", [0.0, 0.35, 2.5, 6.0])
 def test_running_temp_basal_pending_insulin(late, rate_u_per_h):
-    """A temp basal running 20 more minutes at various rates (above the scheduled: pending insulin),
-    with a max IOB that the pending insulin makes binding."""
+    """A temp basal running 20 more minutes at various rates (above the scheduled one: pending
+    insulin, which the max IOB headroom subtracts), without and with a max IOB."""
     now = float(late.now_s)
     scheduled = float(late.basal.at(np.array([now]))[0])
-    settings = dataclasses.replace(late.settings, max_active_insulin=2.0)
     for max_iob in (None, 2.0):
-        inp = dataclasses.replace(late, settings=dataclasses.replace(settings, max_active_insulin=max_iob),
+        inp = dataclasses.replace(late, settings=dataclasses.replace(late.settings, max_active_insulin=max_iob),
                                   last_temp_basal=(DoseType.TEMP_BASAL, now - 600.0, now + 1200.0, rate_u_per_h))
         assert _check(inp)
-        assert (_pending(inp) > 0) == (rate_u_per_h > scheduled)
+        assert (ldm.pending_insulin_u(inp) > 0) == (rate_u_per_h > scheduled)
 
 
 @pytest.mark.parametrize("last", ["ended", "ends_now", "bolus", "reversed", "basal"])
@@ -388,7 +384,7 @@ class _CustomModel:
 def test_plan_is_none_without_numba(monkeypatch):
     """With numba off (``PYLOOPKIT_JIT=never``) ``plan()`` gives None and the controller runs core()."""
     monkeypatch.setattr(core_kernel, "HAVE_NUMBA", False)
-    settings = LoopSettings(model=(360.0, 75.0))
+    loop_settings = LoopSettings(model=(360.0, 75.0))
     flat = DailySchedule.constant(50.0)
     target = DailySchedule(np.zeros(1), np.array([[100.0, 110.0]]))
-    assert core_kernel.plan(settings, model_for(settings), flat, flat, flat, target, HISTORY_S) is None
+    assert core_kernel.plan(loop_settings, model_for(loop_settings), flat, flat, flat, target, HISTORY_S) is None
