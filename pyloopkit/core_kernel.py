@@ -42,7 +42,8 @@ _TEMP_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
 
 def plan(inp_settings, model, sensitivity, carb_ratio, basal, target, history_s: float) -> tuple | None:
     """The constant arguments of :func:`_decide` for one member, or None when the compiled decision
-    does not cover its configuration (numba off, mid-absorption ISF, a model without a compiled curve,
+    does not cover its configuration (numba off, a limit or momentum setting set but not finite,
+    mid-absorption ISF, a model without a compiled curve,
     the exponential curve where numpy's ``exp`` is not libm's, schedules that are not float
     :class:`DailySchedule` s of one value (targets: two), an unknown carb model, a retrospective
     correction grouping interval that is not > 0).
@@ -61,7 +62,8 @@ def plan(inp_settings, model, sensitivity, carb_ratio, basal, target, history_s:
     schedules = [dose_math._schedule_spec(x, 0) for x in (sensitivity, carb_ratio, basal)]
     target_spec = dose_math._schedule_spec(target, 2)
     grouping = s.retrospective_correction_grouping_interval
-    optional = (s.suspend_threshold, s.max_basal_rate, s.max_bolus, s.max_active_insulin)
+    optional = (s.suspend_threshold, s.max_basal_rate, s.max_bolus, s.max_active_insulin,
+                s.gradual_transitions_threshold, s.max_physiologic_slope)
     if (spec is None or not all(v is None or np.isfinite(v) for v in optional) or s.use_mid_absorption_isf or None in schedules or target_spec is None
             or (spec[0] == insulin_math._EXPONENTIAL and not dose_math.NUMPY_EXP_IS_LIBM)
             or s.carb_absorption_model not in (*carb_math.MODELS, "adaptive")
@@ -97,13 +99,14 @@ def _nan_if_none(value) -> float:
 
 def recommend(inp, constants: tuple, application_factor: float) -> tuple | None:
     """``core(inp, model, iob_timeline=False, bolus=False)``'s ``(recommendations, prediction)`` from
-    :func:`_decide`, or None where it does not cover the input (then run ``core()``).
+    :func:`_decide`, or None where it does not cover the input (then run ``core()``), among them an
+    input carrying injected effects (``inp.injected``, PyLoopKit's test hook).
 
     ``constants`` is :func:`plan` of the member's settings, model and schedules (those of ``inp``);
     ``application_factor`` the automatic bolus's share of the correction (``loop_data_manager``'s
     ``_application_factor(inp)``; unused unless the automatic bolus is asked).
     """
-    if not np.isfinite(application_factor):
+    if inp.injected or not np.isfinite(application_factor):
         return None
     doses, ltb = inp.doses, inp.last_temp_basal
     running = (False, np.nan, np.nan, np.nan) if ltb is None else (
