@@ -27,11 +27,9 @@ if MODE not in MODES:
     raise ValueError(f"PYLOOPKIT_JIT={MODE!r}: must be one of {', '.join(MODES)}")
 
 _njit = None
-prange = range
 if MODE != "never":
     try:
         from numba import njit as _njit
-        from numba import prange
     except ImportError:  # pragma: no cover - exercised only without numba
         if MODE == "always":
             raise ImportError("PYLOOPKIT_JIT=always needs numba: pip install 'pyloopkit[fast]'") from None
@@ -39,13 +37,10 @@ if MODE != "never":
 HAVE_NUMBA = _njit is not None
 
 
-def jit(function):
-    """``function`` compiled with numba (cached on disk) when in use, else as given."""
-    return function if _njit is None else _njit(cache=True)(function)
+def jit(function=None, *, nogil: bool = False):
+    """``function`` compiled with numba (cached on disk) when in use, else as given; ``@jit(nogil=True)``
+    releases the GIL while the compiled code runs (so that threads may run it at the same time)."""
+    if function is None:
+        return lambda f: jit(f, nogil=nogil)
+    return function if _njit is None else _njit(cache=True, nogil=nogil)(function)
 
-
-def jit_parallel(function):
-    """``function`` compiled with numba's ``parallel=True`` (its ``prange`` loops run on threads over
-    the cores, ``NUMBA_NUM_THREADS``; cached on disk) when in use, else as given (``prange`` is then
-    ``range``)."""
-    return function if _njit is None else _njit(cache=True, parallel=True)(function)

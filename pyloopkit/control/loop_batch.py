@@ -8,18 +8,22 @@ and the enactment in :meth:`LoopController.act`): it converts the member's dates
 the reference date exactly as ``loop_input`` does (whole microseconds / 1e6), runs the compiled
 decision (:func:`pyloopkit.core_kernel._decide`) and enacts it: the automatic bolus (with
 ``dosing_strategy="automatic_bolus"``) is appended, the running temp basal is cut at now and the
-recommended one appended, or the temp basal cancelled. Members are decided in parallel (numba's
-``prange``: threads over the cores, ``NUMBA_NUM_THREADS``); a member whose decision the compiled pass
-does not cover is left untouched and flagged, and the controller runs its Python path.
+recommended one appended, or the temp basal cancelled. The members are split between ``threads``
+threads (the compiled code runs without the GIL, so they run on as many cores); a member whose
+decision the compiled pass does not cover is left untouched and flagged, and the controller runs its
+Python path.
 """
 from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from pyloopkit import core_kernel
 from pyloopkit.dose import DoseType
 from pyloopkit.dose_math import _KEEP, _SET, TEMP_BASAL_DURATION_MIN
-from pyloopkit.jit import jit, jit_parallel, prange
+from pyloopkit.jit import jit
 
 TEMP_BASAL, BOLUS = int(DoseType.TEMP_BASAL), int(DoseType.BOLUS)
 _RUNNING_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
@@ -27,10 +31,9 @@ US_PER_MIN = 60_000_000
 """Microseconds per minute (the controller's minute-to-date conversion)."""
 
 
-@jit_parallel
 def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp,
                      carbs, carb_first, carb_stop, absorption_min, members, factors, constants, automatic_strategy,
-                     bolus_delivery_min):
+                     bolus_delivery_min, threads: int = 1):
     """Decide and enact for ``members`` (indices into the batch) at simulated minute ``now_min``.
 
     Parameters
@@ -57,6 +60,8 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
         ``dosing_strategy == "automatic_bolus"``: the automatic bolus is given and its temp basal used.
     bolus_delivery_min : float
         How long a bolus row lasts (min).
+    threads : int
+        The members are split into this many parts, decided at the same time on as many threads.
 
     Returns
     -------
@@ -66,10 +71,32 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
     bolus_u : float array (len(members),)
         Automatic bolus given now (U).
     """
+    arguments = (now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp, carbs,
+                 carb_first, carb_stop, absorption_min)
+    settings = (factors, constants, automatic_strategy, bolus_delivery_min)
+    parts = np.array_split(members, max(1, min(threads, members.size)))
+    if len(parts) == 1:
+        return _decide_and_enact(*arguments, members, *settings)
+    futures = [_executor(threads).submit(_decide_and_enact, *arguments, part, *settings) for part in parts]
+    results = [future.result() for future in futures]
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+
+@functools.lru_cache(maxsize=None)
+def _executor(threads: int) -> ThreadPoolExecutor:
+    """A pool of ``threads`` threads, shared by every controller (created at the first use)."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="pyloopkit-loop")
+
+
+@jit(nogil=True)
+def _decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp, carbs,
+                      carb_first, carb_stop, absorption_min, members, factors, constants, automatic_strategy,
+                      bolus_delivery_min):
+    """:func:`decide_and_enact` for one part of the members, without the GIL."""
     status = np.zeros(members.size, dtype=np.int64)
     bolus_u = np.zeros(members.size)
     now_s = _seconds(np.array([now_min]), start_us)[0]
-    for k in prange(members.size):
+    for k in range(members.size):
         i = members[k]
         table = doses[i, dose_first[i]:dose_stop[i]]
         running = _running(doses, i, temp[i] - dose_base[i], dose_first[i], dose_stop[i], now_min, start_us)

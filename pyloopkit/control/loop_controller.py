@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import warnings
 
 import numpy as np
@@ -155,6 +156,11 @@ def _schedule_keys(isf: DailySchedule, cr: DailySchedule, basal: DailySchedule) 
     }
 
 
+def _available_cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _floor_to(value: np.ndarray, increment: float) -> np.ndarray:
     """Round down to a multiple of ``increment`` (no rounding when it is 0); 1e-9 guards float error."""
     return value if increment == 0 else np.floor(value / increment + 1e-9) * increment
@@ -209,6 +215,9 @@ class LoopController:
     schedules : sequence of dict or None
         Per member, daily ISF, CR and basal schedules instead of the flat patient values
         (:meth:`set_schedules`).
+    threads : int or None
+        The fast engine's compiled step decides the members on this many threads at once (None: one
+        per CPU this process may use; 1 in worker processes that share the CPUs).
 
     Attributes
     ----------
@@ -228,7 +237,7 @@ class LoopController:
                  carb_absorption_time_min: float = 180.0, dosing_strategy: str = "temp_basal",
                  rate_increment_u_per_h: float = 0.05, bolus_increment_u: float = 0.05,
                  cgm_sample_time_min: int | None = None, start: _dt.datetime = DEFAULT_START,
-                 settings: dict | None = None, engine: str = "fast", schedules=None):
+                 settings: dict | None = None, engine: str = "fast", schedules=None, threads: int | None = None):
         problems = []
         if engine not in ENGINES:
             problems.append(Problem("engine", None, engine, f"must be one of {ENGINES}"))
@@ -253,6 +262,8 @@ class LoopController:
             problems.append(Problem("cgm_sample_time_min", None, cgm_sample_time_min, "must be an integer >= 1"))
         if start.tzinfo is not None:
             problems.append(Problem("start", None, start, "must be a naive datetime"))
+        if threads is not None and not (isinstance(threads, (int, np.integer)) and threads >= 1):
+            problems.append(Problem("threads", None, threads, "must be an integer >= 1"))
         if problems:
             raise InvalidInputError(problems)
         self.n = patients.n
@@ -269,6 +280,7 @@ class LoopController:
         self.cgm_sample_time_min = None if cgm_sample_time_min is None else int(cgm_sample_time_min)
         self.start = start
         self.engine = engine
+        self.threads = _available_cpus() if threads is None else int(threads)
         self._start_us = (start - REFERENCE_DATE) // _dt.timedelta(microseconds=1)
         model = PRESETS[insulin_model]
         self.dose_history_min = GLUCOSE_HISTORY_MIN + model.effect_duration_min
@@ -539,7 +551,7 @@ class LoopController:
         status, given = loop_batch.decide_and_enact(
             now_min, self._start_us, glucose[2], glucose[1], d.array, d.first, d.stop, d.base, self._temp, c.array,
             c.first, c.stop, self.carb_absorption_time_min, members, self._factors, self._batch,
-            self.dosing_strategy == "automatic_bolus", BOLUS_DELIVERY_MIN)
+            self.dosing_strategy == "automatic_bolus", BOLUS_DELIVERY_MIN, self.threads)
         bolus_u[members] = given
         done = np.zeros(self.n, dtype=bool)
         done[members[status != core_kernel.NOT_COVERED]] = True

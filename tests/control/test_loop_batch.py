@@ -100,3 +100,19 @@ def test_dates_convert_as_the_controller_converts_them():
     controller = LoopController.for_simulator(sim)
     minutes = np.array([0.0, 1e-7, 2.5, 1439.999999, 52_560_000.0 / 3.0, -17.25])
     np.testing.assert_array_equal(loop_batch._seconds(minutes, controller._start_us), controller._seconds(minutes))
+
+
+def test_the_members_split_between_threads_give_the_same_closed_loop():
+    runs = []
+    for threads in (1, 3):
+        sim = Simulator(PATIENTS, sensor="Dexcom", pump="Insulet", scenario=[(20, 50), (95, 30)], seed=8)
+        controller = LoopController.for_simulator(sim, threads=threads, dosing_strategy="automatic_bolus")
+        runs.append(run_trial(sim, controller, days=3 / 24, seed=8))
+    for key in ("basal_u_per_h", "bolus_u", "bg"):
+        np.testing.assert_array_equal(runs[0][key], runs[1][key])
+
+
+@pytest.mark.parametrize("threads", [0, 1.5, "2"])
+def test_threads_must_be_a_positive_integer(threads):
+    with pytest.raises(Exception, match="threads"):
+        LoopController.for_simulator(Simulator(["adult#001"], seed=0), threads=threads)
