@@ -1,13 +1,15 @@
 """Loop in closed loop on the virtual population: patient-days per second, fast path vs update().
 
-    python benchmarks/bench_closed_loop.py [--days 1] [--batches 30 300] [--update-members 30]
+    python benchmarks/bench_closed_loop.py [--days 1] [--batches 30 300] [--update-members 30] [--threads N]
                                            [--protocol-seeds 2] [--protocol-days 5] [--workers 2]
-                                           [--memory-days 90] [--memory-batch 3] [--seed 1]
+                                           [--protocol-backend processes] [--memory-days 90] [--memory-batch 3]
+                                           [--seed 1]
 
 For each batch size (members: the 30 simglucose patients, adolescents, adults and children, in
 turn, repeated for batches over 30 with their own meals and sensor noise) it runs ``--days`` of
 closed loop (Dexcom noise, Insulet pump, random announced meals) with
-:class:`pyloopkit.control.LoopController` on the fast engine (arrays into the array core) and, in
+:class:`pyloopkit.control.LoopController` on the fast engine (every member's decision compiled, the
+members split between ``--threads`` threads, default one per CPU) and, in
 the same run, on the ``update()`` engine (the PyLoopKit dictionary and ``update()`` per member and
 decision) for the first ``--update-members`` members, timed once (``update()`` costs the same per
 member at any batch size, so every ratio compares per-member throughput). Both engines must give the
@@ -17,8 +19,10 @@ and the simulator alone (basal-bolus controller) for scale.
 
 Then the trial protocol as a user runs it, on all cores: :func:`pyloopkit.control.population.run_population_trial`
 with Loop on the 30 patients x ``--protocol-seeds`` seeds x ``--protocol-days`` in ``--workers``
-processes (one batch of 30 per seed; process start and numba cache loading included, a few seconds
-per process, so short runs understate the rate of long ones), and what the paper
+processes (one batch of 30 per seed, one thread each; process start and numba cache loading included,
+a few seconds per process, so short runs understate the rate of long ones), or with
+``--protocol-backend local`` in this process (the batches one after the other, each on all threads),
+and what the paper
 protocol (30 patients x 20 seeds x 10 days = 6,000 patient-days) would take at that rate.
 ``--protocol-seeds 0`` skips it.
 
@@ -51,13 +55,14 @@ def members(batch: int) -> list[str]:
     return [POPULATION[k % len(POPULATION)] for k in range(batch)]
 
 
-def closed_loop(batch: int, days: float, seed: int, controller: str) -> tuple[float, float, dict]:
+def closed_loop(batch: int, days: float, seed: int, controller: str, threads: int | None = None
+                ) -> tuple[float, float, dict]:
     """``(wall s, CPU s, run_trial result)`` of ``days`` of closed loop for ``batch`` members."""
     sim = Simulator(members(batch), sensor="Dexcom", pump="Insulet", scenario="random", seed=seed)
     if controller == "basal_bolus":
         ctrl = BasalBolusController(sim.patients)
     else:
-        ctrl = LoopController.for_simulator(sim, engine=controller)
+        ctrl = LoopController.for_simulator(sim, engine=controller, threads=threads)
     wall, cpu = time.perf_counter(), time.process_time()
     result = run_trial(sim, ctrl, days=days, seed=seed)
     return time.perf_counter() - wall, time.process_time() - cpu, result
@@ -80,11 +85,11 @@ def update_reference(members_n: int, days: float, seed: int) -> tuple[float, dic
     return wall / members_n, result
 
 
-def throughput(batch: int, days: float, seed: int, reference) -> None:
+def throughput(batch: int, days: float, seed: int, reference, threads: int | None) -> None:
     """Print the fast path's and the simulator's patient-days per second for one batch, the ratio to
     ``update()`` per member (``reference``) and whether the traces of the members both ran agree."""
     decisions = days * 1440.0 / 5.0
-    wall, cpu, fast = closed_loop(batch, days, seed, "fast")
+    wall, cpu, fast = closed_loop(batch, days, seed, "fast", threads)
     print(f"batch {batch:4d} x {days:g} day, Loop fast path: {batch * days / wall:8.2f} patient-days/s "
           f"({batch * days / cpu:8.2f} per CPU-s), {1e3 * wall / (batch * decisions):6.3f} closed-loop ms per "
           f"member-decision")
@@ -97,15 +102,17 @@ def throughput(batch: int, days: float, seed: int, reference) -> None:
     print(f"           simulator with basal-bolus: {batch * days / sim_wall:10.1f} patient-days/s")
 
 
-def protocol(seeds: int, days: float, workers: int) -> None:
-    """Print the patient-days per second of the Loop protocol run in ``workers`` processes."""
+def protocol(seeds: int, days: float, workers: int, backend: str) -> None:
+    """Print the patient-days per second of the Loop protocol run in ``workers`` processes (``backend``
+    ``"processes"``) or in this process (``"local"``)."""
     from pyloopkit.control.population import run_population_trial
 
     start = time.perf_counter()
-    table = run_population_trial("loop", patients="all", seeds=seeds, days=days, backend="processes",
-                                 workers=workers, progress=False)
+    table = run_population_trial("loop", patients="all", seeds=seeds, days=days, backend=backend,
+                                 workers=workers if backend == "processes" else None, progress=False)
     rate = 30 * seeds * days / (time.perf_counter() - start)
-    print(f"protocol, Loop, 30 patients x {seeds} seeds x {days:g} day in {workers} processes: {rate:7.2f} "
+    where = f"{workers} processes" if backend == "processes" else "this process"
+    print(f"protocol, Loop, 30 patients x {seeds} seeds x {days:g} day in {where}: {rate:7.2f} "
           f"patient-days/s ({len(table)} episodes); the 6,000 patient-day paper protocol: "
           f"{6000 / rate / 60:6.1f} min")
 
@@ -144,7 +151,10 @@ def main() -> None:
                         help="members run through update() for the ratio (0: skip)")
     parser.add_argument("--protocol-seeds", type=int, default=2, help="seeds of the protocol run (0: skip)")
     parser.add_argument("--protocol-days", type=float, default=5.0, help="episode length of the protocol run")
+    parser.add_argument("--threads", type=int, default=None, help="threads of the fast path (default: one per CPU)")
     parser.add_argument("--workers", type=int, default=2, help="processes of the protocol run")
+    parser.add_argument("--protocol-backend", choices=("processes", "local"), default="processes",
+                        help="run the protocol in --workers processes or in this process")
     parser.add_argument("--memory-days", type=int, default=90, help="days of the memory run (0: skip)")
     parser.add_argument("--memory-batch", type=int, default=3, help="members in the memory run")
     parser.add_argument("--seed", type=int, default=1)
@@ -154,9 +164,9 @@ def main() -> None:
         closed_loop(1, 1 / 24, args.seed, engine)  # compile / load the numba kernels once
     reference = update_reference(args.update_members, args.days, args.seed) if args.batches else None
     for batch in args.batches:
-        throughput(batch, args.days, args.seed, reference)
+        throughput(batch, args.days, args.seed, reference, args.threads)
     if args.protocol_seeds:
-        protocol(args.protocol_seeds, args.protocol_days, args.workers)
+        protocol(args.protocol_seeds, args.protocol_days, args.workers, args.protocol_backend)
     if args.memory_days:
         memory(args.memory_batch, args.memory_days, args.seed)
 

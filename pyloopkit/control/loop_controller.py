@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import multiprocessing
 import os
 import warnings
 
@@ -156,8 +157,11 @@ def _schedule_keys(isf: DailySchedule, cr: DailySchedule, basal: DailySchedule) 
     }
 
 
-def _available_cpus() -> int:
-    """CPUs this process may run on."""
+def _default_threads() -> int:
+    """One thread per CPU this process may run on; 1 in a worker process of a multiprocessing pool
+    (the population protocol's processes backend already runs one worker per CPU)."""
+    if multiprocessing.parent_process() is not None:
+        return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -217,7 +221,7 @@ class LoopController:
         (:meth:`set_schedules`).
     threads : int or None
         The fast engine's compiled step decides the members on this many threads at once (None: one
-        per CPU this process may use; 1 in worker processes that share the CPUs).
+        per CPU this process may use, 1 in a multiprocessing worker process).
 
     Attributes
     ----------
@@ -280,7 +284,7 @@ class LoopController:
         self.cgm_sample_time_min = None if cgm_sample_time_min is None else int(cgm_sample_time_min)
         self.start = start
         self.engine = engine
-        self.threads = _available_cpus() if threads is None else int(threads)
+        self.threads = _default_threads() if threads is None else int(threads)
         self._start_us = (start - REFERENCE_DATE) // _dt.timedelta(microseconds=1)
         model = PRESETS[insulin_model]
         self.dose_history_min = GLUCOSE_HISTORY_MIN + model.effect_duration_min
