@@ -1031,10 +1031,12 @@ def _static_timeline(cob, model, entries, start_s, delay_s, delta_s):
 def _static_pass(carb_s, carb_g, carb_min, default_min, effect_window_s, cob_window_s, isf_start, isf_values,
                  isf_offset, cr_start, cr_values, cr_offset, model_id, delay_s, effect_start_s, cob_start_s, delta_s):
     """Compiled static :func:`effects_and_cob`: each timeline's window, default absorption times, CSF,
-    grid and :func:`_static_kernel`."""
+    grid and :func:`_static_kernel` (a NaN ``cob_start_s``: no COB timeline, two empty arrays)."""
     schedules = (isf_start, isf_values, isf_offset, cr_start, cr_values, cr_offset)
     effect_dates, effect = _static_timeline(False, model_id, _window_entries(
         carb_s, carb_g, carb_min, default_min, effect_window_s, *schedules), effect_start_s, delay_s, delta_s)
+    if np.isnan(cob_start_s):
+        return effect_dates, effect, np.empty(0), np.empty(0)
     cob_dates, cob = _static_timeline(True, model_id, _window_entries(
         carb_s, carb_g, carb_min, default_min, cob_window_s, *schedules), cob_start_s, delay_s, delta_s)
     return effect_dates, effect, cob_dates, cob
@@ -1045,7 +1047,8 @@ def _dynamic_pass(carb_s, carb_g, carb_min, default_min, window_s, isf_start, is
                   cr_values, cr_offset, ice_start, ice_end, velocity, model_id, absorption_time_overrun,
                   initial_factor, delay_s, adaptive, standby_fraction, effect_start_s, cob_start_s, delta_s):
     """Compiled dynamic :func:`effects_and_cob`: window, default absorption times, CSF, entry and ICE
-    order, :func:`_mapped`, the two grids and :func:`_dynamic_kernel` twice."""
+    order, :func:`_mapped`, the two grids and :func:`_dynamic_kernel` twice (a NaN ``cob_start_s``: no
+    COB timeline, two empty arrays; the entries mapped are those of ``window_s`` all the same)."""
     dates, g, times, csf = _window_entries(carb_s, carb_g, carb_min, default_min, window_s, isf_start, isf_values,
                                            isf_offset, cr_start, cr_values, cr_offset)
     if dates.size == 0:
@@ -1068,10 +1071,12 @@ def _dynamic_pass(carb_s, carb_g, carb_min, default_min, window_s, isf_start, is
     loop2019 = model_id == 0
     curve = _LINEAR if loop2019 else model_id
     effect_dates = _grid_between(effect_start_s, end_s, delta_s)
-    cob_dates = _grid_between(cob_start_s, end_s, delta_s)
     effect = _dynamic_kernel(False, loop2019, curve, effect_dates, dates, g, absorption, observed_end, remaining,
                              clamped, remaining_grams, to_absorb, csf, has_timeline, first, stop, timeline_grams,
                              ice_start, ice_end, delay_s, delta_s)
+    if np.isnan(cob_start_s):
+        return effect_dates, effect, np.empty(0), np.empty(0)
+    cob_dates = _grid_between(cob_start_s, end_s, delta_s)
     cob = _dynamic_kernel(True, loop2019, curve, cob_dates, dates, g, absorption, observed_end, remaining, clamped,
                           remaining_grams, to_absorb, csf, has_timeline, first, stop, timeline_grams, ice_start,
                           ice_end, delay_s, delta_s)

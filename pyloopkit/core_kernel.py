@@ -191,22 +191,25 @@ def _gradual(glucose_s, glucose_mgdl, since_s, threshold):
 
 @jit
 def _carbs(now_s, last_glucose_s, carbs, isf, cr, ice, constants, integration_min):
-    """``loop_data_manager._carbs``: the carb effect from the retrospective window and COB from one
-    step before now (``carb_store.effects_and_cob``'s compiled pass)."""
+    """``loop_data_manager._carbs``' carb effect from the retrospective window (``carb_store.effects_and_cob``'s
+    compiled pass; the entries mapped are those that may absorb from one step before now, as there, but
+    the COB timeline, which the decision does not read, is not computed)."""
     carb_s, carb_g, carb_min = carbs
     if carb_s.size == 0:
-        return _EMPTY, _EMPTY, _EMPTY, _EMPTY
+        return _EMPTY, _EMPTY
     dynamic, default_min, window_back_s, delay_s, model_id, overrun, initial, adaptive = constants
     effect_start = last_glucose_s - integration_min * 60.0
     cob_start = now_s - GRID_S
     effect_window, cob_window = effect_start - window_back_s, cob_start - window_back_s
     if dynamic:
-        return carb_math._dynamic_pass(carb_s, carb_g, carb_min, default_min, min(effect_window, cob_window),
-                                       isf[0], isf[1], isf[2], cr[0], cr[1], cr[2], ice[0], ice[1], ice[2], model_id,
-                                       overrun, initial, delay_s, adaptive, carb_math.ADAPTIVE_RATE_STANDBY_FRACTION,
-                                       effect_start, cob_start, GRID_S)
-    return carb_math._static_pass(carb_s, carb_g, carb_min, default_min, effect_window, cob_window, isf[0], isf[1],
-                                  isf[2], cr[0], cr[1], cr[2], model_id, delay_s, effect_start, cob_start, GRID_S)
+        out = carb_math._dynamic_pass(carb_s, carb_g, carb_min, default_min, min(effect_window, cob_window),
+                                      isf[0], isf[1], isf[2], cr[0], cr[1], cr[2], ice[0], ice[1], ice[2], model_id,
+                                      overrun, initial, delay_s, adaptive, carb_math.ADAPTIVE_RATE_STANDBY_FRACTION,
+                                      effect_start, np.nan, GRID_S)
+    else:
+        out = carb_math._static_pass(carb_s, carb_g, carb_min, default_min, effect_window, cob_window, isf[0],
+                                     isf[1], isf[2], cr[0], cr[1], cr[2], model_id, delay_s, effect_start, np.nan, GRID_S)
+    return out[0], out[1]
 
 
 @jit
@@ -271,8 +274,7 @@ def _decide(now_s, glucose_s, glucose_mgdl, doses, carbs, running, factor, const
         momentum_min, 5.0, not np.isnan(max_slope), max_slope, 2.0)
     if not covered:
         return nothing
-    carb_dates, carb_effect, _, _ = _carbs(now_s, glucose_s[-1], carbs, isf, cr, ice, carb_constants,
-                                           integration_min)
+    carb_dates, carb_effect = _carbs(now_s, glucose_s[-1], carbs, isf, cr, ice, carb_constants, integration_min)
     rc_dates, rc_values = _EMPTY, _EMPTY
     rc_enabled, integral, recency_min, grouping_min = correction
     if rc_enabled and _gradual(glucose_s, glucose_mgdl, now_s - grouping_min * 60.0, gradual_threshold):

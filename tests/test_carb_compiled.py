@@ -209,3 +209,32 @@ def test_compiled_static_curves_equal_the_array_path(model, monkeypatch):
                 monkeypatch.setattr(carb_math, "HAVE_NUMBA", compiled)
                 results.append(function(*entries, *extra, grid, delay_s=delay_s, model=model))
             assert results[0].tobytes() == results[1].tobytes()
+
+
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_a_nan_cob_start_gives_the_same_effect_and_no_cob(dynamic):
+    """The compiled decision (core_kernel) asks the passes for the effect only (NaN COB start): the
+    effect equals the one computed beside the COB, bit for bit, and the COB timeline is empty."""
+    rng = np.random.default_rng(11)
+    covered = 0
+    for _ in range(200):
+        inp, ice = _inputs(rng, str(rng.choice(MODELS[:3])))
+        s = inp.settings
+        schedules = (*carb_math._schedule_arrays(inp.sensitivity), *carb_math._schedule_arrays(inp.carb_ratio))
+        entries = (inp.carb_s, inp.carb_g, inp.carb_absorption_min, float(s.default_absorption_times[1]))
+        effect_start, cob_start = -1800.0, -300.0
+        model = carb_math.MODELS[s.carb_absorption_model]
+        if dynamic:
+            def run(cob_s):
+                return carb_math._dynamic_pass(*entries, -30000.0, *schedules, *ice, model, 1.5, 1.5, 600.0, False,
+                                               carb_math.ADAPTIVE_RATE_STANDBY_FRACTION, effect_start, cob_s, 300.0)
+        else:
+            def run(cob_s):
+                return carb_math._static_pass(*entries, -30000.0, -28000.0, *schedules, model, 600.0, effect_start,
+                                              cob_s, 300.0)
+        both, effect_only = run(cob_start), run(np.nan)
+        np.testing.assert_array_equal(effect_only[0], both[0])
+        assert effect_only[1].tobytes() == both[1].tobytes()
+        assert effect_only[2].size == effect_only[3].size == 0
+        covered += both[3].size > 0
+    assert covered > 50
