@@ -46,3 +46,11 @@ def assert_compiled_equals_numpy(compiled, numpy_path) -> None:
         assert x.tobytes() == y.tobytes(), (x, y)
     else:
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+
+
+def per_member_path(controller) -> None:
+    """Send every decision of a ``LoopController`` through its per-member path (``controller._run``,
+    which tests wrap to compare each decision), also after ``set_schedules``: the compiled step over all
+    members is switched off (that it enacts the same is tests/control/test_loop_batch.py's subject)."""
+    controller._batch_constants = lambda: None
+    controller._batch = None

@@ -28,7 +28,7 @@ from pyloopkit.loop_data_manager import HISTORY_S, core, model_for
 from pyloopkit.loop_input import LoopSettings
 from pyloopkit.schedule import DailySchedule
 from pyloopkit.simulation import Simulator
-from tests.conftest import assert_compiled_equals_numpy
+from tests.conftest import assert_compiled_equals_numpy, per_member_path
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 
@@ -68,10 +68,7 @@ def _closed_loop(monkeypatch, names, *, seed, hours, start_hour=7.0, sensor="Dex
     meals = [(int(5 * rng.integers(2, int(hours * 12) - 2)), int(rng.integers(15, 90))) for _ in range(n_meals)]
     sim = Simulator(names, sensor=sensor, pump="Insulet", scenario=sorted(meals), seed=seed, start_hour=start_hour)
     controller = LoopController.for_simulator(sim, schedules=schedules, **controller_keywords)
-    # every decision through the per-member path, which this test spies on (the compiled step over all
-    # members enacts the same: tests/control/test_loop_batch.py), also after set_schedules
-    monkeypatch.setattr(controller, "_batch_constants", lambda: None)
-    controller._batch = None
+    per_member_path(controller)  # every decision through the path this test spies on
     original = loop_controller.closed_loop_recommendations
     outcomes, inputs = [], []
 

@@ -26,7 +26,7 @@ from pyloopkit.errors import InvalidInputError
 from pyloopkit.jit import HAVE_NUMBA
 from pyloopkit.loop_data_manager import core, model_for
 from pyloopkit.simulation import Simulator
-from tests.conftest import assert_compiled_equals_numpy
+from tests.conftest import assert_compiled_equals_numpy, per_member_path
 
 pytestmark = pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (extra 'fast')")
 
@@ -226,8 +226,9 @@ def test_core_with_loop_algorithm_settings_equals_the_array_paths(strategy, monk
                     start_hour=6.5)
     controller = LoopController.for_simulator(sim, dosing_strategy=strategy)
     decide, compared = controller._run, []
+    per_member_path(controller)
 
-    def run(i, now_min, glucose):
+    def run(i, now_min, glucose, bolus=True):
         inp = controller.loop_input(i, now_min, glucose)
         settings = dataclasses.replace(inp.settings, retrospective_correction="integral", max_physiologic_slope=1.0,
                                        gradual_transitions_threshold=float([40.0, 8.0][i]))
@@ -238,7 +239,7 @@ def test_core_with_loop_algorithm_settings_equals_the_array_paths(strategy, monk
             np.testing.assert_array_equal(x, y)  # bit for bit
         assert fast.recommendations == plain.recommendations
         compared.append((fast.effects.momentum[0].size > 0, fast.effects.retrospective[0].size > 0))
-        return decide(i, now_min, glucose)
+        return decide(i, now_min, glucose, bolus)
 
     controller._run = run
     run_trial(sim, controller, days=3 / 24, seed=3)

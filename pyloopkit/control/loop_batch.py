@@ -24,6 +24,7 @@ from pyloopkit import core_kernel
 from pyloopkit.dose import DoseType
 from pyloopkit.dose_math import _KEEP, _SET, TEMP_BASAL_DURATION_MIN
 from pyloopkit.jit import jit
+from pyloopkit.schedule import value_at
 
 TEMP_BASAL, BOLUS = int(DoseType.TEMP_BASAL), int(DoseType.BOLUS)
 _RUNNING_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
@@ -165,3 +166,36 @@ def _append(doses, i, stop, kind, start_min, end_min, value):
     stop[i] = k + 1
     return k
 
+
+
+@jit
+def expire_temps(doses, first, stop, base, temp, now_min):
+    """Forget each member's temp basal (``temp`` -1) once it has ended by ``now_min`` or was dropped
+    (``LoopController``'s running temp basal: its row's end after now)."""
+    for i in range(temp.size):
+        k = temp[i] - base[i]
+        if temp[i] >= 0 and not (first[i] <= k < stop[i] and doses[i, k, 2] > now_min):
+            temp[i] = -1
+
+
+def schedule_table(schedules) -> tuple:
+    """The members' :class:`~pyloopkit.schedule.DailySchedule` s as padded arrays for
+    :func:`scheduled_values`: start times (n, K) padded with +inf (no item starts there), values
+    (n, K) and offsets (n,)."""
+    width = max((len(x.start_s) for x in schedules), default=1)
+    starts = np.full((len(schedules), width), np.inf)
+    values = np.zeros((len(schedules), width))
+    for i, schedule in enumerate(schedules):
+        starts[i, :schedule.start_s.size] = schedule.start_s
+        values[i, :schedule.values.size] = schedule.values
+    return starts, values, np.array([float(x.offset_s) for x in schedules])
+
+
+@jit
+def scheduled_values(now_s, starts, values, offsets):
+    """Each member's schedule value at ``now_s`` (:func:`pyloopkit.schedule.value_at`: the padding
+    starts after every time of day, so a member's value is its own schedule's)."""
+    out = np.empty(offsets.size)
+    for i in range(offsets.size):
+        out[i] = value_at(starts[i], values[i], offsets[i], now_s)
+    return out

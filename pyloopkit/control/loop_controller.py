@@ -366,6 +366,8 @@ class LoopController:
         midnight = _dt.time(0)
         low, high = self._target
         self._schedules = parsed
+        self._schedule_tables = [loop_batch.schedule_table([member[p] for member in parsed])
+                                 for p in range(len(SCHEDULE_KEYS))]
         self._static = [{
             **_schedule_keys(*parsed[i]),
             "target_range_start_times": [midnight], "target_range_end_times": [midnight],
@@ -385,9 +387,8 @@ class LoopController:
     def schedule_at(self, name: str, now_min: float) -> np.ndarray:
         """Each member's ``name`` (``"sensitivity"`` mg/dL/U, ``"carb_ratio"`` g/U or ``"basal"`` U/h)
         in force at simulated minute ``now_min``, shape (n,)."""
-        p = list(SCHEDULE_KEYS).index(name)
-        now_s = self._seconds(np.array([now_min]))
-        return np.array([member[p].at(now_s)[0] for member in self._schedules])
+        now_s = float(self._seconds(np.array([now_min]))[0])
+        return loop_batch.scheduled_values(now_s, *self._schedule_tables[list(SCHEDULE_KEYS).index(name)])
 
     @classmethod
     def for_simulator(cls, simulator, **settings) -> "LoopController":
@@ -439,9 +440,8 @@ class LoopController:
         """Drop what Loop no longer reads from every member's history, and expired temp basals."""
         self._doses.drop_before(2, now_min - self.dose_history_min)
         self._carbs.drop_before(0, now_min - self.dose_history_min)
-        for i in np.flatnonzero(self._temp >= 0):
-            if self._running_temp(i, now_min) is None:
-                self._temp[i] = -1
+        loop_batch.expire_temps(self._doses.array, self._doses.first, self._doses.stop, self._doses.base, self._temp,
+                                now_min)
 
     def _start_temp(self, i: int, now_min: float, rate_u_per_h: float, duration_min: float) -> None:
         """Truncate the running temp basal at ``now``; start a new one unless ``duration_min`` is 0."""
@@ -512,10 +512,10 @@ class LoopController:
         rows = self._glucose.rows(0)
         return rows[:, 0], rows[:, 1:], self._seconds(rows[:, 0])
 
-    def _run(self, i: int, now_min: float, glucose) -> dict:
+    def _run(self, i: int, now_min: float, glucose, bolus: bool = True) -> dict:
         """The recommendations for member ``i`` now: ``temp_basal`` (rate, duration) or None,
-        ``bolus`` (amount, pending, notice) or None (the fast engine computes it only for a meal
-        announced now with ``meal_bolus="recommended"``), ``autobolus`` U or None."""
+        ``bolus`` (amount, pending, notice) or None (the fast engine computes it only when ``bolus`` is
+        asked, for a meal announced now with ``meal_bolus="recommended"``), ``autobolus`` U or None."""
         if self.engine == "update":
             result = update(self.input_dict(i, now_min))
             self.warnings[i].update(result["warnings"])
@@ -525,7 +525,7 @@ class LoopController:
             self.warnings[i].update(validate_input(self.input_dict(i, now_min)))
             self._validated[i] = True
         # The manual bolus is read only for a meal announced now (meal_bolus="recommended"): skip it otherwise.
-        wanted = self.meal_bolus == "recommended" and self._carbs.last(i, 0) == now_min
+        wanted = bolus and self.meal_bolus == "recommended" and self._carbs.last(i, 0) == now_min
         if wanted:
             return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False, bolus=True).recommendations
         return closed_loop_recommendations(self.loop_input(i, now_min, glucose), self._model, self._plans[i])
@@ -603,9 +603,9 @@ class LoopController:
             for i in self._decide_compiled(now_min, glucose, meals_g, bolus_u):
                 result = self._run(i, now_min, glucose)
                 bolus_u[i] = self._meal_bolus_u(i, meals_g[i], result) if meals_g[i] > 0 else 0.0
-                if bolus_u[i] > 0:
+                if bolus_u[i] > 0:  # Loop runs again with the bolus in the history
                     self._bolus(i, now_min, bolus_u[i])
-                    result = self._run(i, now_min, glucose)
+                    result = self._run(i, now_min, glucose, bolus=False)
                 elif self.dosing_strategy == "automatic_bolus" and result["autobolus"]:
                     bolus_u[i] = result["autobolus"]
                     self._bolus(i, now_min, bolus_u[i])

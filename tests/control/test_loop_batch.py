@@ -11,6 +11,7 @@ from pyloopkit import core_kernel
 from pyloopkit.control import LoopController, loop_batch
 from pyloopkit.control.trial import run_trial
 from pyloopkit.simulation import Simulator
+from tests.conftest import per_member_path
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 
@@ -22,8 +23,7 @@ def _closed_loop(names, seed, meals, compiled: bool, **options):
     sim = Simulator(names, sensor="Dexcom", pump="Insulet", scenario=meals, seed=seed, start_hour=5.5)
     controller = LoopController.for_simulator(sim, **options)
     if not compiled:
-        controller._batch_constants = lambda: None
-        controller._batch = None
+        per_member_path(controller)
     states, act = [], controller.act
 
     def recorded(step):

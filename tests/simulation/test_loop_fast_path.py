@@ -18,19 +18,12 @@ from pyloopkit.control.trial import run_trial
 from pyloopkit.date import to_second
 from pyloopkit.loop_data_manager import _application_factor, core, model_for, update
 from pyloopkit.simulation import Simulator
-from tests.conftest import assert_compiled_equals_numpy
+from tests.conftest import assert_compiled_equals_numpy, per_member_path
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 
 PATIENTS = ["adult#001", "adult#004", "adolescent#002", "adolescent#007", "child#003"]
 TOLERANCE_MG_DL = 1e-9
-
-
-def _without_compiled_step(controller: LoopController) -> None:
-    """Every decision through ``controller._run`` (the compiled step over all members off, also after
-    ``set_schedules``)."""
-    controller._batch_constants = lambda: None
-    controller._batch = None
 
 
 def _checked(controller: LoopController, calls: list) -> None:
@@ -39,9 +32,9 @@ def _checked(controller: LoopController, calls: list) -> None:
     compiled step over all members is switched off so that every decision passes here; that it
     enacts the same as this path is tests/control/test_loop_batch.py's subject."""
     decide = controller._run
-    _without_compiled_step(controller)
+    per_member_path(controller)
 
-    def run(i, now_min, glucose):
+    def run(i, now_min, glucose, bolus=True):
         inp = controller.loop_input(i, now_min, glucose)
         fast = core(inp, model_for(inp.settings), iob_timeline=False)
         compiled = core_kernel.recommend(inp, controller._plans[i], _application_factor(inp))
@@ -59,7 +52,7 @@ def _checked(controller: LoopController, calls: list) -> None:
             assert compiled[0]["temp_basal"] == reference["recommended_temp_basal"]
             assert compiled[0]["autobolus"] == reference["recommended_autobolus"]
         calls.append((i, now_min, rec["temp_basal"], rec["bolus"][0], rec["autobolus"], compiled is not None))
-        return decide(i, now_min, glucose)
+        return decide(i, now_min, glucose, bolus)
 
     controller._run = run
 
@@ -189,9 +182,9 @@ def test_compiled_kernels_equal_the_array_paths_at_every_decision(seed, meal_pla
     schedules = [_hourly(rng, p.CF[i], p.CR[i], p.basal_u_per_min[i] * 60.0) for i in range(2)] if hourly else None
     controller = LoopController.for_simulator(sim, dosing_strategy=strategy, schedules=schedules)
     decide, compared = controller._run, []
-    _without_compiled_step(controller)
+    per_member_path(controller)
 
-    def run(i, now_min, glucose):
+    def run(i, now_min, glucose, bolus=True):
         inp = controller.loop_input(i, now_min, glucose)
         fast = core(inp, model_for(inp.settings), iob_timeline=True)
         try:
@@ -205,7 +198,7 @@ def test_compiled_kernels_equal_the_array_paths_at_every_decision(seed, meal_pla
             assert_compiled_equals_numpy(x, y)  # bit for bit where numpy's exp is libm's
         assert fast.recommendations == plain.recommendations
         compared.append(fast.effects.carb[0].size > 0)
-        return decide(i, now_min, glucose)
+        return decide(i, now_min, glucose, bolus)
 
     controller._run = run
     run_trial(sim, controller, days=2 / 24, seed=seed)
