@@ -40,7 +40,7 @@ _EMPTY = np.empty(0)
 _TEMP_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
 
 
-def plan(inp_settings, model, sensitivity, carb_ratio, basal, target, history_s: float) -> tuple | None:
+def plan(settings, model, sensitivity, carb_ratio, basal, target, history_s: float) -> tuple | None:
     """The constant arguments of :func:`_decide` for one member, or None when the compiled decision
     does not cover its configuration (numba off, a limit or momentum setting set but not finite,
     mid-absorption ISF, a model without a compiled curve,
@@ -50,25 +50,20 @@ def plan(inp_settings, model, sensitivity, carb_ratio, basal, target, history_s:
 
     Parameters
     ----------
-    inp_settings : LoopSettings
+    settings : LoopSettings
     model : insulin model (``loop_data_manager.model_for(settings)``)
     sensitivity, carb_ratio, basal, target : DailySchedule
         mg/dL/U, g/U, U/h and (min, max) mg/dL rows.
     history_s : float
         How far back the insulin effect for counteraction starts (s; the core's ``HISTORY_S``).
     """
-    s = inp_settings
+    s = settings
     spec = insulin_math._curve_spec(model) if HAVE_NUMBA else None
     schedules = [dose_math._schedule_spec(x, 0) for x in (sensitivity, carb_ratio, basal)]
     target_spec = dose_math._schedule_spec(target, 2)
-    grouping = s.retrospective_correction_grouping_interval
-    optional = (s.suspend_threshold, s.max_basal_rate, s.max_bolus, s.max_active_insulin,
-                s.gradual_transitions_threshold, s.max_physiologic_slope)
-    if (spec is None or not all(v is None or np.isfinite(v) for v in optional) or s.use_mid_absorption_isf or None in schedules or target_spec is None
-            or (spec[0] == insulin_math._EXPONENTIAL and not dose_math.NUMPY_EXP_IS_LIBM)
-            or s.carb_absorption_model not in (*carb_math.MODELS, "adaptive")
-            or not (np.isfinite(grouping) and grouping > 0)):
+    if spec is None or None in schedules or target_spec is None or not _covered(s, spec):
         return None
+    grouping = s.retrospective_correction_grouping_interval
     duration_s = model.effect_duration_min * 60.0
     carb_model = model_arguments(s.carb_absorption_model)
     overrun = carb_math.DEFAULT_ABSORPTION_TIME_OVERRUN
@@ -79,22 +74,30 @@ def plan(inp_settings, model, sensitivity, carb_ratio, basal, target, history_s:
     carbs = (bool(s.dynamic_carb_absorption_enabled), float(times[1]), 2.0 * float(times[2]) * 60.0,
              s.carb_delay * 60.0, carb_math.MODELS[carb_model["model"]], overrun,
              overrun if initial is None else float(initial), bool(carb_model.get("adaptive_rate", False)))
-    glucose = (_nan_if_none(s.gradual_transitions_threshold), float(s.momentum_data_interval),
-               _nan_if_none(s.max_physiologic_slope), float(history_s),
+    nan_if_none = dose_math._nan_if_none
+    glucose = (nan_if_none(s.gradual_transitions_threshold), float(s.momentum_data_interval),
+               nan_if_none(s.max_physiologic_slope), float(history_s),
                float(s.retrospective_correction_integration_interval))
     correction = (bool(s.retrospective_correction_enabled), s.retrospective_correction == "integral",
                   float(s.recency_interval), float(grouping))
     rate_rounder, volume_rounder = pump_rounding.rounders(s.pump_rounding, s.rate_rounder, s.bolus_rounder,
                                                           s.rounding)
     automatic = s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None
-    dosing = (_nan_if_none(s.suspend_threshold), _nan_if_none(s.max_basal_rate), _nan_if_none(s.max_bolus),
-              _nan_if_none(s.max_active_insulin), s.dosing_strategy != "automatic_bolus", automatic)
+    dosing = (nan_if_none(s.suspend_threshold), nan_if_none(s.max_basal_rate), nan_if_none(s.max_bolus),
+              nan_if_none(s.max_active_insulin), s.dosing_strategy != "automatic_bolus", automatic)
     return (insulin, carbs, glucose, correction, dosing, (*schedules, target_spec),
             (dose_math._rounder_spec(rate_rounder, "nearest"), dose_math._rounder_spec(volume_rounder, "nearest")))
 
 
-def _nan_if_none(value) -> float:
-    return np.nan if value is None else float(value)
+def _covered(s, spec) -> bool:
+    """Whether the compiled decision covers these settings and this compiled insulin curve (see :func:`plan`)."""
+    optional = (s.suspend_threshold, s.max_basal_rate, s.max_bolus, s.max_active_insulin,
+                s.gradual_transitions_threshold, s.max_physiologic_slope)
+    grouping = s.retrospective_correction_grouping_interval
+    return (all(v is None or np.isfinite(v) for v in optional) and not s.use_mid_absorption_isf
+            and (spec[0] != insulin_math._EXPONENTIAL or dose_math.NUMPY_EXP_IS_LIBM)
+            and s.carb_absorption_model in (*carb_math.MODELS, "adaptive")
+            and bool(np.isfinite(grouping) and grouping > 0))
 
 
 def recommend(inp, constants: tuple, application_factor: float) -> tuple | None:
@@ -208,7 +211,8 @@ def _carbs(now_s, last_glucose_s, carbs, isf, cr, ice, constants, integration_mi
                                       effect_start, np.nan, GRID_S)
     else:
         out = carb_math._static_pass(carb_s, carb_g, carb_min, default_min, effect_window, cob_window, isf[0],
-                                     isf[1], isf[2], cr[0], cr[1], cr[2], model_id, delay_s, effect_start, np.nan, GRID_S)
+                                     isf[1], isf[2], cr[0], cr[1], cr[2], model_id, delay_s, effect_start, np.nan,
+                                     GRID_S)
     return out[0], out[1]
 
 
@@ -278,8 +282,9 @@ def _decide(now_s, glucose_s, glucose_mgdl, doses, carbs, running, factor, const
     rc_dates, rc_values = _EMPTY, _EMPTY
     rc_enabled, integral, recency_min, grouping_min = correction
     if rc_enabled and _gradual(glucose_s, glucose_mgdl, now_s - grouping_min * 60.0, gradual_threshold):
-        out = rc._correction_compiled(glucose_s[-1], glucose_mgdl[-1], ice[0], ice[1], ice[2], now_s, carb_dates, carb_effect, rc.GROUPING_MULTIPLIER * grouping_min * 60.0,
-                                      recency_min, grouping_min, rc.EFFECT_DURATION_MIN, integral, integral, GRID_S)
+        out = rc._correction_compiled(glucose_s[-1], glucose_mgdl[-1], ice[0], ice[1], ice[2], now_s, carb_dates,
+                                      carb_effect, rc.GROUPING_MULTIPLIER * grouping_min * 60.0, recency_min,
+                                      grouping_min, rc.EFFECT_DURATION_MIN, integral, integral, GRID_S)
         if not out[9]:
             return nothing
         rc_dates, rc_values = out[0], out[1]

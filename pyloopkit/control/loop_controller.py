@@ -526,9 +526,10 @@ class LoopController:
             self._validated[i] = True
         # The manual bolus is read only for a meal announced now (meal_bolus="recommended"): skip it otherwise.
         wanted = bolus and self.meal_bolus == "recommended" and self._carbs.last(i, 0) == now_min
+        inp = self.loop_input(i, now_min, glucose)
         if wanted:
-            return core(self.loop_input(i, now_min, glucose), self._model, iob_timeline=False, bolus=True).recommendations
-        return closed_loop_recommendations(self.loop_input(i, now_min, glucose), self._model, self._plans[i])
+            return core(inp, self._model, iob_timeline=False, bolus=True).recommendations
+        return closed_loop_recommendations(inp, self._model, self._plans[i])
 
     def _batch_constants(self):
         """Every member's :func:`pyloopkit.core_kernel.plan` as a numba typed list for the compiled step
