@@ -158,11 +158,14 @@ def _schedule_keys(isf: DailySchedule, cr: DailySchedule, basal: DailySchedule) 
 
 
 def _default_threads() -> int:
-    """One thread per CPU this process may run on; 1 in a worker process of a multiprocessing pool
-    (the population protocol's processes backend already runs one worker per CPU)."""
+    """One thread per CPU this process may run on, at most ``OMP_NUM_THREADS`` when that is set (Ray
+    sets it to 1 in its workers); 1 in a worker process of a multiprocessing pool (the population
+    protocol's processes backend already runs one worker per CPU)."""
     if multiprocessing.parent_process() is not None:
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return max(1, min(cpus, int(limit))) if limit.isdigit() else cpus
 
 
 def _floor_to(value: np.ndarray, increment: float) -> np.ndarray:
@@ -221,7 +224,8 @@ class LoopController:
         (:meth:`set_schedules`).
     threads : int or None
         The fast engine's compiled step decides the members on this many threads at once (None: one
-        per CPU this process may use, 1 in a multiprocessing worker process).
+        per CPU this process may use, at most ``OMP_NUM_THREADS`` when set; 1 in a multiprocessing
+        worker process).
 
     Attributes
     ----------

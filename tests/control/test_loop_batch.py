@@ -116,3 +116,19 @@ def test_the_members_split_between_threads_give_the_same_closed_loop():
 def test_threads_must_be_a_positive_integer(threads):
     with pytest.raises(Exception, match="threads"):
         LoopController.for_simulator(Simulator(["adult#001"], seed=0), threads=threads)
+
+
+def test_default_threads_follow_the_cpus_and_omp_num_threads(monkeypatch):
+    from pyloopkit.control import loop_controller
+
+    sim = Simulator(["adult#001"], seed=0)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cpus = LoopController.for_simulator(sim).threads
+    assert cpus >= 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert LoopController.for_simulator(sim).threads == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert LoopController.for_simulator(sim).threads == cpus
+    monkeypatch.setattr(loop_controller.multiprocessing, "parent_process", lambda: object())
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert LoopController.for_simulator(sim).threads == 1
