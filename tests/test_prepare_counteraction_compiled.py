@@ -60,7 +60,8 @@ def test_stable_order_is_the_stable_argsort(seed):
 
 def _closed_loop_history(rng: np.random.Generator) -> DoseArrays:
     """Five-minute temp basals (some running 30 min, some gaps), boluses at the same second as a
-    temp basal or inside one, in time order as the controller appends them."""
+    temp basal or inside one, in time order as the controller appends them; in some histories
+    some doses carry their delivered units (pump records)."""
     n = int(rng.integers(1, 120))
     start = np.cumsum(rng.choice([300.0, 300.0, 300.0, 600.0, 1800.0], n)) + float(rng.choice([0.0, 7.0, -3600.0]))
     duration = rng.choice([300.0, 1800.0, 0.0], n, p=[0.6, 0.35, 0.05])
@@ -70,9 +71,10 @@ def _closed_loop_history(rng: np.random.Generator) -> DoseArrays:
     kind[boluses] = 4
     duration[boluses] = rng.choice([0.0, 60.0], int(boluses.sum()))
     start[boluses] -= rng.choice([0.0, 0.0, 120.0], int(boluses.sum()))  # at a temp basal's start, or inside one
+    delivered = np.where(rng.random(n) < (0.3 if rng.random() < 0.3 else 0.0), value * duration / 3600.0, np.nan)
     order = np.argsort(start, kind="stable")
-    return DoseArrays(kind[order], start[order], start[order] + duration[order], value[order],
-                      np.full(n, np.nan), np.full(n, np.nan))
+    return DoseArrays(kind[order], start[order], start[order] + duration[order], value[order], delivered[order],
+                      np.full(n, np.nan))
 
 
 def _random_schedule(rng: np.random.Generator) -> DailySchedule:
