@@ -122,6 +122,18 @@ def test_compiled_prepare_equals_the_array_path_in_and_out_of_order(seed, monkey
     assert reordered > 50 and inside > 50
 
 
+def _inexact_day_counter_dose() -> DoseArrays:
+    """A temp basal one ulp long at a date (~1e21 s) whose day counter ``floor(s / DAY)`` is past
+    2**53, where ``counter + 1`` rounds back to the counter (the schedule split's arithmetic then
+    gives a cut the one-day shortcut would not)."""
+    start = float(2 ** 53 * DAY) * 1.3
+    while not (np.floor(start / DAY) == np.floor(np.nextafter(start, np.inf) / DAY)
+               and np.floor(start / DAY) + 1.0 == np.floor(start / DAY)):
+        start = np.nextafter(start, np.inf)
+    return DoseArrays(np.array([3], dtype=np.int8), np.array([start]), np.array([np.nextafter(start, np.inf)]),
+                      np.array([1.0]), np.array([np.nan]), np.array([np.nan]))
+
+
 def test_compiled_prepare_edge_cases(monkeypatch):
     """Empty history, one dose, a bolus and a temp basal at the same second (either order), a temp
     basal across midnight on a one-item schedule, and dates too large for exact day counters."""
@@ -142,6 +154,7 @@ def test_compiled_prepare_edge_cases(monkeypatch):
                    np.array([t - 2700.0, t - 2400.0]), np.array([1.0, 0.4]), np.full(2, np.nan), np.full(2, np.nan)),
         DoseArrays(np.array([3, 3], dtype=np.int8), np.array([1e22, 1e22 + 3e6]), np.array([1e22 + 3e6, 1e22 + 6e6]),
                    np.array([1.0, 0.4]), np.full(2, np.nan), np.full(2, np.nan)),
+        _inexact_day_counter_dose(),
     ]
     for doses in cases:
         for basal in (one_item, two_items):
@@ -163,20 +176,22 @@ def _counteraction_both(glucose, effect, monkeypatch):
 @pytest.mark.parametrize("seed", range(3))
 def test_compiled_counteraction_walk_equals_the_searches(seed, monkeypatch):
     """The forward walk over the effect dates gives the array path's ``searchsorted`` indices:
-    readings closer than 4 min (and at the same second), effect grids with repeated dates and
-    irregular steps, effects starting late or ending early (uncovered tail), provenance changes
-    and display-only readings; all bit for bit."""
+    readings closer than 4 min (and at the same second), readings on effect dates, effect grids
+    with repeated dates and irregular steps, effects starting late or ending early (uncovered
+    tail), provenance changes and display-only readings; all bit for bit."""
     rng = np.random.default_rng(200 + seed)
     stopped = kept = 0
     for k in range(300):
         n = int(rng.integers(0, 120))
-        dates = np.cumsum(rng.choice([0.0, 30.0, 239.0, 240.0, 241.0, 300.0, 900.0], n)) + rng.uniform(-600.0, 600.0)
+        offset = rng.uniform(-600.0, 600.0) if k % 4 else float(rng.integers(-2, 3)) * 300.0  # on the effect grid
+        dates = np.cumsum(rng.choice([0.0, 30.0, 239.0, 240.0, 241.0, 300.0, 900.0], n)) + offset
         provenance = (rng.random(n) < (0.05 if k % 2 else 0.0)).astype(np.int8)
         glucose = GlucoseArrays(dates, rng.uniform(40.0, 400.0, n), provenance,
                                 rng.random(n) < (0.05 if k % 3 == 0 else 0.0), np.zeros(n, dtype=bool))
         m = int(rng.integers(0, 150))
         steps = rng.choice([0.0, 60.0, 300.0, 300.0, 300.0, 700.0], m) if k % 2 else np.full(m, 300.0)
-        effect_dates = float(rng.uniform(-3000.0, 6000.0)) + np.cumsum(steps)
+        first = float(rng.uniform(-3000.0, 6000.0)) if k % 4 else float(rng.integers(-10, 20)) * 300.0
+        effect_dates = first + np.cumsum(steps)
         compiled, plain = _counteraction_both(glucose, (effect_dates, np.cumsum(rng.normal(0.0, 3.0, m))), monkeypatch)
         _assert_bytes_equal(compiled, plain)
         kept += compiled[0].size
