@@ -24,6 +24,8 @@ from .schedule import DailySchedule
 _CODES = np.array([_BOLUS_CODE, _BASAL_CODE, int(DoseType.TEMP_BASAL), int(DoseType.SUSPEND),
                    int(DoseType.RESUME), _MAX_TYPE], dtype=np.int64)
 """Type codes the compiled pass reads: bolus, basal, temp basal, suspend, resume, highest known."""
+_EXACT_INTEGERS = 2.0 ** 52
+"""Below this magnitude, float64 integers and their neighbours +-1 are exact."""
 
 
 def prepare_doses(doses: DoseArrays, basal: DailySchedule, *, start_s: float | None,
@@ -73,22 +75,52 @@ def _item_at(item_start, x, right):
 @jit
 def _split_bounds(s, e, item_start, offset_s, period):
     """``DailySchedule.split`` of one interval, same arithmetic: the first boundary counter
-    ``g_first``, the number of cuts and the item in force at ``s``."""
+    ``g_first``, the number of cuts and the item in force at ``s``.
+
+    An interval within one day of a one-item schedule starting at or before midnight skips the
+    times of day: its item is 0 (a time of day is never negative) and the cut count
+    ``max(base + {-1 or 0} - (base + 1) + 1, 0)`` is 0, exactly while ``|base| < 2**52``."""
     n_items = item_start.size
     base = np.floor((s + offset_s) / period)
+    base_end = np.floor((e + offset_s) / period)
+    if n_items == 1 and item_start[0] <= 0.0 and base_end == base and abs(base) < _EXACT_INTEGERS:
+        return base + 1.0, np.int64(0), np.int64(0)
     first_idx = _item_at(item_start, np.mod(s + offset_s, period), True)
     g_first = base * n_items + first_idx + 1
     last_local = np.mod(e + offset_s, period)
-    base_end = np.floor((e + offset_s) / period)
     g_last = base_end * n_items + _item_at(item_start, last_local, False)
     return g_first, np.int64(max(g_last - g_first + 1, 0.0)), first_idx
 
 
 @jit
+def _stable_order(keys):
+    """``np.argsort(keys, kind="mergesort")`` and whether it is the identity: an insertion sort
+    (the same permutation: a stable sort of NaN-free keys is unique) for keys nearly in order,
+    O(n) when in order; NaN keys or more than ``n + 16`` moves fall back to the sort."""
+    n = keys.size
+    order = np.arange(n)
+    budget = n + 16
+    for i in range(n):
+        key = keys[i]
+        if np.isnan(key):
+            return np.argsort(keys, kind="mergesort"), False
+        j = i
+        while j > 0 and keys[order[j - 1]] > key:
+            order[j] = order[j - 1]
+            j -= 1
+        budget -= i - j
+        if budget < 0:
+            return np.argsort(keys, kind="mergesort"), False
+        order[j] = i
+    return order, budget == n + 16
+
+
+@jit
 def _trim_row(bolus, s, e, value, delivered, new_s, new_e, eps, increments_per_unit):
-    """``insulin_math._trimmed`` of one dose: its new ``(value, delivered_units)``."""
+    """``insulin_math._trimmed`` of one dose: its new ``(value, delivered_units)`` (a basal-like
+    dose without delivered units keeps both: its scaled units are not computed)."""
     original = e - s
-    if original > eps and (new_s > s or new_e < e):
+    if original > eps and (new_s > s or new_e < e) and (bolus or not np.isnan(delivered)):
         scaled = _deliverable_units(bolus, original / 3600.0, value, delivered, increments_per_unit) * (
             (new_e - new_s) / original)
         return (scaled if bolus else value), (delivered if np.isnan(delivered) else scaled)
@@ -116,7 +148,7 @@ def _prepared_compiled(kind, start_s, end_s, value, delivered, scheduled, window
         if not fine or k == suspend_code or k == resume_code:
             return False, np.empty(0, dtype=np.int8), empty, empty, empty, empty, empty
     # reconcile: records (source, end) in the order the state machine emits them
-    order = np.argsort(start_s, kind="mergesort")
+    order, _ = _stable_order(start_s)
     source = np.empty(n, dtype=np.int64)
     record_end = np.empty(n)
     m = 0
@@ -142,7 +174,7 @@ def _prepared_compiled(kind, start_s, end_s, value, delivered, scheduled, window
     r_start = np.empty(m)
     for r in range(m):
         r_start[r] = start_s[source[r]]
-    by_start = np.argsort(r_start, kind="mergesort")
+    by_start, _ = _stable_order(r_start)
     # trim to the record, resolve delivery, filter, count the annotated pieces
     r_value = np.empty(m)
     r_delivered = np.empty(m)
@@ -214,6 +246,8 @@ def _prepared_compiled(kind, start_s, end_s, value, delivered, scheduled, window
             o_value[j], o_delivered[j] = _trim_row(bolus, o_start[j], o_end[j], o_value[j], o_delivered[j],
                                                    o_start[j], new_end, eps, increments_per_unit)
             o_end[j] = new_end
-    final = np.argsort(o_start, kind="mergesort")
+    final, in_order = _stable_order(o_start)
+    if in_order:
+        return True, o_kind, o_start, o_end, o_value, o_delivered, o_scheduled
     return (True, o_kind[final], o_start[final], o_end[final], o_value[final], o_delivered[final],
             o_scheduled[final])

@@ -214,6 +214,16 @@ def _momentum_compiled(dates_s, values_mgdl, since_s, gradual, gradual_threshold
 
 
 @jit
+def _pair_end(dates_s, start, min_interval_s):
+    """Index of the first sample after ``start`` more than ``min_interval_s`` later (the end of
+    the glucose pair starting there), or ``dates_s.size`` when none is."""
+    end = start + 1
+    while end < dates_s.size and not dates_s[end] - dates_s[start] > min_interval_s:
+        end += 1
+    return end
+
+
+@jit
 def _counteraction_pairs(dates_s, first, min_interval_s):
     """Walk LoopKit's glucose pairs: from ``first``, each pair ends at the first later sample
     more than ``min_interval_s`` after its start, and the next pair starts there."""
@@ -222,41 +232,53 @@ def _counteraction_pairs(dates_s, first, min_interval_s):
     ends = np.empty(n, dtype=np.int64)
     count = 0
     start = first
-    end = first + 1
+    end = _pair_end(dates_s, start, min_interval_s)
     while end < n:
-        if dates_s[end] - dates_s[start] > min_interval_s:
-            starts[count] = start
-            ends[count] = end
-            count += 1
-            start = end
-        end += 1
+        starts[count] = start
+        ends[count] = end
+        count += 1
+        start = end
+        end = _pair_end(dates_s, start, min_interval_s)
     return starts[:count], ends[:count]
 
 
 @jit
+def _at_or_after(sorted_values, x, lo):
+    """``np.searchsorted(sorted_values, x)`` (side left) for finite ``x``, walking forward from
+    ``lo``, an index known not to exceed it."""
+    while lo < sorted_values.size and sorted_values[lo] < x:
+        lo += 1
+    return lo
+
+
+@jit
 def _counteraction_compiled(dates_s, values, provenance, display_only, e_dates, e_values, min_interval_s):
-    """Compiled :func:`counteraction_effects` after its checks: the same pairs, the same dropped
-    pairs (provenance change, display-only sample), the same stop at the first uncovered pair and
-    the same arithmetic, in one pass."""
+    """Compiled :func:`counteraction_effects` after its checks (finite dates, in order): the same
+    pairs, the same dropped pairs (provenance change, display-only sample), the same stop at the
+    first uncovered pair and the same arithmetic, in one pass. Pair dates only grow, so the effect
+    indices (``np.searchsorted`` of the array path) come from one forward walk over the effect dates;
+    the results are views of the pass's buffers."""
     first = np.searchsorted(dates_s, e_dates[0])
     if first >= dates_s.size:
         return np.empty(0), np.empty(0), np.empty(0)
-    starts, ends = _counteraction_pairs(dates_s, first, min_interval_s)
-    start_s, end_s, velocity = np.empty(starts.size), np.empty(starts.size), np.empty(starts.size)
+    n = dates_s.size
+    start_s, end_s, velocity = np.empty(n), np.empty(n), np.empty(n)
     count = 0
-    for k in range(starts.size):
-        s, e = starts[k], ends[k]
-        if provenance[s] != provenance[e] or display_only[s] or display_only[e]:
-            continue
-        start_effect = np.searchsorted(e_dates, dates_s[s])
-        end_effect = max(np.searchsorted(e_dates, dates_s[e]), start_effect + 1)
-        if end_effect >= e_dates.size:
-            break
-        discrepancy = (values[e] - values[s]) - (e_values[end_effect] - e_values[start_effect])
-        start_s[count], end_s[count] = dates_s[s], dates_s[e]
-        velocity[count] = discrepancy / (dates_s[e] - dates_s[s]) * 60.0
-        count += 1
-    return start_s[:count].copy(), end_s[:count].copy(), velocity[:count].copy()
+    reached = 0
+    s, e = first, _pair_end(dates_s, first, min_interval_s)
+    while e < n:
+        if provenance[s] == provenance[e] and not display_only[s] and not display_only[e]:
+            start_effect = _at_or_after(e_dates, dates_s[s], reached)
+            reached = _at_or_after(e_dates, dates_s[e], start_effect)
+            end_effect = max(reached, start_effect + 1)
+            if end_effect >= e_dates.size:
+                break
+            discrepancy = (values[e] - values[s]) - (e_values[end_effect] - e_values[start_effect])
+            start_s[count], end_s[count] = dates_s[s], dates_s[e]
+            velocity[count] = discrepancy / (dates_s[e] - dates_s[s]) * 60.0
+            count += 1
+        s, e = e, _pair_end(dates_s, e, min_interval_s)
+    return start_s[:count], end_s[:count], velocity[:count]
 
 
 def _effect_arrays(effect_dates_s, effect_values_mgdl) -> tuple[np.ndarray, np.ndarray]:
