@@ -613,26 +613,61 @@ def _curve_table(spec, window_end_s: float, absorbed: bool) -> np.ndarray:
 
 
 @jit
-def _uniform_step(minutes):
-    """The whole number of minutes between consecutive ``minutes`` when it is the same throughout
-    (and there are at least two), else 0."""
-    if minutes.size < 2:
-        return 0
-    step = minutes[1] - minutes[0]
-    for j in range(2, minutes.size):
-        if minutes[j] - minutes[j - 1] != step:
-            return 0
-    return int(step) if step >= 1.0 else 0
+def _grid_step(dates):
+    """``(whole, step)``: whether there are dates and every one is a whole minute (``dates / 60``
+    integral), and the whole number of minutes between consecutive dates when it is the same throughout
+    (all whole, at least two dates), else 0."""
+    for j in range(dates.size):
+        if dates[j] / 60.0 != np.floor(dates[j] / 60.0):
+            return False, 0
+    if dates.size < 2:
+        return dates.size > 0, 0
+    step = dates[1] / 60.0 - dates[0] / 60.0
+    for j in range(2, dates.size):
+        if dates[j] / 60.0 - dates[j - 1] / 60.0 != step:
+            return True, 0
+    return True, int(step) if step >= 1.0 else 0
 
 
 @jit
-def _whole_minutes(dates):
-    """``dates / 60`` (minutes) when every date is a whole minute, else an empty array."""
-    minutes = dates / 60.0
-    for j in range(minutes.size):
-        if minutes[j] != np.floor(minutes[j]):
-            return np.empty(0)
-    return minutes
+def _search(dates, x, scale):
+    """``np.searchsorted(dates, x)`` (the first index whose date is not below ``x``; ``dates`` sorted).
+    On a uniform grid (``scale`` = 1 / its step in s, else 0) the index is guessed from the grid, then
+    walked to the exact one (the same index, without a binary search)."""
+    n = dates.size
+    if scale == 0.0 or x != x:
+        return np.searchsorted(dates, x)
+    guess = (x - dates[0]) * scale
+    j = 0 if not guess > 0.0 else (n if guess >= n else int(np.ceil(guess)))
+    while j > 0 and dates[j - 1] >= x:
+        j -= 1
+    while j < n and dates[j] < x:
+        j += 1
+    return j
+
+
+@jit
+def _residue_table(curve, step):
+    """``curve`` laid out by residue for a grid of ``step`` > 1 minutes: ``table[(m % step) * width +
+    m // step] = curve[m]`` with ``width = table.size // step``, so that ``curve[m], curve[m + step],
+    ...`` are contiguous; empty for steps up to 1 (then ``curve`` itself is that row)."""
+    if step <= 1:
+        return np.zeros(0)
+    width = (curve.size - 1) // step + 1
+    table = np.zeros(step * width)
+    for residue in range(step):
+        for q in range(width):
+            if residue + q * step < curve.size:
+                table[residue * width + q] = curve[residue + q * step]
+    return table
+
+
+@jit
+def _add_scaled(out, weight, values):
+    """``out[k] += weight * values[k]`` for every ``k`` (a contiguous loop the compiler vectorises; the
+    same operations element by element)."""
+    for k in range(out.size):
+        out[k] += weight * values[k]
 
 
 @jit
@@ -643,30 +678,36 @@ def _window_sum_compiled(dates, slice_start, window_start, weight, window_end, t
     are whole minutes (every date and dose of a closed loop on the 5-min grid), the slice's terms read
     the curve from it: the offset ``(date - start) / 60`` is then the exact integer
     ``date / 60 - start / 60`` and the table holds the same function of the same argument, so the
-    sums are the same bits, without an ``exp`` per term. Other terms are evaluated one by one."""
+    sums are the same bits, without an ``exp`` per term. On a uniform grid the terms of a slice read
+    one contiguous row of :func:`_residue_table`. Other terms are evaluated one by one. Each
+    ``out[j]`` adds the same terms in the same order (slice by slice, then the tails)."""
     n = dates.size
     out = np.zeros(n)
     after = np.zeros(n + 1)
-    first = np.searchsorted(dates, window_start)
-    stop = np.searchsorted(dates, slice_start + window_end)
-    minutes = _whole_minutes(dates)
-    step = _uniform_step(minutes)
+    whole, step = _grid_step(dates)
+    table = _residue_table(curve, step)
+    width = table.size // max(step, 1)
+    scale = 1.0 / (60.0 * step) if step > 0 else 0.0
     for i in range(slice_start.size):
+        lead = _search(dates, slice_start[i], scale)
+        first = lead if window_start[i] == slice_start[i] else _search(dates, window_start[i], scale)
+        stop = _search(dates, slice_start[i] + window_end, scale)
         start_min = slice_start[i] / 60.0
         # terms before the slice's start (IOB counts from the delay before it) are evaluated one by one
-        split = np.searchsorted(dates, slice_start[i]) if minutes.size and start_min == np.floor(start_min) else stop[i]
-        for j in range(first[i], min(split, stop[i])):
+        split = lead if whole and start_min == np.floor(start_min) else stop
+        for j in range(first, min(split, stop)):
             out[j] += weight[i] * _curve_term((dates[j] - slice_start[i]) / 60.0, absorbed, kind, p)
-        j = max(split, first[i])
-        if j < stop[i] and step > 0:  # a uniform grid: the curve index grows by the same whole minutes
-            m = int(minutes[j] - start_min)
-            for j in range(j, stop[i]):
-                out[j] += weight[i] * curve[m]
-                m += step
+        j = max(split, first)
+        m = int(dates[j] / 60.0 - start_min) if j < stop else 0
+        if j < stop and step == 1:  # a uniform grid: the curve index grows by the same whole minutes
+            _add_scaled(out[j:stop], weight[i], curve[m:m + stop - j])
+        elif j < stop and step > 1:
+            row = (m % step) * width + m // step
+            _add_scaled(out[j:stop], weight[i], table[row:row + stop - j])
         else:
-            for j in range(j, stop[i]):
-                out[j] += weight[i] * curve[int(minutes[j] - start_min)]
-        after[stop[i]] += tail[i]
+            for j in range(j, stop):
+                out[j] += weight[i] * curve[int(dates[j] / 60.0 - start_min)]
+        after[stop] += tail[i]
     total = 0.0
     for j in range(n):
         total += after[j]

@@ -410,33 +410,79 @@ def test_compiled_window_sum_equals_the_numpy_evaluation(model, absorbed):
     np.testing.assert_allclose(compiled, numpy_sum, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("model", [PRESETS["adult"], WalshInsulinModel(4.0)], ids=["adult", "walsh4"])
-@pytest.mark.parametrize("absorbed", [True, False])
-@pytest.mark.parametrize("gaps", [False, True], ids=["uniform-grid", "grid-with-gaps"])
-def test_compiled_window_sum_on_whole_minutes_is_term_by_term_exact(model, absorbed, gaps):
-    """On the 5-min grid (whole-minute offsets: the remaining fraction comes from the kernel's table)
-    and off it (some starts 17.5 s late), the compiled window sum equals, bit for bit, the same terms
-    evaluated one by one with the compiled curve and summed in the kernel's order."""
-    if not im.HAVE_NUMBA:
-        pytest.skip("numba not installed: only the numpy path exists")
-    rng = np.random.default_rng(11)
-    dates = 300.0 * np.arange(400)
-    dates = np.delete(dates, rng.choice(400, 60, replace=False)) if gaps else dates
-    starts = np.sort(300.0 * rng.integers(-100, 400, 150) + np.where(rng.random(150) < 0.2, 17.5, 0.0))
-    weights, tails = rng.normal(size=150), rng.normal(size=150)
-    window_s = model.effect_duration_min * 60.0
-    kind, p = im._curve_spec(model)
-    compiled = im._window_sum_compiled(dates, starts, starts, weights, window_s, tails, absorbed, kind, p,
-                                       im._curve_table((kind, p), window_s, absorbed))
+def _term_by_term(dates, starts, window_starts, weights, window_s, tails, absorbed, kind, p):
+    """The window sum in the compiled kernel's order: every term evaluated with the compiled curve,
+    added slice by slice into each date, then the tails' running sum."""
     expected, after = np.zeros(dates.size), np.zeros(dates.size + 1)
-    first, stop = np.searchsorted(dates, starts), np.searchsorted(dates, starts + window_s)
+    first, stop = np.searchsorted(dates, window_starts), np.searchsorted(dates, starts + window_s)
     for i in range(starts.size):
         for j in range(first[i], stop[i]):
             r = im._remaining((dates[j] - starts[i]) / 60.0, kind, p)
             expected[j] += weights[i] * ((1.0 - r) if absorbed else r)
         after[stop[i]] += tails[i]
-    expected += np.cumsum(after[:-1])
+    return expected + np.cumsum(after[:-1])
+
+
+WINDOW_DATES = {  # name -> (rng -> sorted dates, s)
+    "step-5": lambda rng: 300.0 * np.arange(400),
+    "step-1": lambda rng: 60.0 * np.arange(-300, 1200),
+    "step-7": lambda rng: 1_700_000_040.0 + 420.0 * np.arange(300),
+    "gaps": lambda rng: np.delete(300.0 * np.arange(400), rng.choice(400, 60, replace=False)),
+    "not-whole-minutes": lambda rng: 300.0 * np.arange(400) + np.where(rng.random(400) < 0.05, 0.5, 0.0),
+    "random": lambda rng: np.sort(rng.uniform(-20000.0, 120000.0, 300)),
+    "one-date": lambda rng: np.array([36000.0]),
+}
+
+
+@pytest.mark.parametrize("model", [PRESETS["adult"], WalshInsulinModel(4.0)], ids=["adult", "walsh4"])
+@pytest.mark.parametrize("absorbed", [True, False])
+@pytest.mark.parametrize("dates_name", list(WINDOW_DATES))
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_compiled_window_sum_on_whole_minutes_is_term_by_term_exact(model, absorbed, dates_name, seed):
+    """On uniform whole-minute grids (steps of 1, 5 and 7 min: the curve comes from the kernel's
+    tables), grids with gaps, dates off the minute and random dates, with slices on and off the grid
+    (some starts 17.5 s late, some whole minutes between grid dates) and windows opening before the
+    slice (IOB's delay), the compiled window sum equals, bit for bit, the same terms evaluated one by
+    one with the compiled curve and summed in the kernel's order."""
+    if not im.HAVE_NUMBA:
+        pytest.skip("numba not installed: only the numpy path exists")
+    rng = np.random.default_rng(seed)
+    dates = WINDOW_DATES[dates_name](rng)
+    starts = dates[0] + 60.0 * rng.integers(-2000, 2500, 150) + np.where(rng.random(150) < 0.2, 17.5, 0.0)
+    starts = np.sort(np.where(rng.random(150) < 0.5, starts, dates[0] + 300.0 * rng.integers(-400, 500, 150)))
+    window_starts = starts - np.where(rng.random(150) < 0.5, 0.0, 60.0 * rng.integers(1, 40, 150))
+    weights, tails = rng.normal(size=150), rng.normal(size=150)
+    window_s = model.effect_duration_min * 60.0
+    kind, p = im._curve_spec(model)
+    compiled = im._window_sum_compiled(dates, starts, window_starts, weights, window_s, tails, absorbed, kind, p,
+                                       im._curve_table((kind, p), window_s, absorbed))
+    expected = _term_by_term(dates, starts, window_starts, weights, window_s, tails, absorbed, kind, p)
     np.testing.assert_array_equal(compiled, expected)
+
+
+@pytest.mark.parametrize("sizes", [(0, 5), (5, 0), (0, 0)], ids=["no-dates", "no-slices", "nothing"])
+def test_compiled_window_sum_of_empty_inputs(sizes):
+    """No dates: an empty sum; no slices: zeros at every date."""
+    if not im.HAVE_NUMBA:
+        pytest.skip("numba not installed: only the numpy path exists")
+    dates, starts = 300.0 * np.arange(sizes[0]), 300.0 * np.arange(sizes[1])
+    kind, p = im._curve_spec(ADULT)
+    window_s = ADULT.effect_duration_min * 60.0
+    out = im._window_sum_compiled(dates, starts, starts, np.ones(sizes[1]), window_s, np.ones(sizes[1]), True,
+                                  kind, p, im._curve_table((kind, p), window_s, True))
+    np.testing.assert_array_equal(out, np.zeros(sizes[0]))
+
+
+@pytest.mark.parametrize("step", [1, 2, 5, 7, 13])
+def test_residue_table_rows_are_the_strided_curve(step):
+    """Row ``r`` of the residue table holds ``curve[r], curve[r + step], ...`` contiguously."""
+    curve = np.arange(361.0)
+    table = im._residue_table(curve, step)
+    width = table.size // max(step, 1)
+    for r in range(step if step > 1 else 0):
+        row = curve[r::step]
+        np.testing.assert_array_equal(table[r * width:r * width + row.size], row)
+    assert table.size == (0 if step == 1 else step * (-(-361 // step)))
 
 
 @pytest.mark.parametrize("model", [PRESETS["adult"], PRESETS["fiasp"], WalshInsulinModel(4.0)],
