@@ -486,11 +486,13 @@ def test_supported_values_nearest_takes_the_lower_on_a_tie(value, nearest, down)
 @pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 @pytest.mark.parametrize("strategy", ["temp_basal", "automatic_bolus"])
 def test_the_closed_loop_takes_the_compiled_pass_at_every_decision(strategy, monkeypatch):
-    """Loop on a simulated patient (fast engine, 2 h, either strategy): every recommendation's dose math
-    is the compiled pass (the prediction arrays, schedules and settings of the core are covered)."""
+    """Loop on a simulated patient (fast engine, 2 h, either strategy), every decision through ``core()``
+    (the compiled decision off): every recommendation's dose math is the compiled pass (the prediction
+    arrays, schedules and settings of the core are covered)."""
     from pyloopkit.control import LoopController
     from pyloopkit.control.trial import run_trial
     from pyloopkit.simulation import Simulator
+    from tests.conftest import per_member_path
 
     real, covered = dose_math._doses_compiled, []
 
@@ -501,7 +503,10 @@ def test_the_closed_loop_takes_the_compiled_pass_at_every_decision(strategy, mon
 
     monkeypatch.setattr(dose_math, "_doses_compiled", spy)
     sim = Simulator(["adult#001"], sensor="Dexcom", pump="Insulet", scenario="random", seed=4)
-    run_trial(sim, LoopController.for_simulator(sim, dosing_strategy=strategy), days=2 / 24, seed=4)
+    controller = LoopController.for_simulator(sim, dosing_strategy=strategy)
+    per_member_path(controller)
+    controller._plans = [None] * controller.n  # core() at every decision, whose dose math this test spies on
+    run_trial(sim, controller, days=2 / 24, seed=4)
     assert len(covered) == 24 and all(covered)
 
 

@@ -37,7 +37,8 @@ def _checked(controller: LoopController, calls: list) -> None:
     def run(i, now_min, glucose, bolus=True):
         inp = controller.loop_input(i, now_min, glucose)
         fast = core(inp, model_for(inp.settings), iob_timeline=False)
-        compiled = core_kernel.recommend(inp, controller._plans[i], _application_factor(inp))
+        plan = controller._plans[i]  # None without numba
+        compiled = None if plan is None else core_kernel.recommend(inp, plan, _application_factor(inp))
         reference = update(controller.input_dict(i, now_min))
         dates_s = np.array([to_second(d) for d in reference["predicted_glucose_dates"]])
         for prediction in [fast.prediction] + ([] if compiled is None else [compiled[1]]):
@@ -78,7 +79,8 @@ def test_fast_path_equals_update_at_every_decision(names, seed, meal_plan, strat
     run_trial(sim, controller, days=2 / 24, seed=seed)
     decisions = {(i, t) for i, t, *_ in calls}
     assert len(decisions) == 2 * 24  # every member at every decision was compared
-    assert sum(c[5] for c in calls) >= 0.8 * len(calls)  # and the compiled decision at most of them
+    if core_kernel.HAVE_NUMBA:  # and the compiled decision at most of them
+        assert sum(c[5] for c in calls) >= 0.8 * len(calls)
     temp_basals = [c for c in calls if c[2] is not None and c[2][1] > 0]
     assert temp_basals or strategy == "automatic_bolus"  # the loop did adjust the basal
 
