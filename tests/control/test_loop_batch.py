@@ -132,3 +132,41 @@ def test_default_threads_follow_the_cpus_and_omp_num_threads(monkeypatch):
     monkeypatch.setattr(loop_controller.multiprocessing, "parent_process", lambda: object())
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert LoopController.for_simulator(sim).threads == 1
+
+
+@pytest.mark.parametrize("case", ["one-minute decisions", "schedules changed"])
+def test_members_the_compiled_step_leaves_and_new_schedules_give_the_python_path_result(case, monkeypatch):
+    """Decisions every minute (more than seven readings in the momentum window: the compiled decision
+    does not cover them, so every member falls back to the Python path inside the step), and new schedules
+    set during the run (the compiled step's constants rebuilt): the same closed loop as the Python path."""
+    if not core_kernel.HAVE_NUMBA:
+        pytest.skip("needs numba (extra 'fast')")
+    times = [f"{h:02d}:00" for h in range(24)]
+    later = [{"basal_rate_start_times": times, "basal_rate_values": [0.6 + 0.05 * (h % 5) for h in range(24)],
+              "sensitivity_ratio_start_times": times, "sensitivity_ratio_values": [40.0 + h for h in range(24)]}
+             for _ in range(2)]
+    runs, statuses = [], _counting(monkeypatch)
+    for compiled in (True, False):
+        sim = Simulator(["adult#004", "child#003"], sensor=None, pump="Insulet", scenario=[(30, 45)], seed=5,
+                        start_hour=6.5)
+        controller = LoopController.for_simulator(sim)
+        if not compiled:
+            per_member_path(controller)
+        if case == "schedules changed":
+            act = controller.act
+
+            def act_and_switch(step, act=act, controller=controller):
+                if step.time_min == 60.0:
+                    controller.set_schedules(later)
+                return act(step)
+
+            controller.act = act_and_switch
+        minutes = 1 if case == "one-minute decisions" else 5
+        runs.append(run_trial(sim, controller, days=2 / 24, seed=5, step_minutes=minutes))
+    for key in ("basal_u_per_h", "bolus_u", "bg"):
+        np.testing.assert_array_equal(runs[0][key], runs[1][key])
+    decided = sum(s != core_kernel.NOT_COVERED for s in statuses)
+    if case == "one-minute decisions":
+        assert statuses and decided < len(statuses)  # members fell back once the window held > 7 readings
+    else:
+        assert decided >= 0.8 * len(statuses)
