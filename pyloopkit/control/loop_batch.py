@@ -9,7 +9,8 @@ the reference date exactly as ``loop_input`` does (whole microseconds / 1e6), ru
 decision (:func:`pyloopkit.core_kernel._decide`) and enacts it: the automatic bolus (with
 ``dosing_strategy="automatic_bolus"``) is appended, the running temp basal is cut at now and the
 recommended one appended, or the temp basal cancelled. The members are split between ``threads``
-threads (the compiled code runs without the GIL, so they run on as many cores); a member whose
+threads, the calling one included (the compiled code runs without the GIL, so they run on as many
+cores); a member whose
 decision the compiled pass does not cover is left untouched and flagged, and the controller runs its
 Python path.
 """
@@ -78,14 +79,15 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
     parts = np.array_split(members, max(1, min(threads, members.size)))
     if len(parts) == 1:
         return _decide_and_enact(*arguments, members, *settings)
-    futures = [_executor(threads).submit(_decide_and_enact, *arguments, part, *settings) for part in parts]
-    results = [future.result() for future in futures]
+    futures = [_executor(threads - 1).submit(_decide_and_enact, *arguments, part, *settings) for part in parts[1:]]
+    results = [_decide_and_enact(*arguments, parts[0], *settings)] + [future.result() for future in futures]
     return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
 
 @functools.lru_cache(maxsize=None)
 def _executor(threads: int) -> ThreadPoolExecutor:
-    """A pool of ``threads`` threads, shared by every controller (created at the first use)."""
+    """A pool of ``threads`` threads, shared by every controller (created at the first use); the calling
+    thread decides one part of the members itself."""
     return ThreadPoolExecutor(threads, thread_name_prefix="pyloopkit-loop")
 
 
