@@ -37,7 +37,8 @@ NOT_COVERED, DECIDED, STALE = 0, 1, 2
 """Status codes of :func:`_decide`."""
 
 _EMPTY = np.empty(0)
-_TEMP_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
+TEMP_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
+"""Type codes of a last temp basal that may still run (Loop's ``basalDosingEnd`` pending insulin)."""
 
 
 def plan(settings, model, sensitivity, carb_ratio, basal, target, history_s: float) -> tuple | None:
@@ -113,7 +114,7 @@ def recommend(inp, constants: tuple, application_factor: float) -> tuple | None:
         return None
     doses, ltb = inp.doses, inp.last_temp_basal
     running = (False, np.nan, np.nan, np.nan) if ltb is None else (
-        int(ltb[0]) in _TEMP_TYPES, float(ltb[1]), float(ltb[2]), float(ltb[3]))
+        int(ltb[0]) in TEMP_TYPES, float(ltb[1]), float(ltb[2]), float(ltb[3]))
     out = _decide(float(inp.now_s), inp.glucose_s, inp.glucose_mgdl,
                   (doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units, doses.scheduled_rate),
                   (inp.carb_s, inp.carb_g, inp.carb_absorption_min), running, float(application_factor), constants)

@@ -16,7 +16,9 @@ Python path.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -28,7 +30,6 @@ from pyloopkit.jit import jit
 from pyloopkit.schedule import value_at
 
 TEMP_BASAL, BOLUS = int(DoseType.TEMP_BASAL), int(DoseType.BOLUS)
-_RUNNING_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
 US_PER_MIN = 60_000_000
 """Microseconds per minute (the controller's minute-to-date conversion)."""
 
@@ -80,15 +81,24 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
     if len(parts) == 1:
         return _decide_and_enact(*arguments, members, *settings)
     futures = [_executor(threads - 1).submit(_decide_and_enact, *arguments, part, *settings) for part in parts[1:]]
-    results = [_decide_and_enact(*arguments, parts[0], *settings)] + [future.result() for future in futures]
+    try:
+        first = _decide_and_enact(*arguments, parts[0], *settings)
+    finally:  # never return (or raise) while other threads still write into the histories
+        concurrent.futures.wait(futures)
+    results = [first] + [future.result() for future in futures]
     return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
 
 @functools.lru_cache(maxsize=None)
 def _executor(threads: int) -> ThreadPoolExecutor:
-    """A pool of ``threads`` threads, shared by every controller (created at the first use); the calling
-    thread decides one part of the members itself."""
+    """A pool of ``threads`` threads, shared by every controller (created at the first use; a forked
+    child process creates its own, the parent's threads do not exist there); the calling thread decides
+    one part of the members itself."""
     return ThreadPoolExecutor(threads, thread_name_prefix="pyloopkit-loop")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_executor.cache_clear)
 
 
 @jit(nogil=True)
@@ -135,7 +145,8 @@ def _running(doses, i, k, first, stop, now_min, start_us):
         return False, np.nan, np.nan, np.nan
     kind = int(doses[i, k, 0])
     bounds = _seconds(doses[i, k, 1:3].copy(), start_us)
-    return kind == _RUNNING_TYPES[0] or kind == _RUNNING_TYPES[1], bounds[0], bounds[1], doses[i, k, 3]
+    is_temp = kind == core_kernel.TEMP_TYPES[0] or kind == core_kernel.TEMP_TYPES[1]
+    return is_temp, bounds[0], bounds[1], doses[i, k, 3]
 
 
 @jit

@@ -9,11 +9,15 @@ recommendation.
 Two engines give the same recommendations (``tests/simulation/test_loop_fast_path.py``
 checks it at every step of random closed loops):
 
-- ``engine="fast"`` (default) builds the member's :class:`~pyloopkit.loop_input.LoopInput`
-  directly from arrays (seconds since the reference date, dose arrays, schedules and
-  settings parsed once per member, no datetime per sample) and calls the array core
-  :func:`pyloopkit.loop_data_manager.core`, as ``update()`` does after parsing. Each
-  member's settings are validated once, by ``update()``'s validation, at its first decision;
+- ``engine="fast"`` (default) decides and enacts for the members in one compiled call per step
+  (:mod:`pyloopkit.control.loop_batch`: each member's whole decision compiled by
+  :mod:`pyloopkit.core_kernel` on its arrays, no datetime per sample; the members split between
+  ``threads`` threads). A member's first decision (its settings are validated then, once, by
+  ``update()``'s validation), a meal announced now, and inputs the compiled decision does not cover
+  take the per-member path: its :class:`~pyloopkit.loop_input.LoopInput` built directly from the
+  arrays (seconds since the reference date, dose arrays, schedules and settings parsed once per
+  member) and the array core :func:`pyloopkit.loop_data_manager.core`, as ``update()`` runs after
+  parsing (``tests/control/test_loop_batch.py``: both paths enact the same);
 - ``engine="update"`` builds the PyLoopKit input dictionary (:meth:`LoopController.input_dict`)
   and calls :func:`pyloopkit.update` (validation, parsing, core, output dictionary): the
   slow reference path.
@@ -66,9 +70,6 @@ from pyloopkit.loop_input import LoopInput, LoopSettings, parse_schedules
 from pyloopkit.schedule import DailySchedule
 from pyloopkit.simulation.patients import PatientParams
 
-TEMP_BASAL_DURATION_MIN = 30.0
-"""Duration Loop programs every temp basal for (minutes)."""
-
 BOLUS_DELIVERY_MIN = 1.0
 """The simulator delivers a bolus within the first minute of a step (minutes)."""
 
@@ -85,9 +86,7 @@ MEAL_BOLUS_MODES = ("recommended", "carb_ratio", None)
 DOSING_STRATEGIES = ("temp_basal", "automatic_bolus")
 ENGINES = ("fast", "update")
 
-_TEMP_BASAL, _BOLUS = int(DoseType.TEMP_BASAL), int(DoseType.BOLUS)
-_TYPE_NAMES = {_TEMP_BASAL: "TempBasal", _BOLUS: "Bolus"}
-_US_PER_MIN = 60_000_000
+_TYPE_NAMES = {loop_batch.TEMP_BASAL: "TempBasal", loop_batch.BOLUS: "Bolus"}
 
 GLUCOSE_HISTORY_MIN = HISTORY_S / 60.0 + 10.0
 """Glucose kept for ``update()``: Loop's 24 h of counteraction history plus the reading before it."""
@@ -216,9 +215,9 @@ class LoopController:
         Further ``settings_dictionary`` keys for ``update()`` (see ``docs/update.md``), e.g.
         ``max_active_insulin``; keys set by the keywords above are refused.
     engine : "fast" or "update"
-        ``"fast"``: the array core on arrays built directly; ``"update"``: ``update()`` on the
-        PyLoopKit dictionary (the reference path, about 6-8x slower: ``benchmarks/bench_closed_loop.py``).
-        Same recommendations.
+        ``"fast"``: the compiled decision (or the array core) on arrays built directly; ``"update"``:
+        ``update()`` on the PyLoopKit dictionary (the reference path, about 30x slower:
+        ``benchmarks/bench_closed_loop.py``). Same recommendations.
     schedules : sequence of dict or None
         Per member, daily ISF, CR and basal schedules instead of the flat patient values
         (:meth:`set_schedules`).
@@ -270,7 +269,8 @@ class LoopController:
             problems.append(Problem("cgm_sample_time_min", None, cgm_sample_time_min, "must be an integer >= 1"))
         if start.tzinfo is not None:
             problems.append(Problem("start", None, start, "must be a naive datetime"))
-        if threads is not None and not (isinstance(threads, (int, np.integer)) and threads >= 1):
+        if threads is not None and not (isinstance(threads, (int, np.integer)) and not isinstance(threads, bool)
+                                        and threads >= 1):
             problems.append(Problem("threads", None, threads, "must be an integer >= 1"))
         if problems:
             raise InvalidInputError(problems)
@@ -430,7 +430,7 @@ class LoopController:
     def _seconds(self, minutes) -> np.ndarray:
         """Seconds since the reference date of simulated minutes, exactly as ``update()`` converts
         ``_date(minute)`` (whole microseconds / 1e6)."""
-        micros = np.rint(np.asarray(minutes, dtype=np.float64) * _US_PER_MIN).astype(np.int64)
+        micros = np.rint(np.asarray(minutes, dtype=np.float64) * loop_batch.US_PER_MIN).astype(np.int64)
         return (self._start_us + micros) / 1e6
 
     def _record_glucose(self, now_min: float, cgm: np.ndarray) -> None:
@@ -451,7 +451,8 @@ class LoopController:
         """Truncate the running temp basal at ``now``; start a new one unless ``duration_min`` is 0."""
         self._stop_temp(i, now_min)
         if duration_min > 0:
-            self._temp[i] = self._doses.append(i, (_TEMP_BASAL, now_min, now_min + duration_min, rate_u_per_h))
+            row = (loop_batch.TEMP_BASAL, now_min, now_min + duration_min, rate_u_per_h)
+            self._temp[i] = self._doses.append(i, row)
 
     def _stop_temp(self, i: int, now_min: float) -> None:
         entry = self._running_temp(i, now_min)
@@ -460,7 +461,7 @@ class LoopController:
         self._temp[i] = -1
 
     def _bolus(self, i: int, now_min: float, units: float) -> None:
-        self._doses.append(i, (_BOLUS, now_min, now_min + BOLUS_DELIVERY_MIN, units))
+        self._doses.append(i, (loop_batch.BOLUS, now_min, now_min + BOLUS_DELIVERY_MIN, units))
 
     def _running_temp(self, i: int, now_min: float) -> np.ndarray | None:
         """Member ``i``'s running temp basal row (type, start min, end min, U/h; writable), or None."""

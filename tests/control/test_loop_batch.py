@@ -112,7 +112,7 @@ def test_the_members_split_between_threads_give_the_same_closed_loop():
         np.testing.assert_array_equal(runs[0][key], runs[1][key])
 
 
-@pytest.mark.parametrize("threads", [0, 1.5, "2"])
+@pytest.mark.parametrize("threads", [0, 1.5, "2", True])
 def test_threads_must_be_a_positive_integer(threads):
     with pytest.raises(Exception, match="threads"):
         LoopController.for_simulator(Simulator(["adult#001"], seed=0), threads=threads)
@@ -170,3 +170,27 @@ def test_members_the_compiled_step_leaves_and_new_schedules_give_the_python_path
         assert statuses and decided < len(statuses)  # members fell back once the window held > 7 readings
     else:
         assert decided >= 0.8 * len(statuses)
+
+
+def test_a_forked_child_runs_the_threaded_step(tmp_path):
+    """The thread pool is not inherited by a forked child (it makes its own): the child's closed loop
+    on two threads finishes and equals the parent's."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+
+    def run(threads):
+        sim = Simulator(PATIENTS[:4], sensor="Dexcom", pump="Insulet", scenario=[(15, 40)], seed=2)
+        return run_trial(sim, LoopController.for_simulator(sim, threads=threads), days=1 / 24, seed=2)["basal_u_per_h"]
+
+    parent = run(2)  # the parent's pool exists from here on
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=lambda: queue.put(run(2)))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0, "the forked child did not finish"
+    np.testing.assert_array_equal(queue.get(timeout=5), parent)
