@@ -491,9 +491,8 @@ class LoopController:
     def loop_input(self, i: int, now_min: float, glucose=None) -> LoopInput:
         """Member ``i``'s parsed input at minute ``now_min``: what ``update()`` parses
         :meth:`input_dict` into, built from the arrays directly. ``glucose``: the batch's
-        ``(minutes (T,), readings (T, n), seconds (T,))`` when the caller already stacked them
-        (:meth:`_glucose_arrays`)."""
-        _, readings, glucose_s = self._glucose_arrays() if glucose is None else glucose
+        ``(readings (T, n), seconds (T,))`` when the caller already stacked them (:meth:`_glucose_arrays`)."""
+        readings, glucose_s = self._glucose_arrays() if glucose is None else glucose
         settings, isf, cr, basal, target = self._parsed[i]
         dose_table, carb_table, temp = self._doses.rows(i), self._carbs.rows(i), self._running_temp(i, now_min)
         n_doses, n_carbs = len(dose_table), len(carb_table)
@@ -513,9 +512,9 @@ class LoopController:
                                                         float(dates_s[carbs_end + 2]), float(temp[3])))
 
     def _glucose_arrays(self):
-        """The batch's glucose history: minutes (T,), readings (T, n) and the minutes' seconds (T,)."""
+        """The batch's glucose history: readings (T, n) and their dates in seconds since the reference date (T,)."""
         rows = self._glucose.rows(0)
-        return rows[:, 0], rows[:, 1:], self._seconds(rows[:, 0])
+        return rows[:, 1:], self._seconds(rows[:, 0])
 
     def _run(self, i: int, now_min: float, glucose, bolus: bool = True) -> dict:
         """The recommendations for member ``i`` now: ``temp_basal`` (rate, duration) or None,
@@ -559,7 +558,7 @@ class LoopController:
         self._doses.reserve(2)  # an automatic bolus and a temp basal per member
         d, c = self._doses, self._carbs
         status, given = loop_batch.decide_and_enact(
-            now_min, self._start_us, glucose[2], glucose[1], d.array, d.first, d.stop, d.base, self._temp, c.array,
+            now_min, self._start_us, glucose[1], glucose[0], d.array, d.first, d.stop, d.base, self._temp, c.array,
             c.first, c.stop, self.carb_absorption_time_min, members, self._factors, self._batch,
             self.dosing_strategy == "automatic_bolus", BOLUS_DELIVERY_MIN, self.threads)
         bolus_u[members] = given
