@@ -85,7 +85,8 @@ def plan(settings, model, sensitivity, carb_ratio, basal, target, history_s: flo
                                                           s.rounding)
     automatic = s.dosing_strategy == "automatic_bolus" or s.partial_application_factor is not None
     dosing = (nan_if_none(s.suspend_threshold), nan_if_none(s.max_basal_rate), nan_if_none(s.max_bolus),
-              nan_if_none(s.max_active_insulin), s.dosing_strategy != "automatic_bolus", automatic)
+              nan_if_none(s.max_active_insulin), s.dosing_strategy != "automatic_bolus", automatic,
+              bool(s.include_positive_velocity_and_rc_in_bolus))
     return (insulin, carbs, glucose, correction, dosing, (*schedules, target_spec),
             (dose_math._rounder_spec(rate_rounder, "nearest"), dose_math._rounder_spec(volume_rounder, "nearest")))
 
@@ -110,15 +111,10 @@ def recommend(inp, constants: tuple, application_factor: float) -> tuple | None:
     ``application_factor`` the automatic bolus's share of the correction (``loop_data_manager``'s
     ``_application_factor(inp)``; unused unless the automatic bolus is asked).
     """
-    if inp.injected or not np.isfinite(application_factor):
+    arguments = decide_arguments(inp, constants, application_factor, False)
+    if arguments is None:
         return None
-    doses, ltb = inp.doses, inp.last_temp_basal
-    running = (False, np.nan, np.nan, np.nan) if ltb is None else (
-        int(ltb[0]) in TEMP_TYPES, float(ltb[1]), float(ltb[2]), float(ltb[3]))
-    out = _decide(float(inp.now_s), inp.glucose_s, inp.glucose_mgdl,
-                  (doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units, doses.scheduled_rate),
-                  (inp.carb_s, inp.carb_g, inp.carb_absorption_min), running, float(application_factor), constants)
-    status, temp_decision, temp_rate, auto_bolus, auto_decision, auto_rate, dates, values = out
+    status, temp_decision, temp_rate, auto_bolus, auto_decision, auto_rate, _, dates, values = _decide(*arguments)
     if status == NOT_COVERED:
         return None
     if status == STALE:
@@ -134,6 +130,21 @@ def recommend(inp, constants: tuple, application_factor: float) -> tuple | None:
             temp = None if adjustment is None else adjustment["basal_adjustment"]
     temp_basal = None if temp is None else (temp["rate"], temp["duration"])
     return {"temp_basal": temp_basal, "bolus": None, "autobolus": autobolus}, (dates, values)
+
+
+def decide_arguments(inp, constants: tuple, application_factor: float, manual: bool) -> tuple | None:
+    """The arguments of :func:`_decide` for a parsed input (see :func:`recommend`; ``manual``: also the
+    manual bolus amount), or None for an input it does not take (injected effects, a factor that is
+    not finite)."""
+    if inp.injected or not np.isfinite(application_factor):
+        return None
+    doses, ltb = inp.doses, inp.last_temp_basal
+    running = (False, np.nan, np.nan, np.nan) if ltb is None else (
+        int(ltb[0]) in TEMP_TYPES, float(ltb[1]), float(ltb[2]), float(ltb[3]))
+    return (float(inp.now_s), inp.glucose_s, inp.glucose_mgdl,
+            (doses.type, doses.start_s, doses.end_s, doses.value, doses.delivered_units, doses.scheduled_rate),
+            (inp.carb_s, inp.carb_g, inp.carb_absorption_min), running, float(application_factor), constants,
+            bool(manual))
 
 
 @jit
@@ -231,10 +242,16 @@ def _append(dates, values, offsets, m, part):
 
 
 @jit
-def _prediction(start_s, start_mgdl, carb, insulin, retrospective, momentum, final_s):
-    """``loop_data_manager.predict`` (main prediction): the non-empty effects in the core's order
-    (carb, insulin, retrospective), momentum when not empty, held to ``final_s``; empty when no effect
-    is given (``predict_glucose``'s array path then applies)."""
+def _prediction(start_s, start_mgdl, effects, drop_retrospective, drop_momentum, final_s):
+    """``loop_data_manager.predict``: the non-empty effects of ``effects`` (carb, insulin, retrospective,
+    momentum timelines) in the core's order, momentum when not empty, held to ``final_s``; empty when no
+    effect is given (``predict_glucose``'s array path then applies). The bolus prediction drops the
+    retrospective correction and momentum where asked."""
+    carb, insulin, retrospective, momentum = effects
+    if drop_retrospective:
+        retrospective = (_EMPTY, _EMPTY)
+    if drop_momentum:
+        momentum = (_EMPTY, _EMPTY)
     total = carb[0].size + insulin[0].size + retrospective[0].size
     if total == 0:
         return _EMPTY, _EMPTY
@@ -251,14 +268,16 @@ def _prediction(start_s, start_mgdl, carb, insulin, retrospective, momentum, fin
 
 
 @jit
-def _decide(now_s, glucose_s, glucose_mgdl, doses, carbs, running, factor, constants):
+def _decide(now_s, glucose_s, glucose_mgdl, doses, carbs, running, factor, constants, manual):
     """The compiled closed-loop decision (see the module docstring): ``(status, temp basal decision,
-    rate U/h, automatic bolus U, its temp basal decision, rate U/h, prediction dates s, mg/dL)``."""
+    rate U/h, automatic bolus U, its temp basal decision, rate U/h, manual bolus U, prediction dates s,
+    mg/dL)``. The manual bolus (``loop_data_manager``'s ``_manual_bolus`` amount) is computed only
+    when ``manual`` is True (NaN otherwise)."""
     insulin, carb_constants, glucose, correction, dosing, schedules, rounders = constants
     duration_s, delay_s, curve_kind, p, absorbed, remaining = insulin
     gradual_threshold, momentum_min, max_slope, history_s, integration_min = glucose
     isf, cr, basal, target = schedules
-    nothing = (NOT_COVERED, 0, 0.0, 0.0, 0, 0.0, _EMPTY, _EMPTY)
+    nothing = (NOT_COVERED, 0, 0.0, 0.0, 0, 0.0, np.nan, _EMPTY, _EMPTY)
     start_s = now_s - history_s
     ok, kind, d_start, d_end, value, delivered, scheduled = _prepared_compiled(
         doses[0], doses[1], doses[2], doses[3], doses[4], doses[5], start_s - duration_s, now_s, True,
@@ -289,36 +308,86 @@ def _decide(now_s, glucose_s, glucose_mgdl, doses, carbs, running, factor, const
         if not out[9]:
             return nothing
         rc_dates, rc_values = out[0], out[1]
-    dates, values = _prediction(glucose_s[-1], glucose_mgdl[-1], (carb_dates, carb_effect),
-                                (insulin_dates, insulin_effect), (rc_dates, rc_values),
-                                (momentum_dates, momentum_values), glucose_s[-1] + duration_s - delay_s)
+    effects = ((carb_dates, carb_effect), (insulin_dates, insulin_effect), (rc_dates, rc_values),
+               (momentum_dates, momentum_values))
+    final_s = glucose_s[-1] + duration_s - delay_s
+    dates, values = _prediction(glucose_s[-1], glucose_mgdl[-1], effects, False, False, final_s)
     if dates.size == 0:
         return nothing
     if now_s - glucose_s[-1] >= STALE_GLUCOSE_MIN * 60.0:
-        return STALE, 0, 0.0, 0.0, 0, 0.0, dates, values
-    return _dose(now_s, dates, values, curve_kind, p, duration_s, iob_now, running, factor, dosing, schedules,
-                 rounders)
+        return STALE, 0, 0.0, 0.0, 0, 0.0, np.nan, dates, values
+    pending, headroom = _pending(now_s, iob_now, running, dosing[3], basal)
+    out = _dose(now_s, dates, values, curve_kind, p, duration_s, headroom, running, factor, dosing, schedules,
+                rounders)
+    if not out[0]:
+        return nothing
+    manual_u = np.nan
+    if manual:
+        same = dosing[6] or not (_rises(momentum_values) or _rises(rc_values))
+        own_dates, own_values = dates, values
+        if not same:  # the bolus prediction drops a rising momentum and retrospective correction
+            own_dates, own_values = _prediction(glucose_s[-1], glucose_mgdl[-1], effects, _rises(rc_values),
+                                                _rises(momentum_values), final_s)
+        manual_u = _manual_bolus(now_s, own_dates, own_values, same, out[1], out[2], curve_kind, p, duration_s,
+                                 pending, dosing, schedules, rounders[1])
+        if np.isnan(manual_u):
+            return nothing
+    return DECIDED, out[3], out[4], out[5], out[6], out[7], manual_u, dates, values
 
 
 @jit
-def _dose(now_s, dates, values, curve_kind, p, duration_s, iob_now, running, factor, dosing, schedules, rounders):
-    """``loop_data_manager.recommend`` without the manual bolus: pending insulin, the IOB headroom and
-    ``dose_math.loop_doses``' compiled pass."""
-    suspend, max_basal, max_bolus, max_iob, temp_asked, automatic = dosing
-    isf, _, basal, target = schedules
+def _pending(now_s, iob_now, running, max_iob, basal):
+    """``loop_data_manager.pending_insulin_u`` (U) and ``_iob_headroom`` (U, NaN without a max IOB)."""
     is_temp, ltb_start, ltb_end, ltb_rate = running
     pending = 0.0
     if is_temp and not ltb_start > ltb_end and ltb_end > now_s:
         scheduled = value_at(basal[0], basal[1], basal[2], now_s)
         pending = _at_least_zero((ltb_rate - scheduled) * (ltb_end - now_s) / 3600.0)
-    headroom = np.nan if np.isnan(max_iob) else _at_least_zero(max_iob - iob_now - pending)
+    return pending, np.nan if np.isnan(max_iob) else _at_least_zero(max_iob - iob_now - pending)
+
+
+@jit
+def _dose(now_s, dates, values, curve_kind, p, duration_s, headroom, running, factor, dosing, schedules, rounders):
+    """``loop_data_manager.recommend``'s ``dose_math.loop_doses`` (compiled pass): ``(covered, correction
+    kind code, correction units, temp basal decision, rate U/h, automatic bolus U, its temp basal decision,
+    rate U/h)``."""
+    suspend, max_basal, max_bolus, _, temp_asked, automatic, _ = dosing
+    isf, _, basal, target = schedules
+    is_temp, _, ltb_end, ltb_rate = running
     limits = (temp_asked, max_basal, headroom, automatic, factor if automatic else np.nan, max_bolus)
     running_temp = (True, ltb_end, ltb_rate) if is_temp and ltb_end > now_s else (False, np.nan, np.nan)
     out = dose_math._doses_compiled(dates, values, (curve_kind, p), now_s, duration_s, suspend, target, isf, basal,
                                     limits, running_temp, rounders[0], rounders[1])
-    if not out[0]:
-        return NOT_COVERED, 0, 0.0, 0.0, 0, 0.0, dates, values
-    return DECIDED, out[6], out[7], out[8], out[9], out[10], dates, values
+    return out[0], out[1], out[2], out[6], out[7], out[8], out[9], out[10]
+
+
+@jit
+def _manual_bolus(now_s, dates, values, same, main_kind, main_units, curve_kind, p, duration_s, pending, dosing,
+                  schedules, volume_rounder):
+    """``loop_data_manager._manual_bolus``'s amount (U) on the bolus prediction ``dates, values``
+    (``same``: it is the main prediction, whose correction is ``main_kind, main_units``): Loop's
+    ``recommendedBolus`` (the correction less the pending insulin, within the maximum bolus, rounded to
+    the pump's volumes), 0 when the main correction is a suspend. NaN where the compiled pass does not
+    cover it (no valid maximum bolus, a bolus prediction ``dose_math``'s compiled correction refuses)."""
+    suspend, _, max_bolus, _, _, _, _ = dosing
+    isf, _, _, target = schedules
+    if not max_bolus >= 0.0:
+        return np.nan
+    units = main_units
+    if not same:
+        own = dose_math._correction_compiled(dates, values, (curve_kind, p), now_s, duration_s, suspend, target, isf)
+        if not own[0]:
+            return np.nan
+        units = own[2]
+    amount = dose_math._within(dose_math._py_min(max_bolus, _at_least_zero(units - pending)), max_bolus,
+                               volume_rounder)
+    return 0.0 if amount > 0 and main_kind == dose_math._SUSPEND else amount
+
+
+@jit
+def _rises(values):
+    """``loop_data_manager._rises``: a timeline ending above where it starts."""
+    return values.size > 0 and values[-1] > values[0]
 
 
 @jit

@@ -149,10 +149,13 @@ def _predict_compiled(start_date_s, start_mgdl, dates, values, offsets, momentum
             all_dates[j] = dates[j]
             all_changes[j] = values[j] - values[offsets[t] if j == offsets[t] else j - 1]
     all_dates[n_effects:] = momentum_dates[:n_momentum]
-    unique = np.unique(all_dates)
+    bounds = np.empty(offsets.size + 1, dtype=np.int64)
+    bounds[:offsets.size] = offsets
+    bounds[offsets.size] = n_effects + n_momentum
+    unique, position = _unique_of_sorted_runs(all_dates, bounds)
     change = np.zeros(unique.size)
     for j in range(all_dates.size):
-        change[np.searchsorted(unique, all_dates[j])] += all_changes[j]
+        change[position[j]] += all_changes[j]
     n = n_momentum
     if n > 1:
         blended = np.empty(n)
@@ -165,9 +168,9 @@ def _predict_compiled(start_date_s, start_mgdl, dates, values, offsets, momentum
                     momentum_dates[1] - momentum_dates[0]) * slope
                 split = 0.0 if split < 0.0 else (1.0 if split > 1.0 else split)
             m_change = momentum_values[k] - momentum_values[0 if k == 0 else k - 1]
-            blended[k] = (1.0 - split) * change[np.searchsorted(unique, momentum_dates[k])] + split * m_change
+            blended[k] = (1.0 - split) * change[position[n_effects + k]] + split * m_change
         for k in range(n):
-            change[np.searchsorted(unique, momentum_dates[k])] = blended[k]
+            change[position[n_effects + k]] = blended[k]
     first = np.searchsorted(unique, start_date_s, side="right")  # the first date after the start
     out_dates = np.empty(unique.size - first + 1)
     out_values = np.empty(unique.size - first + 1)
@@ -179,6 +182,39 @@ def _predict_compiled(start_date_s, start_mgdl, dates, values, offsets, momentum
         out_dates[j - first + 1] = unique[j]
         out_values[j - first + 1] = start_mgdl + total
     return out_dates, out_values
+
+
+@jit
+def _unique_of_sorted_runs(dates, bounds):
+    """``np.unique(dates)`` and each date's index in it (``np.searchsorted(unique, dates)``), for dates
+    made of runs ``dates[bounds[r]:bounds[r + 1]]``: runs that are each sorted (every timeline of a
+    prediction) are merged, without a sort; otherwise (a run out of order, a NaN) ``np.unique`` and
+    binary searches give them."""
+    n = dates.size
+    position = np.empty(n, dtype=np.int64)
+    runs = bounds.size - 1
+    for r in range(runs):
+        for j in range(bounds[r], bounds[r + 1]):
+            if np.isnan(dates[j]) or (j > bounds[r] and dates[j] < dates[j - 1]):
+                unique = np.unique(dates)
+                for k in range(n):
+                    position[k] = np.searchsorted(unique, dates[k])
+                return unique, position
+    unique = np.empty(n)
+    head = bounds[:-1].copy()
+    count = 0
+    for _ in range(n):
+        best = -1
+        for r in range(runs):  # the run whose next date is the smallest
+            if head[r] < bounds[r + 1] and (best < 0 or dates[head[r]] < dates[head[best]]):
+                best = r
+        j = head[best]
+        if count == 0 or dates[j] != unique[count - 1]:
+            unique[count] = dates[j]
+            count += 1
+        position[j] = count - 1
+        head[best] = j + 1
+    return unique[:count], position
 
 
 def _checked_timelines(start_date_s, start_mgdl, effects, momentum):

@@ -5,7 +5,10 @@ noise, both dosing strategies, a range of settings), ``core_kernel.recommend`` o
 :class:`~pyloopkit.loop_input.LoopInput` the controller hands to
 ``loop_data_manager.closed_loop_recommendations`` gives ``core(inp, model, iob_timeline=False,
 bolus=False)``'s recommendations and prediction bit for bit (``assert_compiled_equals_numpy``), or
-None where it does not cover the input; most decisions must be covered. Hand-built inputs then check
+None where it does not cover the input; most decisions must be covered. Its manual bolus
+(``manual=True``, which the controller's compiled step gives at a meal) equals ``core(...,
+bolus=True)``'s recommended amount at those decisions and at every meal the controller announces with
+a recommended bolus. Hand-built inputs then check
 the branches: stale glucose, suspends, dense CGM, no effect, running and ended temp basals, and the
 configurations :func:`~pyloopkit.core_kernel.plan` refuses.
 """
@@ -56,6 +59,22 @@ def _same_decision(inp, model, constants) -> bool:
     assert [type(v) for v in recommendations.values()] == [type(v) for v in reference.recommendations.values()]
     assert_compiled_equals_numpy(dates, reference.prediction[0])
     assert_compiled_equals_numpy(values, reference.prediction[1])
+    _same_manual_bolus(inp, model, constants)
+    return True
+
+
+def _same_manual_bolus(inp, model, constants) -> bool:
+    """Assert the compiled decision's manual bolus (``manual=True``) is ``core(inp, model,
+    bolus=True)``'s recommended amount, bit for bit, when it decides; True when it did."""
+    arguments = core_kernel.decide_arguments(inp, constants, ldm._application_factor(inp), True)
+    status, *_, manual_u, _, _ = core_kernel._decide(*arguments)
+    if status == core_kernel.NOT_COVERED:
+        return False
+    reference = core(inp, model, iob_timeline=False, bolus=True).recommendations["bolus"]
+    if status == core_kernel.STALE:
+        assert reference is None and np.isnan(manual_u)
+    else:
+        assert type(reference[0]) is float and manual_u == reference[0]
     return True
 
 
@@ -79,6 +98,14 @@ def _closed_loop(monkeypatch, names, *, seed, hours, start_hour=7.0, sensor="Dex
         return original(inp, model, constants)
 
     monkeypatch.setattr(loop_controller, "closed_loop_recommendations", spy)
+    original_core = loop_controller.core
+    manual_outcomes = []
+
+    def core_spy(inp, model, iob_timeline, bolus):  # a meal announced now with a recommended bolus
+        manual_outcomes.append(_same_manual_bolus(inp, model, _plan(inp, model)))
+        return original_core(inp, model, iob_timeline=iob_timeline, bolus=bolus)
+
+    monkeypatch.setattr(loop_controller, "core", core_spy)
     if switch_at_min is not None:
         act = controller.act
 
@@ -89,6 +116,7 @@ def _closed_loop(monkeypatch, names, *, seed, hours, start_hour=7.0, sensor="Dex
 
         controller.act = act_and_switch
     run_trial(sim, controller, days=hours / 24, seed=seed)
+    assert sum(manual_outcomes) >= MIN_COVERED_SHARE * len(manual_outcomes)
     return len(outcomes), sum(outcomes), inputs
 
 
@@ -127,6 +155,7 @@ CASES = {
     "child_model": dict(insulin_model="child", meal_bolus=None),
     "fiasp_model": dict(insulin_model="fiasp", dosing_strategy="automatic_bolus"),
     "lyumjev_model": dict(insulin_model="lyumjev", settings={"max_active_insulin": 4.0}),
+    "bolus_with_rising_momentum_and_rc": dict(settings={"include_positive_velocity_and_rc_in_bolus": True}),
 }
 PATIENTS = ["adult#001", "adult#004", "adolescent#002", "adolescent#007", "child#003", "child#008"]
 

@@ -312,3 +312,20 @@ def test_sum_effects_union_of_dates():
     np.testing.assert_array_equal(dates, _grid(3))
     np.testing.assert_allclose(total, [0.0, 1.0, -2.0], rtol=0, atol=1e-12)
     assert loop_math.sum_effects([])[0].size == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(runs=st.lists(st.lists(st.integers(0, 40), max_size=12), min_size=1, max_size=5),
+       sort_runs=st.booleans(), nan_at=st.one_of(st.none(), st.integers(0, 80)))
+def test_unique_of_runs_is_numpy_unique_and_searchsorted(runs, sort_runs, nan_at):
+    """The prediction's merge of sorted timelines (shared and repeated dates) gives ``np.unique`` and
+    each date's index in it; runs out of order and NaN dates take numpy's path, with the same result."""
+    pieces = [np.array(sorted(r) if sort_runs else r, dtype=float) * 300.0 for r in runs]
+    dates = np.concatenate(pieces)
+    if nan_at is not None and dates.size:
+        dates[nan_at % dates.size] = np.nan
+    bounds = np.cumsum([0] + [p.size for p in pieces])
+    unique, position = loop_math._unique_of_sorted_runs(dates, bounds)
+    expected = np.unique(dates)
+    np.testing.assert_array_equal(unique, expected)
+    np.testing.assert_array_equal(position, np.searchsorted(expected, dates))

@@ -35,8 +35,8 @@ US_PER_MIN = 60_000_000
 
 
 def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp,
-                     carbs, carb_first, carb_stop, absorption_min, members, factors, constants, automatic_strategy,
-                     bolus_delivery_min, threads: int = 1):
+                     carbs, carb_first, carb_stop, absorption_min, members, meal_u, factors, constants,
+                     automatic_strategy, bolus_delivery_min, threads: int = 1):
     """Decide and enact for ``members`` (indices into the batch) at simulated minute ``now_min``.
 
     Parameters
@@ -51,10 +51,14 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
         rows per member must be reserved).
     temp : int array (n,)
         Stable index of each member's running temp basal row, -1 for none (updated in place).
-    carbs, carb_first, carb_stop : the members' carb tables (minute, g).
+    carbs, carb_first, carb_stop : the members' carb tables (minute, g), a meal announced now included.
     absorption_min : float
         Absorption time of every carb entry (min).
     members : int array
+    meal_u : float array (n,)
+        Each member's meal bolus now (U): 0 for none (no meal, or a meal without a bolus), NaN for Loop's
+        recommended bolus (computed with the decision), else the bolus given. With a meal bolus above 0
+        the bolus is given and Loop decides again with it in the history (``LoopController.act``).
     factors : float array (n,)
         Automatic bolus application factor of each member.
     constants : typed list
@@ -72,11 +76,11 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
         :data:`pyloopkit.core_kernel.NOT_COVERED` (nothing enacted: run the Python path),
         ``DECIDED`` or ``STALE`` (no recommendation).
     bolus_u : float array (len(members),)
-        Automatic bolus given now (U).
+        Bolus given now (U): the meal bolus, else the automatic bolus.
     """
     arguments = (now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp, carbs,
                  carb_first, carb_stop, absorption_min)
-    settings = (factors, constants, automatic_strategy, bolus_delivery_min)
+    settings = (meal_u, factors, constants, automatic_strategy, bolus_delivery_min)
     parts = np.array_split(members, max(1, min(threads, members.size)))
     if len(parts) == 1:
         return _decide_and_enact(*arguments, members, *settings)
@@ -103,7 +107,7 @@ if hasattr(os, "register_at_fork"):
 
 @jit(nogil=True)
 def _decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp, carbs,
-                      carb_first, carb_stop, absorption_min, members, factors, constants, automatic_strategy,
+                      carb_first, carb_stop, absorption_min, members, meal_u, factors, constants, automatic_strategy,
                       bolus_delivery_min):
     """:func:`decide_and_enact` for one part of the members, without the GIL."""
     status = np.zeros(members.size, dtype=np.int64)
@@ -111,21 +115,45 @@ def _decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first,
     now_s = _seconds(np.array([now_min]), start_us)[0]
     for k in range(members.size):
         i = members[k]
-        table = doses[i, dose_first[i]:dose_stop[i]]
         running = _running(doses, i, temp[i] - dose_base[i], dose_first[i], dose_stop[i], now_min, start_us)
         entries = carbs[i, carb_first[i]:carb_stop[i]]
-        n_doses = table.shape[0]
-        columns = (table[:, 0].astype(np.int8), _seconds(table[:, 1], start_us), _seconds(table[:, 2], start_us),
-                   table[:, 3].copy(), np.full(n_doses, np.nan), np.full(n_doses, np.nan))
         carb_columns = (_seconds(entries[:, 0], start_us), entries[:, 1].copy(),
                         np.full(entries.shape[0], absorption_min))
-        out = core_kernel._decide(now_s, glucose_s, np.ascontiguousarray(readings[:, i]), columns, carb_columns,
-                                  running, factors[i], constants[i])
+        glucose = (now_s, glucose_s, np.ascontiguousarray(readings[:, i]))
+        meal = meal_u[i]
+        out = _decision(glucose, doses, i, dose_first, dose_stop, start_us, carb_columns, running, factors[i],
+                        constants[i], np.isnan(meal))
         status[k] = out[0]
+        if out[0] == core_kernel.NOT_COVERED:
+            continue
+        if np.isnan(meal):
+            meal = out[6] if out[0] == core_kernel.DECIDED else 0.0
+        if meal > 0:  # the meal bolus, then Loop again with it in the history (its automatic bolus not given)
+            row = _append(doses, i, dose_stop, BOLUS, now_min, now_min + bolus_delivery_min, meal)
+            out = _decision(glucose, doses, i, dose_first, dose_stop, start_us, carb_columns, running, factors[i],
+                            constants[i], False)
+            status[k] = out[0]
+            if out[0] == core_kernel.NOT_COVERED:  # the Python path gives the meal bolus again
+                dose_stop[i] = row
+                continue
+        given = 0.0
         if out[0] == core_kernel.DECIDED:
-            bolus_u[k] = _enact(doses, i, temp, dose_first, dose_stop, dose_base, now_min, out, automatic_strategy,
-                                bolus_delivery_min)
+            given = _enact(doses, i, temp, dose_first, dose_stop, dose_base, now_min, out, automatic_strategy,
+                           meal <= 0, bolus_delivery_min)
+        bolus_u[k] = meal if meal > 0 else given
     return status, bolus_u
+
+
+@jit
+def _decision(glucose, doses, i, first, stop, start_us, carb_columns, running, factor, constants, manual):
+    """:func:`pyloopkit.core_kernel._decide` of member ``i``'s dose table as it is now (``glucose``:
+    ``(now s, dates s, the member's readings)``)."""
+    table = doses[i, first[i]:stop[i]]
+    n_doses = table.shape[0]
+    columns = (table[:, 0].astype(np.int8), _seconds(table[:, 1], start_us), _seconds(table[:, 2], start_us),
+               table[:, 3].copy(), np.full(n_doses, np.nan), np.full(n_doses, np.nan))
+    return core_kernel._decide(glucose[0], glucose[1], glucose[2], columns, carb_columns, running, factor, constants,
+                               manual)
 
 
 @jit
@@ -150,13 +178,16 @@ def _running(doses, i, k, first, stop, now_min, start_us):
 
 
 @jit
-def _enact(doses, i, temp, first, stop, base, now_min, out, automatic_strategy, bolus_delivery_min):
+def _enact(doses, i, temp, first, stop, base, now_min, out, automatic_strategy, automatic_bolus,
+           bolus_delivery_min):
     """``LoopController.act``'s enactment of a decision ``out`` (:func:`core_kernel._decide`'s tuple)
-    for member ``i``: the automatic bolus, then the temp basal decision. Returns the bolus (U)."""
+    for member ``i``: the automatic bolus (unless ``automatic_bolus`` is False: after a meal bolus),
+    then the temp basal decision. Returns the automatic bolus given (U)."""
     _, temp_decision, temp_rate, auto_bolus, auto_decision, auto_rate = out[:6]
     bolus = 0.0
     if automatic_strategy:
-        bolus = 0.0 if auto_decision == _KEEP and auto_bolus <= 0 else auto_bolus
+        if automatic_bolus:
+            bolus = 0.0 if auto_decision == _KEEP and auto_bolus <= 0 else auto_bolus
         temp_decision, temp_rate = auto_decision, auto_rate
         if bolus != 0.0:
             _append(doses, i, stop, BOLUS, now_min, now_min + bolus_delivery_min, bolus)

@@ -547,19 +547,20 @@ class LoopController:
             constants.append(plan)
         return constants
 
-    def _decide_compiled(self, now_min: float, glucose, meals_g: np.ndarray, bolus_u: np.ndarray) -> np.ndarray:
+    def _decide_compiled(self, now_min: float, glucose, meal_u: np.ndarray, bolus_u: np.ndarray) -> np.ndarray:
         """Decide and enact, in one compiled call (:func:`loop_batch.decide_and_enact`), for every member
-        the fast engine covers now: validated, no meal announced now, covered by the compiled decision.
-        Writes their automatic boluses into ``bolus_u``; returns the members left to the Python path."""
+        the fast engine covers now: validated (after its first decision) and covered by the compiled
+        decision, a meal announced now included (``meal_u``: :meth:`_meal_boluses`). Writes the boluses
+        given into ``bolus_u``; returns the members left to the Python path."""
         everyone = np.arange(self.n)
         if self.engine != "fast" or self._batch is None:
             return everyone
-        members = np.flatnonzero(self._validated & ~(meals_g > 0))
-        self._doses.reserve(2)  # an automatic bolus and a temp basal per member
+        members = np.flatnonzero(self._validated)
+        self._doses.reserve(2)  # a bolus (automatic or for a meal) and a temp basal per member
         d, c = self._doses, self._carbs
         status, given = loop_batch.decide_and_enact(
             now_min, self._start_us, glucose[1], glucose[0], d.array, d.first, d.stop, d.base, self._temp, c.array,
-            c.first, c.stop, self.carb_absorption_time_min, members, self._factors, self._batch,
+            c.first, c.stop, self.carb_absorption_time_min, members, meal_u, self._factors, self._batch,
             self.dosing_strategy == "automatic_bolus", BOLUS_DELIVERY_MIN, self.threads)
         bolus_u[members] = given
         done = np.zeros(self.n, dtype=bool)
@@ -567,15 +568,18 @@ class LoopController:
         return everyone[~done]
 
     # --- control --------------------------------------------------------------------------------
-    def _meal_bolus_u(self, i: int, grams: float, result: dict) -> float:
+    def _meal_boluses(self, meals_g: np.ndarray) -> np.ndarray:
+        """Each member's meal bolus now (U; ``meals_g`` the grams announced now): 0 without a meal or
+        with ``meal_bolus=None``; NaN with ``"recommended"`` (Loop's recommended bolus, which the decision
+        gives); with ``"carb_ratio"`` the grams over the carb ratio in force, at most the maximum bolus,
+        rounded down to the bolus increment."""
+        meal = meals_g > 0
         if self.meal_bolus == "recommended":
-            recommended = result["bolus"]
-            return 0.0 if recommended is None else recommended[0]
+            return np.where(meal, np.nan, 0.0)
         if self.meal_bolus == "carb_ratio":
-            carb_ratio = self._schedules[i][1].at(self._seconds(np.array([self.time_min])))[0]
-            units = min(grams / carb_ratio, self.max_bolus_u[i])
-            return float(_floor_to(np.float64(units), self.bolus_increment_u))
-        return 0.0
+            units = np.minimum(meals_g / self.schedule_at("carb_ratio", self.time_min), self.max_bolus_u)
+            return np.where(meal, _floor_to(units, self.bolus_increment_u), 0.0)
+        return np.zeros(self.n)
 
     def act(self, step) -> tuple[np.ndarray, np.ndarray]:
         """``(basal_u_per_h (n,), bolus_u (n,))`` for the next step, from a :class:`StepResult`.
@@ -603,11 +607,14 @@ class LoopController:
             self._carbs.append(i, (now_min, float(meals_g[i])))
         bolus_u = np.zeros(self.n)
         glucose = self._glucose_arrays()
+        meal_u = self._meal_boluses(meals_g)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LoopWarning)
-            for i in self._decide_compiled(now_min, glucose, meals_g, bolus_u):
+            for i in self._decide_compiled(now_min, glucose, meal_u, bolus_u):
                 result = self._run(i, now_min, glucose)
-                bolus_u[i] = self._meal_bolus_u(i, meals_g[i], result) if meals_g[i] > 0 else 0.0
+                recommended = result["bolus"]
+                bolus_u[i] = meal_u[i] if not np.isnan(meal_u[i]) else (
+                    0.0 if recommended is None else recommended[0])
                 if bolus_u[i] > 0:  # Loop runs again with the bolus in the history
                     self._bolus(i, now_min, bolus_u[i])
                     result = self._run(i, now_min, glucose, bolus=False)

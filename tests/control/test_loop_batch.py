@@ -37,13 +37,17 @@ def _closed_loop(names, seed, meals, compiled: bool, **options):
     return result, states
 
 
-def _counting(monkeypatch) -> list:
-    """Record the status of every member decided by the compiled step."""
+def _counting(monkeypatch, meals: list | None = None) -> list:
+    """Record the status of every member decided by the compiled step (and in ``meals`` that of every
+    member with a meal bolus to give now)."""
     statuses, decide = [], loop_batch.decide_and_enact
 
     def counted(*args):
+        members, meal_u = args[13], args[14]
         status, bolus = decide(*args)
         statuses.extend(status.tolist())
+        if meals is not None:
+            meals.extend(status[meal_u[members] != 0].tolist())
         return status, bolus
 
     monkeypatch.setattr(loop_batch, "decide_and_enact", counted)
@@ -70,19 +74,47 @@ def test_compiled_step_enacts_what_the_python_path_enacts(names, seed, meal_plan
                      for _ in names]
     options = dict(dosing_strategy=strategy, meal_bolus=meal_bolus, schedules=schedules,
                    settings=None if max_iob is None else {"max_active_insulin": max_iob})
+    meal_statuses = []
     with pytest.MonkeyPatch.context() as monkeypatch:
-        statuses = _counting(monkeypatch)
+        statuses = _counting(monkeypatch, meal_statuses)
         compiled, compiled_states = _closed_loop(names, seed, meal_plan, True, **options)
     python, python_states = _closed_loop(names, seed, meal_plan, False, **options)
-    for key in ("basal_u_per_h", "bolus_u", "bg", "cgm"):
-        np.testing.assert_array_equal(compiled[key], python[key])
     assert len(compiled_states) == len(python_states) == 48
-    for (doses, carbs, temp), (doses_ref, carbs_ref, temp_ref) in zip(compiled_states, python_states):
-        for mine, ref in zip(doses + carbs, doses_ref + carbs_ref):
-            np.testing.assert_array_equal(mine, ref)
-        np.testing.assert_array_equal(temp, temp_ref)
+    _assert_same_runs((compiled, compiled_states), (python, python_states))
     decided = sum(s != core_kernel.NOT_COVERED for s in statuses)
     assert decided >= 0.8 * 3 * 47  # the compiled step decided most member-decisions after the first
+    # every announced meal with a bolus reached the compiled step, which gave most of them
+    assert len(meal_statuses) == (0 if meal_bolus is None else 3 * len({minute for minute, _ in meal_plan}))
+    assert sum(s != core_kernel.NOT_COVERED for s in meal_statuses) >= 0.8 * len(meal_statuses)
+
+
+def _assert_same_runs(first, second) -> None:
+    (result, states), (reference, reference_states) = first, second
+    for key in ("basal_u_per_h", "bolus_u", "bg", "cgm"):
+        np.testing.assert_array_equal(result[key], reference[key])
+    for (doses, carbs, temp), (doses_ref, carbs_ref, temp_ref) in zip(states, reference_states, strict=True):
+        for mine, ref in zip(doses + carbs, doses_ref + carbs_ref, strict=True):
+            np.testing.assert_array_equal(mine, ref)
+        np.testing.assert_array_equal(temp, temp_ref)
+
+
+@pytest.mark.parametrize("meal_bolus", ["carb_ratio", "recommended"])
+def test_no_automatic_bolus_right_after_a_meal_bolus(monkeypatch, meal_bolus):
+    """Automatic bolus strategy, 80 g meals with the bolus capped at 1 U: Loop decides again with the
+    meal bolus in the history and still wants insulin, but only its temp basal is enacted at that step
+    (the automatic bolus comes at the next decisions)."""
+    if not core_kernel.HAVE_NUMBA:
+        pytest.skip("needs numba (extra 'fast')")
+    names, meal_plan = PATIENTS[:3], [(30, 80), (150, 80)]
+    options = dict(dosing_strategy="automatic_bolus", meal_bolus=meal_bolus, max_bolus_u=1.0)
+    meal_statuses = []
+    with pytest.MonkeyPatch.context() as patch:
+        _counting(patch, meal_statuses)
+        compiled = _closed_loop(names, 4, meal_plan, True, **options)
+    assert meal_statuses.count(core_kernel.DECIDED) == 6
+    _assert_same_runs(compiled, _closed_loop(names, 4, meal_plan, False, **options))
+    bolus = compiled[0]["bolus_u"]
+    assert np.all(bolus[:, [6, 30]] == 1.0) and np.all(bolus[:, [7, 31]] > 0)  # meal bolus, then automatic
 
 
 def test_the_update_engine_and_glucose_based_factor_take_the_python_path(monkeypatch):
