@@ -1,18 +1,19 @@
 """Every member's Loop decision of a closed-loop step in one compiled call, run on all cores.
 
 :class:`~pyloopkit.control.loop_controller.LoopController` keeps its members' histories in
-:class:`~pyloopkit.control.history.RowHistories` (minutes since the start of the run). At a step
-without a meal, :func:`decide_and_enact` does for each member what the controller's Python path does
+:class:`~pyloopkit.control.history.RowHistories` (minutes since the start of the run). At each step
+:func:`decide_and_enact` does for each member what the controller's Python path does
 (:meth:`LoopController.loop_input`, :func:`pyloopkit.loop_data_manager.closed_loop_recommendations`
 and the enactment in :meth:`LoopController.act`): it converts the member's dates to seconds since
 the reference date exactly as ``loop_input`` does (whole microseconds / 1e6), runs the compiled
 decision (:func:`pyloopkit.core_kernel._decide`) and enacts it: the automatic bolus (with
 ``dosing_strategy="automatic_bolus"``) is appended, the running temp basal is cut at now and the
-recommended one appended, or the temp basal cancelled. The members are split between ``threads``
-threads, the calling one included (the compiled code runs without the GIL, so they run on as many
-cores); a member whose
-decision the compiled pass does not cover is left untouched and flagged, and the controller runs its
-Python path.
+recommended one appended, or the temp basal cancelled. At a meal announced now the meal bolus (Loop's
+recommended bolus, from the same decision, or the carb-ratio bolus) is appended first and Loop decides
+again with it, whose temp basal is enacted (its automatic bolus is not given at that step). The members
+are decided on ``threads`` threads, the calling one included (the compiled code runs without the GIL,
+so they run on as many cores); a member whose decision the compiled pass does not cover is left
+untouched and flagged, and the controller runs its Python path.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import concurrent.futures
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from queue import Empty, SimpleQueue
 
 import numpy as np
 
@@ -32,6 +34,9 @@ from pyloopkit.schedule import value_at
 TEMP_BASAL, BOLUS = int(DoseType.TEMP_BASAL), int(DoseType.BOLUS)
 US_PER_MIN = 60_000_000
 """Microseconds per minute (the controller's minute-to-date conversion)."""
+PARTS_PER_THREAD = 4
+"""The members of a step are split into this many parts per thread; each thread takes the next part
+left until none is (a thread that starts late or runs slower takes fewer)."""
 
 
 def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp,
@@ -68,7 +73,8 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
     bolus_delivery_min : float
         How long a bolus row lasts (min).
     threads : int
-        The members are split into this many parts, decided at the same time on as many threads.
+        The members are decided on this many threads at once, the calling one included (split into
+        :data:`PARTS_PER_THREAD` parts per thread, each thread taking the next part left).
 
     Returns
     -------
@@ -81,15 +87,30 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
     arguments = (now_min, start_us, glucose_s, readings, doses, dose_first, dose_stop, dose_base, temp, carbs,
                  carb_first, carb_stop, absorption_min)
     settings = (meal_u, factors, constants, automatic_strategy, bolus_delivery_min)
-    parts = np.array_split(members, max(1, min(threads, members.size)))
-    if len(parts) == 1:
+    if threads <= 1 or members.size <= 1:
         return _decide_and_enact(*arguments, members, *settings)
-    futures = [_executor(threads - 1).submit(_decide_and_enact, *arguments, part, *settings) for part in parts[1:]]
+    parts = np.array_split(members, min(members.size, PARTS_PER_THREAD * threads))
+    results = [None] * len(parts)
+    queue = SimpleQueue()
+    for index in range(len(parts)):
+        queue.put(index)
+
+    def work():
+        """Decide the parts still in the queue, one after the other."""
+        while True:
+            try:
+                index = queue.get_nowait()
+            except Empty:
+                return
+            results[index] = _decide_and_enact(*arguments, parts[index], *settings)
+
+    futures = [_executor(threads - 1).submit(work) for _ in range(threads - 1)]
     try:
-        first = _decide_and_enact(*arguments, parts[0], *settings)
+        work()
     finally:  # never return (or raise) while other threads still write into the histories
         concurrent.futures.wait(futures)
-    results = [first] + [future.result() for future in futures]
+    for future in futures:
+        future.result()
     return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
 
@@ -97,7 +118,7 @@ def decide_and_enact(now_min, start_us, glucose_s, readings, doses, dose_first, 
 def _executor(threads: int) -> ThreadPoolExecutor:
     """A pool of ``threads`` threads, shared by every controller (created at the first use; a forked
     child process creates its own, the parent's threads do not exist there); the calling thread decides
-    one part of the members itself."""
+    parts of the members too."""
     return ThreadPoolExecutor(threads, thread_name_prefix="pyloopkit-loop")
 
 

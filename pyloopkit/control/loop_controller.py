@@ -12,9 +12,9 @@ checks it at every step of random closed loops):
 - ``engine="fast"`` (default) decides and enacts for the members in one compiled call per step
   (:mod:`pyloopkit.control.loop_batch`: each member's whole decision compiled by
   :mod:`pyloopkit.core_kernel` on its arrays, no datetime per sample; the members split between
-  ``threads`` threads). A member's first decision (its settings are validated then, once, by
-  ``update()``'s validation), a meal announced now, and inputs the compiled decision does not cover
-  take the per-member path: its :class:`~pyloopkit.loop_input.LoopInput` built directly from the
+  ``threads`` threads; a meal announced now included: the meal bolus and Loop's run after it). A
+  member's first decision (its settings are validated then, once, by ``update()``'s validation) and
+  inputs the compiled decision does not cover take the per-member path: its :class:`~pyloopkit.loop_input.LoopInput` built directly from the
   arrays (seconds since the reference date, dose arrays, schedules and settings parsed once per
   member) and the array core :func:`pyloopkit.loop_data_manager.core`, as ``update()`` runs after
   parsing (``tests/control/test_loop_batch.py``: both paths enact the same);
