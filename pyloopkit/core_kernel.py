@@ -9,7 +9,7 @@ member that its settings are ones the passes cover and gathers their constant ar
 :func:`recommend` then runs the passes back to back in one compiled function (:func:`_decide`),
 giving ``core(inp, model, iob_timeline=False, bolus=False).recommendations`` (and its prediction) with
 the same numbers, or None where a pass does not cover the input (a suspend in the history, more than
-seven glucose readings in the momentum window, no effect at all, a decay the retrospective
+seven glucose readings in the momentum window, a momentum without any other effect, a decay the retrospective
 correction would refuse, dose math inputs the compiled pass refuses): the caller then runs ``core()``.
 
 This module only chains the compiled passes of the core modules (their private kernels, imported
@@ -244,8 +244,9 @@ def _append(dates, values, offsets, m, part):
 @jit
 def _prediction(start_s, start_mgdl, effects, drop_retrospective, drop_momentum, final_s):
     """``loop_data_manager.predict``: the non-empty effects of ``effects`` (carb, insulin, retrospective,
-    momentum timelines) in the core's order, momentum when not empty, held to ``final_s``; empty when no
-    effect is given (``predict_glucose``'s array path then applies). The bolus prediction drops the
+    momentum timelines) in the core's order, momentum when not empty, held to ``final_s``; without any
+    effect the start alone (``predict_glucose``'s array path), held. Empty for a momentum without any
+    other effect (that array path blends it: not compiled here). The bolus prediction drops the
     retrospective correction and momentum where asked."""
     carb, insulin, retrospective, momentum = effects
     if drop_retrospective:
@@ -253,15 +254,18 @@ def _prediction(start_s, start_mgdl, effects, drop_retrospective, drop_momentum,
     if drop_momentum:
         momentum = (_EMPTY, _EMPTY)
     total = carb[0].size + insulin[0].size + retrospective[0].size
-    if total == 0:
+    if total == 0 and momentum[0].size:
         return _EMPTY, _EMPTY
-    dates, values = np.empty(total), np.empty(total)
-    offsets = np.zeros(4, dtype=np.int64)
-    m = _append(dates, values, offsets, 1, carb)
-    m = _append(dates, values, offsets, m, insulin)
-    m = _append(dates, values, offsets, m, retrospective)
-    out_dates, out_values = _predict_compiled(start_s, start_mgdl, dates, values, offsets[:m], momentum[0],
-                                              momentum[1], momentum[0].size > 0)
+    if total == 0:
+        out_dates, out_values = np.array([start_s]), np.array([start_mgdl + 0.0])
+    else:
+        dates, values = np.empty(total), np.empty(total)
+        offsets = np.zeros(4, dtype=np.int64)
+        m = _append(dates, values, offsets, 1, carb)
+        m = _append(dates, values, offsets, m, insulin)
+        m = _append(dates, values, offsets, m, retrospective)
+        out_dates, out_values = _predict_compiled(start_s, start_mgdl, dates, values, offsets[:m], momentum[0],
+                                                  momentum[1], momentum[0].size > 0)
     if out_dates.size and out_dates[-1] < final_s:
         out_dates, out_values = np.append(out_dates, final_s), np.append(out_values, out_values[-1])
     return out_dates, out_values

@@ -8,9 +8,9 @@ bolus=False)``'s recommendations and prediction bit for bit (``assert_compiled_e
 None where it does not cover the input; most decisions must be covered. Its manual bolus
 (``manual=True``, which the controller's compiled step gives at a meal) equals ``core(...,
 bolus=True)``'s recommended amount at those decisions and at every meal the controller announces with
-a recommended bolus. Hand-built inputs then check
-the branches: stale glucose, suspends, dense CGM, no effect, running and ended temp basals, and the
-configurations :func:`~pyloopkit.core_kernel.plan` refuses.
+a recommended bolus. Hand-built inputs then check the branches: stale glucose, suspends, dense CGM,
+no effect or momentum alone, running and ended temp basals, and the configurations
+:func:`~pyloopkit.core_kernel.plan` refuses.
 """
 from __future__ import annotations
 
@@ -290,14 +290,32 @@ def test_more_than_seven_readings_in_the_momentum_window_are_handed_back(late):
     assert _check(sparse)  # the same readings every 5 minutes are covered
 
 
-@pytest.mark.parametrize("minutes_after_glucose", [0.0, 20.0])
-def test_no_dose_and_no_carb_is_handed_back(late, minutes_after_glucose):
-    """No effect at all (fresh or stale glucose): core()'s prediction path for effect-free input applies."""
-    inp = dataclasses.replace(late, doses=DoseArrays(), carb_s=np.empty(0), carb_g=np.empty(0),
-                              carb_absorption_min=np.empty(0), last_temp_basal=None,
-                              now_s=float(late.glucose_s[-1]) + minutes_after_glucose * 60.0)
+def _without_doses_and_carbs(inp, minutes_after_glucose: float, readings: int | None = None):
+    """``inp`` without doses and carb entries, decided ``minutes_after_glucose`` after its last reading,
+    with only its last ``readings`` readings (None: all)."""
+    first = 0 if readings is None else inp.glucose_s.size - readings
+    return dataclasses.replace(inp, doses=DoseArrays(), carb_s=np.empty(0), carb_g=np.empty(0),
+                               carb_absorption_min=np.empty(0), last_temp_basal=None,
+                               glucose_s=inp.glucose_s[first:], glucose_mgdl=inp.glucose_mgdl[first:],
+                               now_s=float(inp.glucose_s[-1]) + minutes_after_glucose * 60.0)
+
+
+def test_a_momentum_without_dose_or_carb_is_handed_back(late):
+    """Momentum but no other effect: core()'s prediction path for it (a blend into nothing) applies."""
+    inp = _without_doses_and_carbs(late, 0.0)
     assert not _check(inp)
-    assert core(inp, model_for(inp.settings), iob_timeline=False, bolus=False).prediction[0].size > 0
+    effects = core(inp, model_for(inp.settings), iob_timeline=False, bolus=False).effects
+    assert effects.momentum[0].size > 0 and effects.insulin[0].size == 0
+
+
+@pytest.mark.parametrize("minutes_after_glucose, readings", [(0.0, 1), (20.0, 1), (20.0, None)])
+def test_no_effect_at_all_is_decided(late, minutes_after_glucose, readings):
+    """No effect at all: a first decision (one reading, no dose, no carb; fresh or stale glucose), or a
+    history whose last reading is too old for momentum: the start alone, held to the action's end."""
+    inp = _without_doses_and_carbs(late, minutes_after_glucose, readings)
+    assert _check(inp)
+    reference = core(inp, model_for(inp.settings), iob_timeline=False, bolus=False)
+    assert reference.effects.momentum[0].size == 0 and reference.prediction[0].size == 2
 
 
 def test_gradual_transitions_threshold_at_a_step_of_the_readings(late):

@@ -13,8 +13,8 @@ checks it at every step of random closed loops):
   (:mod:`pyloopkit.control.loop_batch`: each member's whole decision compiled by
   :mod:`pyloopkit.core_kernel` on its arrays, no datetime per sample; the members split between
   ``threads`` threads; a meal announced now included: the meal bolus and Loop's run after it). A
-  member's first decision (its settings are validated then, once, by ``update()``'s validation) and
-  inputs the compiled decision does not cover take the per-member path: its :class:`~pyloopkit.loop_input.LoopInput` built directly from the
+  member's input is validated at its first decision (once, by ``update()``'s validation); inputs the
+  compiled decision does not cover take the per-member path: its :class:`~pyloopkit.loop_input.LoopInput` built directly from the
   arrays (seconds since the reference date, dose arrays, schedules and settings parsed once per
   member) and the array core :func:`pyloopkit.loop_data_manager.core`, as ``update()`` runs after
   parsing (``tests/control/test_loop_batch.py``: both paths enact the same);
@@ -525,15 +525,20 @@ class LoopController:
             self.warnings[i].update(result["warnings"])
             return {"temp_basal": result["recommended_temp_basal"], "bolus": result["recommended_bolus"],
                     "autobolus": result["recommended_autobolus"]}
-        if not self._validated[i]:
-            self.warnings[i].update(validate_input(self.input_dict(i, now_min)))
-            self._validated[i] = True
+        self._validate(i, now_min)
         # The manual bolus is read only for a meal announced now (meal_bolus="recommended"): skip it otherwise.
         wanted = bolus and self.meal_bolus == "recommended" and self._carbs.last(i, 0) == now_min
         inp = self.loop_input(i, now_min, glucose)
         if wanted:
             return core(inp, self._model, iob_timeline=False, bolus=True).recommendations
         return closed_loop_recommendations(inp, self._model, self._plans[i])
+
+    def _validate(self, i: int, now_min: float) -> None:
+        """Validate member ``i``'s input with ``update()``'s validation at its first decision (once; its
+        warnings are kept in :attr:`warnings`); raises :class:`InvalidInputError` naming every problem."""
+        if not self._validated[i]:
+            self.warnings[i].update(validate_input(self.input_dict(i, now_min)))
+            self._validated[i] = True
 
     def _batch_constants(self):
         """Every member's :func:`pyloopkit.core_kernel.plan` as a numba typed list for the compiled step
@@ -549,13 +554,15 @@ class LoopController:
 
     def _decide_compiled(self, now_min: float, glucose, meal_u: np.ndarray, bolus_u: np.ndarray) -> np.ndarray:
         """Decide and enact, in one compiled call (:func:`loop_batch.decide_and_enact`), for every member
-        the fast engine covers now: validated (after its first decision) and covered by the compiled
-        decision, a meal announced now included (``meal_u``: :meth:`_meal_boluses`). Writes the boluses
-        given into ``bolus_u``; returns the members left to the Python path."""
+        the fast engine covers now (a member's input is validated first at its first decision), a meal
+        announced now included (``meal_u``: :meth:`_meal_boluses`). Writes the boluses given into
+        ``bolus_u``; returns the members left to the Python path."""
         everyone = np.arange(self.n)
         if self.engine != "fast" or self._batch is None:
             return everyone
-        members = np.flatnonzero(self._validated)
+        for i in np.flatnonzero(~self._validated):
+            self._validate(i, now_min)
+        members = everyone
         self._doses.reserve(2)  # a bolus (automatic or for a meal) and a temp basal per member
         d, c = self._doses, self._carbs
         status, given = loop_batch.decide_and_enact(
