@@ -595,7 +595,8 @@ class LoopController:
         ------
         InvalidInputError
             When ``step.time_min`` is not after the previous step's (call :meth:`reset`
-            when the simulator is reset) or a CGM reading is not finite.
+            when the simulator is reset), a CGM reading is not finite or an announced meal is not a
+            finite number of grams >= 0.
         """
         now_min = float(step.time_min)
         cgm = np.asarray(step.cgm, dtype=np.float64)
@@ -604,12 +605,14 @@ class LoopController:
                                                     "call reset() after Simulator.reset()")]
         problems += [Problem("step.cgm", int(i), float(cgm[i]), "must be finite")
                      for i in np.flatnonzero(~np.isfinite(cgm))]
+        meals_g = np.asarray(step.meal_announcement_g, dtype=np.float64)
+        problems += [Problem("step.meal_announcement_g", int(i), float(meals_g[i]), "must be a finite number >= 0")
+                     for i in np.flatnonzero(~(np.isfinite(meals_g) & (meals_g >= 0)))]
         if problems:
             raise InvalidInputError(problems)
         self.time_min = now_min
         self._record_glucose(now_min, cgm)
         self._trim(now_min)
-        meals_g = np.asarray(step.meal_announcement_g, dtype=np.float64)
         for i in np.flatnonzero(meals_g > 0):
             self._carbs.append(i, (now_min, float(meals_g[i])))
         bolus_u = np.zeros(self.n)

@@ -10,6 +10,7 @@ Loop), #004 and #010 (the two lowest times in range) and adolescents #001, #002 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -182,6 +183,11 @@ def test_invalid_settings_and_steps_raise():
         controller.act(steps[0])
     controller.reset()
     controller.act(steps[0])
+    for grams in (np.nan, -10.0, np.inf):
+        meal = dataclasses.replace(steps[1], meal_announcement_g=np.array([0.0, grams]))
+        with pytest.raises(InvalidInputError, match=r"meal_announcement_g.*1"):
+            controller.act(meal)
+    controller.act(steps[1])  # the refused step left nothing behind
 
 
 def test_run_trial_records_and_summarises():
