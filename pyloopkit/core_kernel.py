@@ -44,8 +44,7 @@ TEMP_TYPES = (int(DoseType.TEMP_BASAL), int(DoseType.BASAL))
 def plan(settings, model, sensitivity, carb_ratio, basal, target, history_s: float) -> tuple | None:
     """The constant arguments of :func:`_decide` for one member, or None when the compiled decision
     does not cover its configuration (numba off, a limit or momentum setting set but not finite,
-    mid-absorption ISF, a model without a compiled curve,
-    the exponential curve where numpy's ``exp`` is not libm's, schedules that are not float
+    mid-absorption ISF, a model without a compiled curve, schedules that are not float
     :class:`DailySchedule` s of one value (targets: two), an unknown carb model, a retrospective
     correction grouping interval that is not > 0).
 
@@ -62,7 +61,7 @@ def plan(settings, model, sensitivity, carb_ratio, basal, target, history_s: flo
     spec = insulin_math._curve_spec(model) if HAVE_NUMBA else None
     schedules = [dose_math._schedule_spec(x, 0) for x in (sensitivity, carb_ratio, basal)]
     target_spec = dose_math._schedule_spec(target, 2)
-    if spec is None or None in schedules or target_spec is None or not _covered(s, spec):
+    if spec is None or None in schedules or target_spec is None or not _covered(s):
         return None
     grouping = s.retrospective_correction_grouping_interval
     duration_s = model.effect_duration_min * 60.0
@@ -91,13 +90,12 @@ def plan(settings, model, sensitivity, carb_ratio, basal, target, history_s: flo
             (dose_math._rounder_spec(rate_rounder, "nearest"), dose_math._rounder_spec(volume_rounder, "nearest")))
 
 
-def _covered(s, spec) -> bool:
-    """Whether the compiled decision covers these settings and this compiled insulin curve (see :func:`plan`)."""
+def _covered(s) -> bool:
+    """Whether the compiled decision covers these settings (see :func:`plan`)."""
     optional = (s.suspend_threshold, s.max_basal_rate, s.max_bolus, s.max_active_insulin,
                 s.gradual_transitions_threshold, s.max_physiologic_slope)
     grouping = s.retrospective_correction_grouping_interval
     return (all(v is None or np.isfinite(v) for v in optional) and not s.use_mid_absorption_isf
-            and (spec[0] != insulin_math._EXPONENTIAL or dose_math.NUMPY_EXP_IS_LIBM)
             and s.carb_absorption_model in (*carb_math.MODELS, "adaptive")
             and bool(np.isfinite(grouping) and grouping > 0))
 

@@ -38,7 +38,6 @@ settings Loop's guardrails forbid): a rounded value never exceeds its limit
 """
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
 
@@ -46,30 +45,13 @@ import numpy as np
 
 from .dose import DoseType
 from .errors import Problem, raise_if
-from .insulin_math import _EXPONENTIAL, _curve_spec, _remaining
+from .insulin_math import _curve_spec, _remaining
 from .jit import HAVE_NUMBA, jit
 from .schedule import DailySchedule, value_at
 
 ULP_OF_ONE = float(np.finfo(float).eps)
 """Swift's ``Double.ulpOfOne``: the tolerance of ``matchesRate`` and the floor of the effected fraction."""
 
-
-def _numpy_exp_is_libm() -> bool:
-    """True when numpy's float64 ``exp`` calls the C library's ``exp``, as compiled code does: on
-    x86-64 CPUs without AVX-512 (with it, numpy runs Intel's SVML ``exp``, which may differ by an
-    ulp). Elsewhere (other CPUs, unknown numpy internals) False, to stay on the safe side."""
-    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
-        try:
-            features = importlib.import_module(name).__cpu_features__
-        except (ImportError, AttributeError):
-            continue
-        return "AVX512F" in features and not any(on for key, on in features.items() if key.startswith("AVX512"))
-    return False
-
-
-NUMPY_EXP_IS_LIBM = _numpy_exp_is_libm()
-"""Whether the compiled pass may evaluate the exponential insulin curve itself (bit for bit as numpy);
-else it reads the model's numpy values."""
 
 GBAF_MIN_FACTOR, GBAF_MAX_FACTOR = 0.2, 0.8
 GBAF_MIN_DELTA_MGDL, GBAF_MAX_GLUCOSE_MGDL = 10.0, 200.0
@@ -451,13 +433,13 @@ def _correction_compiled(dates, glucose, curve, at_s, duration_s, suspend, targe
 
 def _curve(model, dates: np.ndarray, at_s: float, duration_s: float) -> tuple:
     """The model's remaining fraction for the compiled pass: ``(kind, parameters)`` of the
-    closed-form curves compiled code evaluates exactly like the model (Walsh's polynomial; the
-    exponential curve when numpy's ``exp`` is libm's, see :data:`NUMPY_EXP_IS_LIBM`), else
+    closed-form curves compiled code evaluates exactly like the model (Walsh's polynomial, the
+    exponential curve with :func:`pyloopkit.libm.exp`), else
     ``(-1, remaining)`` with the model's own values at ``min(dates - at_s, duration_s) / 60``
     (elementwise as in :func:`insulin_correction`); dates before ``at_s``, outside the window the
     pass reads, are asked at 0 min, so the model is never asked for a negative time."""
     spec = _curve_spec(model)
-    if spec is not None and (spec[0] != _EXPONENTIAL or NUMPY_EXP_IS_LIBM):
+    if spec is not None:
         return spec
     t_min = np.clip(dates - at_s, 0.0, duration_s) / 60.0
     return -1, np.asarray(model.percent_effect_remaining(t_min), dtype=float)

@@ -57,12 +57,13 @@ def has_gradual_transitions(values_mgdl, threshold_mgdl: float = GRADUAL_TRANSIT
 
 def linear_regression_slope(x, y) -> float:
     """Least-squares slope of ``y`` over ``x`` (LoopKit's closed form; NaN/inf when
-    all ``x`` are equal)."""
+    all ``x`` are equal). The products are summed by ``np.sum`` (not a BLAS dot product, whose order of
+    additions depends on the BLAS library and the CPU)."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     n = x.size
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float((n * np.dot(x, y) - x.sum() * y.sum()) / (n * np.dot(x, x) - x.sum() ** 2))
+        return float((n * (x * y).sum() - x.sum() * y.sum()) / (n * (x * x).sum() - x.sum() ** 2))
 
 
 def momentum_effect(glucose, *, duration_min: float = MOMENTUM_DURATION_MIN, delta_min: float = 5.0,
@@ -110,8 +111,8 @@ def momentum_effect(glucose, *, duration_min: float = MOMENTUM_DURATION_MIN, del
 
 COMPILED_MOMENTUM_MAX_SAMPLES = 7
 """The compiled momentum fits its slope over at most this many samples (Loop's 15 min of 5-min
-CGM are at most 4): below 8 values ``np.sum`` adds them one after the other from 0, and so does
-OpenBLAS's ``ddot`` below 16 (without FMA; blocked SIMD kernels above)."""
+CGM are at most 4): below 8 values ``np.sum`` adds them one after the other from 0, as the compiled
+pass does (from 8 on, numpy sums in blocks)."""
 
 
 def recent_momentum_effect(dates_s, values_mgdl, now_s: float, *, data_interval_min: float,
@@ -166,8 +167,8 @@ def _momentum_compiled(dates_s, values_mgdl, since_s, gradual, gradual_threshold
                        capped, velocity_max_mgdl_per_min, square):
     """Compiled :func:`recent_momentum_effect` (the window, the gradual-transition check,
     :func:`momentum_effect`'s checks, :func:`linear_regression_slope`, the cap and the grid) with
-    the array path's arithmetic: sums and dot products added one after the other, as ``np.sum``
-    and OpenBLAS do for up to :data:`COMPILED_MOMENTUM_MAX_SAMPLES` values, and the squared sum
+    the array path's arithmetic: sums and sums of products added one after the other, as ``np.sum``
+    does for up to :data:`COMPILED_MOMENTUM_MAX_SAMPLES` values, and the squared sum
     as libm's ``pow(sum, square)`` like numpy's scalar power (``square`` is 2.0, passed at run
     time: a literal exponent would be folded into a product, which differs from ``pow`` in the
     last bit on some values). Returns ``(dates, values, covered)``; ``covered`` False: too many samples, run the

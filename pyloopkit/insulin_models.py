@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InvalidInputError, Problem
+from .libm import exp
 
 DEFAULT_DELAY_MIN = 10.0
 """LoopKit's default insulin delay (minutes)."""
@@ -60,7 +61,8 @@ class ExponentialInsulinModel:
     ``tau = tp (1 - tp/td) / (1 - 2 tp/td)``, ``a = 2 tau / td``,
     ``S = 1 / (1 - a + (1 + a) exp(-td/tau))`` and, for ``0 < t < td`` minutes after the delay,
     ``remaining(t) = 1 - S (1 - a) ((t^2 / (tau td (1 - a)) - t/tau - 1) exp(-t/tau) + 1)``;
-    1 before, 0 after (exactly, as in Swift).
+    1 before, 0 after (exactly, as in Swift). ``exp`` is :func:`pyloopkit.libm.exp` (the C library's,
+    as in the compiled passes that evaluate the same curve).
     """
 
     action_duration_min: float
@@ -84,7 +86,7 @@ class ExponentialInsulinModel:
         a = 2.0 * tau / td
         object.__setattr__(self, "_tau", tau)
         object.__setattr__(self, "_a", a)
-        object.__setattr__(self, "_s", 1.0 / (1.0 - a + (1.0 + a) * np.exp(-td / tau)))
+        object.__setattr__(self, "_s", 1.0 / (1.0 - a + (1.0 + a) * float(exp(-td / tau))))
 
     @property
     def effect_duration_min(self) -> float:
@@ -97,7 +99,7 @@ class ExponentialInsulinModel:
         td, tau, a, s = self.action_duration_min, self._tau, self._a, self._s
         inside = (t > 0.0) & (t < td)
         ti = np.where(inside, t, 0.0)
-        curve = 1.0 - s * (1.0 - a) * ((ti * ti / (tau * td * (1.0 - a)) - ti / tau - 1.0) * np.exp(-ti / tau) + 1.0)
+        curve = 1.0 - s * (1.0 - a) * ((ti * ti / (tau * td * (1.0 - a)) - ti / tau - 1.0) * exp(-ti / tau) + 1.0)
         return np.where(inside, curve, np.where(t <= 0.0, 1.0, 0.0))
 
     def percent_activity(self, t_min) -> np.ndarray:
@@ -107,7 +109,7 @@ class ExponentialInsulinModel:
         td, tau, s = self.action_duration_min, self._tau, self._s
         inside = (t > 0.0) & (t < td)
         ti = np.where(inside, t, 0.0)
-        return np.where(inside, s / (tau * tau) * ti * (1.0 - ti / td) * np.exp(-ti / tau), 0.0)
+        return np.where(inside, s / (tau * tau) * ti * (1.0 - ti / td) * exp(-ti / tau), 0.0)
 
 
 WALSH_COEFFICIENTS = {

@@ -270,7 +270,7 @@ def integral_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
     current = float(summed.values_mgdl[i])
     recent = _recent_run(glucose_date_s, summed, i, recency_interval_min)
     n = recent.size
-    integral = float(INTEGRAL_GAIN * np.sum(INTEGRAL_FORGET ** np.arange(n - 1, -1, -1.0) * recent))
+    integral = float(INTEGRAL_GAIN * np.sum(_forget_powers(n) * recent))
     duration_min = min(effect_duration_min - 2.0 * DELTA_MIN + 2.0 * DELTA_MIN * n,
                        MAXIMUM_CORRECTION_EFFECT_DURATION_MIN)
     change = current - float(recent[-2]) if n > 1 else 0.0
@@ -281,6 +281,17 @@ def integral_correction(glucose_date_s: float, glucose_mgdl: float, summed: Disc
     velocity = _velocity_mgdl_per_min(scaled, summed, i, grouping_interval_min)
     dates, values = _decay(glucose_date_s, glucose_mgdl, velocity, duration_min, continuous_decay)
     return IntegralCorrectionResult(dates, values, total, proportional, integral, differential, duration_min, recent)
+
+
+@jit
+def _forget_powers(n):
+    """``INTEGRAL_FORGET ** (n - 1 - k)`` for ``k = 0 .. n-1`` (the oldest discrepancy forgotten most),
+    each by the C library's ``pow`` (numpy's array power may differ from it in the last bit), so that
+    :func:`integral_correction` and its compiled pass give the same bits."""
+    powers = np.empty(n)
+    for k in range(n):
+        powers[k] = INTEGRAL_FORGET ** float(n - 1 - k)
+    return powers
 
 
 @jit
@@ -396,10 +407,7 @@ def _correction_compiled(glucose_date_s, glucose_mgdl, ice_start_s, ice_end_s, i
     if integral:
         recent = _recent_run_compiled(glucose_date_s, start_s, end_s, summed, i, recency_interval_min)
         n = recent.size
-        powers = np.empty(n)
-        for k in range(n):
-            powers[k] = INTEGRAL_FORGET ** float(n - 1 - k)
-        integral_term = INTEGRAL_GAIN * pairwise_sum(powers * recent, 0, recent.size)
+        integral_term = INTEGRAL_GAIN * pairwise_sum(_forget_powers(n) * recent, 0, recent.size)
         duration_min = min(effect_duration_min - 2.0 * DELTA_MIN + 2.0 * DELTA_MIN * n,
                            MAXIMUM_CORRECTION_EFFECT_DURATION_MIN)
         change = current - recent[n - 2] if n > 1 else 0.0

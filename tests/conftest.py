@@ -34,18 +34,11 @@ def load_reference(relative: str):
 
 
 def assert_compiled_equals_numpy(compiled, numpy_path) -> None:
-    """A compiled pass against its numpy path: bit for bit (dtype, shape, bytes: -0.0 differs from 0.0)
-    where numpy's float64 ``exp`` / ``pow`` are the C library's, as in compiled code (x86-64 without
-    AVX-512: ``pyloopkit.dose_math.NUMPY_EXP_IS_LIBM``); elsewhere numpy's SIMD versions may differ by
-    an ulp, so within 1e-12 relative (1e-12 absolute)."""
-    from pyloopkit.dose_math import NUMPY_EXP_IS_LIBM
-
+    """A compiled pass against its numpy path: bit for bit (dtype, shape, bytes: -0.0 differs from 0.0).
+    Both evaluate ``exp`` and ``pow`` with the C library (``pyloopkit.libm``), on every CPU."""
     x, y = np.asarray(compiled), np.asarray(numpy_path)
     assert x.dtype == y.dtype and x.shape == y.shape, (x, y)
-    if NUMPY_EXP_IS_LIBM:
-        assert x.tobytes() == y.tobytes(), (x, y)
-    else:
-        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+    assert x.tobytes() == y.tobytes(), (x, y)
 
 
 def per_member_path(controller) -> None:

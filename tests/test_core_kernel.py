@@ -26,7 +26,6 @@ from pyloopkit import loop_data_manager as ldm
 from pyloopkit.control import LoopController
 from pyloopkit.control.trial import run_trial
 from pyloopkit.dose import DoseArrays, DoseType
-from pyloopkit.dose_math import NUMPY_EXP_IS_LIBM
 from pyloopkit.loop_data_manager import HISTORY_S, core, model_for
 from pyloopkit.loop_input import LoopSettings
 from pyloopkit.schedule import DailySchedule
@@ -35,9 +34,8 @@ from tests.conftest import assert_compiled_equals_numpy, per_member_path
 
 pytestmark = pytest.mark.filterwarnings("ignore::pyloopkit.errors.LoopWarning")
 
-COMPILED = core_kernel.HAVE_NUMBA and NUMPY_EXP_IS_LIBM
-SKIP_REASON = ("the compiled decision needs numba (extra 'fast'), and covers the controller's exponential insulin "
-               "curves only where numpy's exp is libm's (plan() gives None otherwise)")
+COMPILED = core_kernel.HAVE_NUMBA
+SKIP_REASON = "the compiled decision needs numba (extra 'fast'): plan() gives None without it"
 needs_compiled = pytest.mark.skipif(not COMPILED, reason=SKIP_REASON)
 
 MIN_COVERED_SHARE = 0.9
@@ -394,8 +392,8 @@ def _schedules(inp):
 
 
 @pytest.mark.parametrize("refused", ["mid_absorption_isf", "custom_model", "int_schedule", "max_basal_inf",
-                                     "max_bolus_nan", "grouping_zero", "one_value_target", "exp_not_libm"])
-def test_plan_refuses_what_the_compiled_decision_does_not_cover(monkeypatch, late, refused):
+                                     "max_bolus_nan", "grouping_zero", "one_value_target"])
+def test_plan_refuses_what_the_compiled_decision_does_not_cover(late, refused):
     s, model = late.settings, model_for(late.settings)
     isf, cr, basal, target = _schedules(late)
     if refused == "mid_absorption_isf":
@@ -410,12 +408,9 @@ def test_plan_refuses_what_the_compiled_decision_does_not_cover(monkeypatch, lat
         s = dataclasses.replace(s, max_bolus=np.nan)
     elif refused == "grouping_zero":
         s = dataclasses.replace(s, retrospective_correction_grouping_interval=0.0)
-    elif refused == "one_value_target":
+    else:
+        assert refused == "one_value_target"
         target = DailySchedule.constant(100.0)
-    else:  # numpy's SIMD exp may differ from the compiled (libm) exp by an ulp: the Walsh curve stays covered
-        monkeypatch.setattr(core_kernel.dose_math, "NUMPY_EXP_IS_LIBM", False)
-        walsh = model_for(dataclasses.replace(s, model=(4.0,)))
-        assert core_kernel.plan(s, walsh, isf, cr, basal, target, HISTORY_S) is not None
     assert core_kernel.plan(s, model, isf, cr, basal, target, HISTORY_S) is None
 
 

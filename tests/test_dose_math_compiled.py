@@ -197,14 +197,13 @@ def _random_case(rng) -> dict:
 
 
 @needs_numba
-@pytest.mark.parametrize("exp_is_libm", [True, False])
-def test_compiled_doses_equal_the_numpy_path_on_random_inputs(exp_is_libm, monkeypatch):
+@pytest.mark.parametrize("curve", ["compiled", "model_values"])
+def test_compiled_doses_equal_the_numpy_path_on_random_inputs(curve, monkeypatch):
     """600 random cases, bit for bit; every correction kind, every ``ifNecessary`` decision, the max
-    basal clamp and automatic boluses occur. ``exp_is_libm=False``: the exponential curve's values
-    come from the model (numpy), as on CPUs where numpy's exp is its own."""
-    if exp_is_libm and not dose_math.NUMPY_EXP_IS_LIBM:
-        pytest.skip("numpy's exp is not libm's here: the compiled pass reads the model's values")
-    monkeypatch.setattr(dose_math, "NUMPY_EXP_IS_LIBM", exp_is_libm)
+    basal clamp and automatic boluses occur. ``model_values``: the pass reads the model's values of
+    the curve, as for a model without a compiled curve."""
+    if curve == "model_values":
+        monkeypatch.setattr(dose_math, "_curve_spec", lambda model: None)
     rng = np.random.default_rng(9)
     kinds, temps, clamped, boluses = set(), set(), 0, 0
     for _ in range(600):
@@ -426,10 +425,7 @@ def test_compiled_curve_equals_the_model_over_the_whole_effect_duration(model):
     t_s = np.concatenate((np.arange(-600.0, duration_s + 1200.0), rng.uniform(0.0, duration_s, 20_000)))
     dates = AT + t_s
     curve = dose_math._curve(model, dates, AT, duration_s)
-    if curve[0] < 0:  # an exponential curve on a CPU where numpy's exp is its own: the model's values
-        assert not dose_math.NUMPY_EXP_IS_LIBM and isinstance(model, ExponentialInsulinModel)
-    assert (curve[0] >= 0) == (_curve_spec(model) is not None and (
-        dose_math.NUMPY_EXP_IS_LIBM or isinstance(model, WalshInsulinModel)))
+    assert curve[0] == _curve_spec(model)[0] >= 0  # the closed form, not the model's values
     compiled = np.array([dose_math._remaining_at(curve, i, d - AT, duration_s) for i, d in enumerate(dates)])
     expected = model.percent_effect_remaining(np.minimum(dates - AT, duration_s) / 60.0)
     assert compiled.tobytes() == expected.tobytes()
@@ -508,20 +504,3 @@ def test_the_closed_loop_takes_the_compiled_pass_at_every_decision(strategy, mon
     controller._plans = [None] * controller.n  # core() at every decision, whose dose math this test spies on
     run_trial(sim, controller, days=2 / 24, seed=4)
     assert len(covered) == 24 and all(covered)
-
-
-@pytest.mark.parametrize("features, libm", [({"AVX2": True, "AVX512F": False, "AVX512_SKX": False}, True),
-                                            ({"AVX2": True, "AVX512F": True, "AVX512_SKX": True}, False),
-                                            ({"AVX512F": False, "AVX512_SKX": True}, False),
-                                            ({"NEON": True, "ASIMD": True}, False), (None, False)])
-def test_numpy_exp_counts_as_libm_only_on_x86_without_avx512(features, libm, monkeypatch):
-    """The compiled pass evaluates the exponential curve itself only where numpy's exp is libm's."""
-    import types
-
-    def fake(name):
-        if features is None:
-            raise ImportError(name)
-        return types.SimpleNamespace(__cpu_features__=features)
-
-    monkeypatch.setattr(dose_math.importlib, "import_module", fake)
-    assert dose_math._numpy_exp_is_libm() is libm

@@ -197,7 +197,7 @@ def test_compiled_kernels_equal_the_array_paths_at_every_decision(seed, meal_pla
             for module in modules:
                 module.HAVE_NUMBA = True
         for x, y in zip(_effects_and_prediction(fast), _effects_and_prediction(plain), strict=True):
-            assert_compiled_equals_numpy(x, y)  # bit for bit where numpy's exp is libm's
+            assert_compiled_equals_numpy(x, y)  # bit for bit
         assert fast.recommendations == plain.recommendations
         compared.append(fast.effects.carb[0].size > 0)
         return decide(i, now_min, glucose, bolus)
