@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from pyloopkit import core_kernel
 from pyloopkit.control import LoopController
@@ -119,7 +119,8 @@ def test_fast_path_equals_update_with_hourly_schedules_changing_during_the_episo
                                                                                     meal_bolus):
     """Three hours from 06:30 under hourly schedules (four schedule items cross the episode), new
     hourly schedules set at minute 90 (a user changing settings): fast == update at every decision,
-    and the pump runs the scheduled basal of the hour whenever no temp basal is running."""
+    and the pump runs the scheduled basal of the hour whenever no temp basal is running (an example
+    counts only where that happens at least once)."""
     rng = np.random.default_rng(seed)
     names = ["adult#004", "child#003"]
     sim = Simulator(names, sensor="Dexcom", pump="Insulet", scenario=meal_plan, seed=seed, start_hour=6.5)
@@ -150,7 +151,9 @@ def test_fast_path_equals_update_with_hourly_schedules_changing_during_the_episo
         for i in np.flatnonzero(~np.array(temp_running)):
             assert rates[i] == schedule[i]["basal_rate_values"][hour]
             scheduled += 1
-    assert scheduled > 0
+    # an episode where a temp basal runs at every step (e.g. seed 1193, meals [(10, 19), (40, 15)], temp
+    # basals, recommended meal boluses: Loop high-temps throughout) checks no scheduled rate: not counted
+    assume(scheduled > 0)
 
 
 _COMPILED_MODULES = ("insulin_math", "dose_store", "carb_math", "loop_math", "glucose_math",
